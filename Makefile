@@ -1,0 +1,32 @@
+# Berth: the two commands of the README are `make run` and `make test`.
+
+GO ?= go
+BIN := bin/berth
+
+.PHONY: build run test generate fuzz bench lint
+
+build:
+	$(GO) build -o $(BIN) ./cmd/berth
+
+# Build and start the control plane on 127.0.0.1:8450 with data in ~/.berth/data.
+run: build
+	./$(BIN) server
+
+# Everything CI checks: formatting, vet, generated code up to date (a test),
+# all tests with the race detector, and a short fuzzing run of the decoder.
+test:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+	$(MAKE) fuzz FUZZTIME=20s
+
+FUZZTIME ?= 1m
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzDispatch -fuzztime $(FUZZTIME) ./api/ecs
+
+generate:
+	$(GO) generate ./...
+
+bench: build
+	$(GO) run ./bench/api -server ./$(BIN)

@@ -1,0 +1,135 @@
+// Package berthtest starts real Berth servers for tests: the daemon on a
+// loopback port with a real embedded etcd in a temporary directory, and the
+// AWS SDK for Go v2 ECS client pointed at it with the development key pair.
+package berthtest
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+
+	"github.com/berth-project/berth/api/auth"
+	"github.com/berth-project/berth/internal/daemon"
+)
+
+// Region is the region tests sign for.
+const Region = "us-east-1"
+
+// Server is a running Berth control plane for one test.
+type Server struct {
+	t       testing.TB
+	DataDir string
+	d       *daemon.Daemon
+	getenv  func(string) string
+}
+
+// Option changes how a test server starts.
+type Option func(*daemon.Config)
+
+// WithEnv gives the server an environment of its own (for credentials).
+func WithEnv(env map[string]string) Option {
+	return func(c *daemon.Config) { c.Getenv = func(k string) string { return env[k] } }
+}
+
+// WithCredentialsFile adds the keys of a credentials file.
+func WithCredentialsFile(path string) Option {
+	return func(c *daemon.Config) { c.CredentialsFile = path }
+}
+
+// Start runs a server on 127.0.0.1 with its own data directory; it stops
+// when the test ends.
+func Start(t testing.TB, opts ...Option) *Server {
+	t.Helper()
+	s := &Server{t: t, DataDir: t.TempDir()}
+	s.start(opts...)
+	t.Cleanup(func() { s.Stop() })
+	return s
+}
+
+func (s *Server) start(opts ...Option) {
+	s.t.Helper()
+	cfg := daemon.Config{
+		Listen:  "127.0.0.1:0",
+		DataDir: s.DataDir,
+		Getenv:  func(string) string { return "" },
+		Log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	d, err := daemon.Start(ctx, cfg)
+	if err != nil {
+		s.t.Fatalf("start berth server: %v", err)
+	}
+	s.d = d
+}
+
+// Stop stops the server cleanly (a no-op when already stopped).
+func (s *Server) Stop() {
+	if s.d == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s.d.Stop(ctx)
+	s.d = nil
+}
+
+// Restart stops the server and starts it again on the same data directory
+// (on a new port).
+func (s *Server) Restart(opts ...Option) {
+	s.t.Helper()
+	s.Stop()
+	s.start(opts...)
+}
+
+// Endpoint is the server's base URL.
+func (s *Server) Endpoint() string { return "http://" + s.d.Addr() }
+
+// Client is an ECS client signed with the development key pair.
+func (s *Server) Client() *ecs.Client {
+	return s.ClientFor(auth.DefaultAccessKeyID, auth.DefaultSecretAccessKey, Region)
+}
+
+// ClientFor is an ECS client with the given key pair and region. It retries
+// nothing, so each test sees each answer exactly as sent.
+func (s *Server) ClientFor(keyID, secret, region string) *ecs.Client {
+	return ecs.New(ecs.Options{
+		Region:       region,
+		BaseEndpoint: aws.String(s.Endpoint()),
+		Credentials:  credentials.NewStaticCredentialsProvider(keyID, secret, ""),
+		Retryer:      aws.NopRetryer{},
+	})
+}
+
+// NeedTool returns the path of a command the test needs. Outside CI a
+// missing tool skips the test; under CI=true it fails it, so a CI machine
+// without the tool cannot pass by skipping.
+func NeedTool(t testing.TB, candidates ...string) string {
+	t.Helper()
+	for _, c := range candidates {
+		if p, err := exec.LookPath(c); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("this test needs %v, which is not installed (CI=true: failing instead of skipping)", candidates)
+	}
+	t.Skipf("this test needs %v, which is not installed", candidates)
+	return ""
+}
+
+// WithEtcdEndpoints makes the server use an external etcd instead of its own.
+func WithEtcdEndpoints(endpoints []string) Option {
+	return func(c *daemon.Config) { c.EtcdEndpoints = endpoints }
+}

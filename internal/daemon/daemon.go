@@ -1,0 +1,202 @@
+// Package daemon assembles a running Berth control plane: it starts or
+// connects to etcd, opens the store, and serves the ECS API, /healthz and
+// /metrics on one listener. cmd/berth only parses flags and calls it.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/berth-project/berth/api/auth"
+	"github.com/berth-project/berth/api/awsjson"
+	"github.com/berth-project/berth/internal/server"
+	"github.com/berth-project/berth/internal/store"
+)
+
+// Config is what `berth server` is started with.
+type Config struct {
+	Listen          string   // host:port; loopback by default
+	DataDir         string   // embedded etcd's home
+	EtcdEndpoints   []string // external etcd; empty means embedded
+	CredentialsFile string   // optional: more keys and accounts
+	Getenv          func(string) string
+	Log             *slog.Logger
+}
+
+// DefaultListen is loopback only: Berth is not exposed unless asked to be.
+const DefaultListen = "127.0.0.1:8450"
+
+// storePrefix scopes Berth's keys in a shared etcd.
+const storePrefix = "/berth/v1/"
+
+// DefaultDataDir is ~/.berth/data, or ./berth-data without a home directory.
+func DefaultDataDir() string {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "berth-data"
+	}
+	return filepath.Join(home, ".berth", "data")
+}
+
+// Daemon is a running control plane.
+type Daemon struct {
+	cfg      Config
+	listener net.Listener
+	http     *http.Server
+	ready    atomic.Bool
+	closers  []func()
+	served   chan error
+}
+
+// Start listens, brings up etcd and the store, and serves until Stop. The
+// listener comes up first so /healthz can say "not ready" while etcd starts.
+func Start(ctx context.Context, cfg Config) (*Daemon, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Getenv == nil {
+		cfg.Getenv = os.Getenv
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = DefaultListen
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = DefaultDataDir()
+	}
+	keys, err := loadKeyring(cfg)
+	if err != nil {
+		return nil, err
+	}
+
+	d := &Daemon{cfg: cfg, served: make(chan error, 1)}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	d.listener = ln
+	mux := http.NewServeMux()
+	d.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	apiHandler := &atomic.Pointer[http.Handler]{}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if !d.ready.Load() {
+			http.Error(w, "starting\n", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		h := apiHandler.Load()
+		if h == nil {
+			w.Header().Set("Content-Type", awsjson.ContentType)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprint(w, `{"__type":"ServerException","message":"Berth is starting. Please try again shortly."}`)
+			return
+		}
+		(*h).ServeHTTP(w, r)
+	})
+	go func() { d.served <- d.http.Serve(ln) }()
+
+	st, err := d.openStore(ctx)
+	if err != nil {
+		d.Stop(context.Background())
+		return nil, err
+	}
+	srv := server.New(st, server.Options{Log: cfg.Log})
+	metrics := newAPIMetrics(registry)
+	var h http.Handler = &awsjson.Handler{
+		TargetPrefix: "AmazonEC2ContainerServiceV20141113",
+		Dispatch:     srv.Dispatch,
+		Authenticate: func(r *http.Request, body []byte) (context.Context, error) {
+			caller, err := keys.Verify(r, body, time.Now())
+			if err != nil {
+				return nil, err
+			}
+			return auth.WithCaller(r.Context(), caller), nil
+		},
+		Log:     cfg.Log,
+		Observe: metrics.observe,
+	}
+	apiHandler.Store(&h)
+	d.ready.Store(true)
+	cfg.Log.Info("berth server ready", "listen", ln.Addr().String(), "dataDir", cfg.DataDir, "etcd", describeEtcd(cfg))
+	return d, nil
+}
+
+func (d *Daemon) openStore(ctx context.Context) (*store.Store, error) {
+	endpoints := d.cfg.EtcdEndpoints
+	if len(endpoints) == 0 {
+		e, err := store.StartEmbedded(ctx, d.cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		d.closers = append(d.closers, e.Close)
+		endpoints = e.Endpoints()
+	}
+	cli, err := store.Dial(ctx, endpoints)
+	if err != nil {
+		return nil, err
+	}
+	d.closers = append(d.closers, func() { cli.Close() })
+	st, err := store.Open(ctx, cli, storePrefix, d.cfg.Log)
+	if err != nil {
+		return nil, err
+	}
+	d.closers = append(d.closers, st.Close)
+	return st, nil
+}
+
+// Addr is the address the API listens on (useful with port 0).
+func (d *Daemon) Addr() string { return d.listener.Addr().String() }
+
+// Done is closed with the HTTP server's error if it stops on its own.
+func (d *Daemon) Done() <-chan error { return d.served }
+
+// Stop stops serving, lets requests in flight finish (until ctx ends), and
+// closes the store and etcd in reverse order of opening.
+func (d *Daemon) Stop(ctx context.Context) error {
+	d.ready.Store(false)
+	err := d.http.Shutdown(ctx)
+	for i := len(d.closers) - 1; i >= 0; i-- {
+		d.closers[i]()
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+func loadKeyring(cfg Config) (*auth.Keyring, error) {
+	keys, err := auth.KeyringFromEnv(cfg.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.CredentialsFile == "" {
+		return keys, nil
+	}
+	creds, err := auth.LoadCredentialsFile(cfg.CredentialsFile)
+	if err != nil {
+		return nil, err
+	}
+	return keys.With(creds...)
+}
+
+func describeEtcd(cfg Config) string {
+	if len(cfg.EtcdEndpoints) == 0 {
+		return "embedded"
+	}
+	return fmt.Sprint(cfg.EtcdEndpoints)
+}

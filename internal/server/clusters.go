@@ -1,0 +1,418 @@
+package server
+
+import (
+	"context"
+	"regexp"
+	"time"
+
+	"github.com/berth-project/berth/api/ecs"
+	"github.com/berth-project/berth/internal/store"
+)
+
+// clusterRecord is a cluster as stored. Counts and statistics are not
+// stored: they are derived from the instances, tasks and services at read
+// time, so they can never drift.
+type clusterRecord struct {
+	Schema                          int                                `json:"schema"`
+	ARN                             string                             `json:"arn"`
+	Name                            string                             `json:"name"`
+	Status                          string                             `json:"status"` // ACTIVE or INACTIVE
+	CreatedAt                       time.Time                          `json:"createdAt"`
+	Tags                            []ecs.Tag                          `json:"tags,omitempty"`
+	Settings                        []ecs.ClusterSetting               `json:"settings,omitempty"`
+	Configuration                   *ecs.ClusterConfiguration          `json:"configuration,omitempty"`
+	CapacityProviders               []string                           `json:"capacityProviders,omitempty"`
+	DefaultCapacityProviderStrategy []ecs.CapacityProviderStrategyItem `json:"defaultCapacityProviderStrategy,omitempty"`
+	ServiceConnectDefaults          *ecs.ClusterServiceConnectDefaults `json:"serviceConnectDefaults,omitempty"`
+}
+
+const clusterSchema = 1
+
+const (
+	statusActive   = "ACTIVE"
+	statusInactive = "INACTIVE"
+)
+
+// defaultClusterName is the cluster an operation uses when none is named.
+const defaultClusterName = "default"
+
+var clusterNamePattern = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,255}$`)
+
+// clusterNameFrom returns the cluster name that a "cluster" parameter (a
+// name or a full ARN; empty for the default) refers to in this scope, and
+// false when it cannot be one of this scope's clusters.
+func clusterNameFrom(sc scope, ref string) (string, bool) {
+	if ref == "" {
+		return defaultClusterName, true
+	}
+	if !isARN(ref) {
+		return ref, true
+	}
+	a, ok := parseARN(ref)
+	if !ok || a.kind != "cluster" || len(a.path) != 1 || !a.inScope(sc) {
+		return "", false
+	}
+	return a.path[0], true
+}
+
+// activeCluster finds an ACTIVE cluster for an operation's cluster
+// parameter, or answers ClusterNotFoundException as ECS does.
+func (s *Server) activeCluster(sc scope, ref *string) (*store.Object, *clusterRecord, error) {
+	o, c, err := s.findCluster(sc, ecs.Val(ref))
+	if err != nil {
+		return nil, nil, err
+	}
+	if c == nil || c.Status != statusActive {
+		return nil, nil, ecs.NewClusterNotFoundException("Cluster not found.")
+	}
+	return o, c, nil
+}
+
+// findCluster looks a cluster up by name or ARN; a nil record means none.
+func (s *Server) findCluster(sc scope, ref string) (*store.Object, *clusterRecord, error) {
+	name, ok := clusterNameFrom(sc, ref)
+	if !ok {
+		return nil, nil, nil
+	}
+	o, found := s.store.Get(sc.key(kindCluster, name))
+	if !found {
+		return nil, nil, nil
+	}
+	c, err := decode[clusterRecord](s, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	return o, c, nil
+}
+
+func (s *Server) CreateCluster(ctx context.Context, in *ecs.CreateClusterRequest) (*ecs.CreateClusterResponse, error) {
+	sc := scopeOf(ctx)
+	name := defaultClusterName
+	if in.ClusterName != nil {
+		name = *in.ClusterName
+	}
+	if !clusterNamePattern.MatchString(name) {
+		return nil, ecs.NewInvalidParameterException("Cluster name is invalid. Up to 255 letters (uppercase and lowercase), numbers, underscores, and hyphens are allowed.")
+	}
+	if err := validateTags(in.Tags); err != nil {
+		return nil, err
+	}
+	if err := validateClusterSettings(in.Settings); err != nil {
+		return nil, err
+	}
+	if err := s.validateCapacityProviders(sc, in.CapacityProviders, in.DefaultCapacityProviderStrategy); err != nil {
+		return nil, err
+	}
+
+	key := sc.key(kindCluster, name)
+	var result *clusterRecord
+	err := s.update(ctx, func() ([]store.Op, error) {
+		o, found := s.store.Get(key)
+		if found {
+			existing, err := decode[clusterRecord](s, o)
+			if err != nil {
+				return nil, err
+			}
+			if existing.Status == statusActive {
+				// ECS answers a CreateCluster for an existing name with that cluster.
+				result = existing
+				return nil, nil
+			}
+		}
+		c := &clusterRecord{
+			Schema:                          clusterSchema,
+			ARN:                             sc.arn("cluster/" + name),
+			Name:                            name,
+			Status:                          statusActive,
+			CreatedAt:                       s.now().UTC(),
+			Tags:                            in.Tags,
+			Settings:                        withDefaultClusterSettings(in.Settings),
+			Configuration:                   in.Configuration,
+			CapacityProviders:               in.CapacityProviders,
+			DefaultCapacityProviderStrategy: in.DefaultCapacityProviderStrategy,
+		}
+		if in.ServiceConnectDefaults != nil {
+			c.ServiceConnectDefaults = &ecs.ClusterServiceConnectDefaults{Namespace: in.ServiceConnectDefaults.Namespace}
+		}
+		result = c
+		if found {
+			return []store.Op{store.Put(key, c, o.Rev)}, nil
+		}
+		return []store.Op{store.Create(key, c)}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &ecs.CreateClusterResponse{Cluster: s.clusterView(sc, result, allClusterFields)}, nil
+}
+
+func (s *Server) DescribeClusters(ctx context.Context, in *ecs.DescribeClustersRequest) (*ecs.DescribeClustersResponse, error) {
+	sc := scopeOf(ctx)
+	refs := in.Clusters
+	if len(refs) == 0 {
+		refs = []string{defaultClusterName}
+	}
+	if len(refs) > 100 {
+		return nil, ecs.NewInvalidParameterException("clusters can have at most 100 items.")
+	}
+	include := map[ecs.ClusterField]bool{}
+	for _, f := range in.Include {
+		include[f] = true
+	}
+	out := &ecs.DescribeClustersResponse{Clusters: []ecs.Cluster{}, Failures: []ecs.Failure{}}
+	for _, ref := range refs {
+		_, c, err := s.findCluster(sc, ref)
+		if err != nil {
+			return nil, err
+		}
+		if c == nil {
+			out.Failures = append(out.Failures, ecs.Failure{Arn: ecs.Ptr(clusterARNFor(sc, ref)), Reason: ecs.Ptr("MISSING")})
+			continue
+		}
+		out.Clusters = append(out.Clusters, *s.clusterView(sc, c, include))
+	}
+	return out, nil
+}
+
+// clusterARNFor is the ARN a Describe failure reports for a reference.
+func clusterARNFor(sc scope, ref string) string {
+	if isARN(ref) {
+		return ref
+	}
+	return sc.arn("cluster/" + ref)
+}
+
+func (s *Server) ListClusters(ctx context.Context, in *ecs.ListClustersRequest) (*ecs.ListClustersResponse, error) {
+	sc := scopeOf(ctx)
+	p, err := s.listPage(sc.prefix(kindCluster), in.NextToken, in.MaxResults, 100, func(o *store.Object) bool {
+		c, err := decode[clusterRecord](s, o)
+		return err == nil && c.Status == statusActive
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := &ecs.ListClustersResponse{ClusterArns: []string{}, NextToken: p.nextToken}
+	for _, o := range p.objects {
+		c, err := decode[clusterRecord](s, o)
+		if err != nil {
+			return nil, err
+		}
+		out.ClusterArns = append(out.ClusterArns, c.ARN)
+	}
+	return out, nil
+}
+
+func (s *Server) UpdateCluster(ctx context.Context, in *ecs.UpdateClusterRequest) (*ecs.UpdateClusterResponse, error) {
+	if err := validateClusterSettings(in.Settings); err != nil {
+		return nil, err
+	}
+	c, err := s.changeCluster(ctx, in.Cluster, func(c *clusterRecord) error {
+		if in.Settings != nil {
+			c.Settings = mergeClusterSettings(c.Settings, in.Settings)
+		}
+		if in.Configuration != nil {
+			c.Configuration = in.Configuration
+		}
+		if in.ServiceConnectDefaults != nil {
+			c.ServiceConnectDefaults = &ecs.ClusterServiceConnectDefaults{Namespace: in.ServiceConnectDefaults.Namespace}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &ecs.UpdateClusterResponse{Cluster: s.clusterView(scopeOf(ctx), c, allClusterFields)}, nil
+}
+
+func (s *Server) UpdateClusterSettings(ctx context.Context, in *ecs.UpdateClusterSettingsRequest) (*ecs.UpdateClusterSettingsResponse, error) {
+	if err := validateClusterSettings(in.Settings); err != nil {
+		return nil, err
+	}
+	c, err := s.changeCluster(ctx, in.Cluster, func(c *clusterRecord) error {
+		c.Settings = mergeClusterSettings(c.Settings, in.Settings)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &ecs.UpdateClusterSettingsResponse{Cluster: s.clusterView(scopeOf(ctx), c, allClusterFields)}, nil
+}
+
+func (s *Server) PutClusterCapacityProviders(ctx context.Context, in *ecs.PutClusterCapacityProvidersRequest) (*ecs.PutClusterCapacityProvidersResponse, error) {
+	sc := scopeOf(ctx)
+	if err := s.validateCapacityProviders(sc, in.CapacityProviders, in.DefaultCapacityProviderStrategy); err != nil {
+		return nil, err
+	}
+	c, err := s.changeCluster(ctx, in.Cluster, func(c *clusterRecord) error {
+		c.CapacityProviders = in.CapacityProviders
+		c.DefaultCapacityProviderStrategy = in.DefaultCapacityProviderStrategy
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &ecs.PutClusterCapacityProvidersResponse{Cluster: s.clusterView(sc, c, allClusterFields)}, nil
+}
+
+func (s *Server) DeleteCluster(ctx context.Context, in *ecs.DeleteClusterRequest) (*ecs.DeleteClusterResponse, error) {
+	sc := scopeOf(ctx)
+	c, err := s.changeCluster(ctx, in.Cluster, func(c *clusterRecord) error {
+		// The same checks, in the same order, as ECS.
+		if s.clusterServiceCount(sc, c.Name) > 0 {
+			return ecs.NewClusterContainsServicesException("The Cluster cannot be deleted while Services are active.")
+		}
+		if s.clusterInstanceCount(sc, c.Name) > 0 {
+			return ecs.NewClusterContainsContainerInstancesException("The Cluster cannot be deleted while Container Instances are active or draining.")
+		}
+		if s.clusterActiveTaskCount(sc, c.Name) > 0 {
+			return ecs.NewClusterContainsTasksException("The Cluster cannot be deleted while Tasks are active.")
+		}
+		c.Status = statusInactive
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &ecs.DeleteClusterResponse{Cluster: s.clusterView(sc, c, allClusterFields)}, nil
+}
+
+// changeCluster applies change to a private copy of an ACTIVE cluster and
+// writes it back, retrying from fresh state on a conflicting write. An error
+// from change aborts with nothing written.
+func (s *Server) changeCluster(ctx context.Context, ref *string, change func(*clusterRecord) error) (*clusterRecord, error) {
+	sc := scopeOf(ctx)
+	var result *clusterRecord
+	err := s.update(ctx, func() ([]store.Op, error) {
+		o, _, err := s.activeCluster(sc, ref)
+		if err != nil {
+			return nil, err
+		}
+		c, err := decodeCopy[clusterRecord](s, o)
+		if err != nil {
+			return nil, err
+		}
+		if err := change(c); err != nil {
+			return nil, err
+		}
+		result = c
+		return []store.Op{store.Put(o.Key, c, o.Rev)}, nil
+	})
+	return result, err
+}
+
+var allClusterFields = map[ecs.ClusterField]bool{
+	ecs.ClusterFieldTags: true, ecs.ClusterFieldSettings: true, ecs.ClusterFieldConfigurations: true,
+}
+
+// clusterView is the cluster as the API shows it, with the optional parts
+// that include asks for. Create, Update and Delete answer with settings,
+// configuration and tags, as ECS does.
+func (s *Server) clusterView(sc scope, c *clusterRecord, include map[ecs.ClusterField]bool) *ecs.Cluster {
+	out := &ecs.Cluster{
+		ClusterArn:                        ecs.Ptr(c.ARN),
+		ClusterName:                       ecs.Ptr(c.Name),
+		Status:                            ecs.Ptr(c.Status),
+		RegisteredContainerInstancesCount: ecs.Ptr(int32(0)),
+		RunningTasksCount:                 ecs.Ptr(int32(0)),
+		PendingTasksCount:                 ecs.Ptr(int32(0)),
+		ActiveServicesCount:               ecs.Ptr(int32(0)),
+		Statistics:                        []ecs.KeyValuePair{},
+		Tags:                              []ecs.Tag{},
+		Settings:                          []ecs.ClusterSetting{},
+		CapacityProviders:                 orEmpty(c.CapacityProviders),
+		DefaultCapacityProviderStrategy:   orEmpty(c.DefaultCapacityProviderStrategy),
+		ServiceConnectDefaults:            c.ServiceConnectDefaults,
+	}
+	if c.Status == statusActive {
+		out.RegisteredContainerInstancesCount = ecs.Ptr(int32(s.clusterInstanceCount(sc, c.Name)))
+		out.RunningTasksCount = ecs.Ptr(int32(s.clusterTaskCount(sc, c.Name, "RUNNING")))
+		out.PendingTasksCount = ecs.Ptr(int32(s.clusterTaskCount(sc, c.Name, "PENDING")))
+		out.ActiveServicesCount = ecs.Ptr(int32(s.clusterServiceCount(sc, c.Name)))
+	}
+	if include[ecs.ClusterFieldTags] {
+		out.Tags = orEmpty(c.Tags)
+	}
+	if include[ecs.ClusterFieldSettings] {
+		out.Settings = orEmpty(c.Settings)
+	}
+	if include[ecs.ClusterFieldConfigurations] {
+		out.Configuration = c.Configuration
+	}
+	if include[ecs.ClusterFieldStatistics] {
+		out.Statistics = s.clusterStatistics(sc, c)
+	}
+	return out
+}
+
+// clusterStatistics are the per-launch-type counts ECS reports with
+// include=STATISTICS. Berth runs every task on container instances, so the
+// Fargate counts are those of FARGATE-launched tasks mapped onto them.
+func (s *Server) clusterStatistics(sc scope, c *clusterRecord) []ecs.KeyValuePair {
+	stat := func(name string, n int) ecs.KeyValuePair {
+		return ecs.KeyValuePair{Name: ecs.Ptr(name), Value: ecs.Ptr(itoa(n))}
+	}
+	return []ecs.KeyValuePair{
+		stat("runningEC2TasksCount", s.clusterTaskCount(sc, c.Name, "RUNNING")),
+		stat("runningFargateTasksCount", 0),
+		stat("pendingEC2TasksCount", s.clusterTaskCount(sc, c.Name, "PENDING")),
+		stat("pendingFargateTasksCount", 0),
+		stat("runningExternalTasksCount", 0),
+		stat("pendingExternalTasksCount", 0),
+		stat("activeEC2ServiceCount", s.clusterServiceCount(sc, c.Name)),
+		stat("activeFargateServiceCount", 0),
+		stat("drainingEC2ServiceCount", 0),
+		stat("drainingFargateServiceCount", 0),
+	}
+}
+
+// Tasks and services arrive with later work; until then a cluster has none.
+func (s *Server) clusterTaskCount(sc scope, cluster, status string) int { return 0 }
+func (s *Server) clusterActiveTaskCount(sc scope, cluster string) int   { return 0 }
+func (s *Server) clusterServiceCount(sc scope, cluster string) int      { return 0 }
+
+// Cluster settings: containerInsights is the only one, with ECS's values.
+var containerInsightsValues = map[string]bool{"enabled": true, "disabled": true, "enhanced": true}
+
+func validateClusterSettings(settings []ecs.ClusterSetting) error {
+	for _, st := range settings {
+		if st.Name != ecs.ClusterSettingNameContainerInsights {
+			return ecs.NewInvalidParameterException("Invalid setting name %q. Valid values are: containerInsights.", string(st.Name))
+		}
+		if !containerInsightsValues[ecs.Val(st.Value)] {
+			return ecs.NewInvalidParameterException("Invalid value %q for setting containerInsights. Valid values are: enabled, disabled, enhanced.", ecs.Val(st.Value))
+		}
+	}
+	return nil
+}
+
+// withDefaultClusterSettings fills in containerInsights=disabled, which ECS
+// reports for a cluster created without it (the account default).
+func withDefaultClusterSettings(settings []ecs.ClusterSetting) []ecs.ClusterSetting {
+	return mergeClusterSettings([]ecs.ClusterSetting{{Name: ecs.ClusterSettingNameContainerInsights, Value: ecs.Ptr("disabled")}}, settings)
+}
+
+func mergeClusterSettings(old, changes []ecs.ClusterSetting) []ecs.ClusterSetting {
+	out := append([]ecs.ClusterSetting(nil), old...)
+	for _, ch := range changes {
+		replaced := false
+		for i := range out {
+			if out[i].Name == ch.Name {
+				out[i] = ch
+				replaced = true
+			}
+		}
+		if !replaced {
+			out = append(out, ch)
+		}
+	}
+	return out
+}
+
+// orEmpty turns nil into an empty slice: ECS sends [] rather than leaving
+// such lists out.
+func orEmpty[T any](v []T) []T {
+	if v == nil {
+		return []T{}
+	}
+	return v
+}

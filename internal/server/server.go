@@ -1,0 +1,107 @@
+// Package server implements the ECS API operations on top of the store: one
+// file per resource group (clusters, task definitions, container instances,
+// ...). Each handler validates what the generated model cannot (names, ECS's
+// own rules), reads from the store's view, and writes with compare-on-revision
+// transactions. Errors are *ecs.Error values with ECS's exception names and
+// messages; the wire layer sends them as they are.
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/berth-project/berth/api/auth"
+	"github.com/berth-project/berth/api/ecs"
+	"github.com/berth-project/berth/internal/store"
+)
+
+// Server answers the ECS API. Operations it does not implement yet fall
+// through to ecs.UnimplementedHandler, which names them in an error.
+type Server struct {
+	ecs.UnimplementedHandler
+
+	store *store.Store
+	now   func() time.Time
+	log   *slog.Logger
+}
+
+// Options are the settings of a Server; the zero value is usable.
+type Options struct {
+	Now func() time.Time // the clock; time.Now when nil
+	Log *slog.Logger
+}
+
+// New returns a Server on st.
+func New(st *store.Store, opts Options) *Server {
+	s := &Server{store: st, now: opts.Now, log: opts.Log}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	return s
+}
+
+var _ ecs.Handler = (*Server)(nil)
+
+// Dispatch runs one operation: the awsjson.Dispatcher of the ECS API.
+func (s *Server) Dispatch(ctx context.Context, op string, body []byte) (any, error) {
+	return ecs.Dispatch(ctx, s, op, body)
+}
+
+// scope is the account and region a request acts in; every resource belongs
+// to exactly one, and one account never sees another's.
+type scope struct {
+	account, region string
+}
+
+// DefaultRegion is used when a request carries no signature to take one from
+// (only in-process callers that skip authentication).
+const DefaultRegion = "us-east-1"
+
+func scopeOf(ctx context.Context) scope {
+	if c, ok := auth.CallerFrom(ctx); ok {
+		return scope{account: c.AccountID, region: c.Region}
+	}
+	return scope{account: auth.DefaultAccountID, region: DefaultRegion}
+}
+
+// arn builds an ECS ARN in this scope, e.g. arn("cluster/default").
+func (sc scope) arn(resource string) string {
+	return "arn:aws:ecs:" + sc.region + ":" + sc.account + ":" + resource
+}
+
+// commit runs a planned write with retries, mapping store failures that are
+// not the client's fault to ServerException.
+func (s *Server) update(ctx context.Context, plan func() ([]store.Op, error)) error {
+	_, err := s.store.Update(ctx, plan)
+	var apiErr *ecs.Error
+	if err != nil && !errors.As(err, &apiErr) {
+		s.log.Error("store write failed", "err", err)
+		return ecs.NewServerException("Service Unavailable. Please try again later.")
+	}
+	return err
+}
+
+// decode reads a record from the view, shared and read-only.
+func decode[T any](s *Server, o *store.Object) (*T, error) {
+	v, err := store.Decode[T](o)
+	if err != nil {
+		s.log.Error("corrupt record in store", "key", o.Key, "err", err)
+		return nil, ecs.NewServerException("Service Unavailable. Please try again later.")
+	}
+	return v, nil
+}
+
+// decodeCopy reads a private copy of a record, to change and write back.
+func decodeCopy[T any](s *Server, o *store.Object) (*T, error) {
+	v, err := store.DecodeCopy[T](o)
+	if err != nil {
+		s.log.Error("corrupt record in store", "key", o.Key, "err", err)
+		return nil, ecs.NewServerException("Service Unavailable. Please try again later.")
+	}
+	return v, nil
+}
