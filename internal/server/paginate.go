@@ -56,3 +56,42 @@ func (s *Server) listPage(prefix string, nextToken *string, maxResults *int32, d
 		}
 	}
 }
+
+// listPageDesc is listPage in reverse key order (for sort=DESC). It reads
+// the whole prefix, which for the lists that sort (the revisions of task
+// definitions) is bounded by what one account registers.
+func (s *Server) listPageDesc(prefix string, nextToken *string, maxResults *int32, defaultMax int, keep func(*store.Object) bool) (page, error) {
+	limit := defaultMax
+	if maxResults != nil {
+		if *maxResults < 1 || int(*maxResults) > defaultMax {
+			return page{}, ecs.NewInvalidParameterException("maxResults must be between 1 and %d.", defaultMax)
+		}
+		limit = int(*maxResults)
+	}
+	before := ""
+	if nextToken != nil && *nextToken != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(*nextToken)
+		if err != nil || !strings.HasPrefix(string(raw), prefix) {
+			return page{}, ecs.NewInvalidParameterException("Invalid nextToken.")
+		}
+		before = string(raw)
+	}
+	all := s.store.List(prefix, "", 0)
+	var out page
+	for i := len(all) - 1; i >= 0; i-- {
+		o := all[i]
+		if before != "" && o.Key >= before {
+			continue
+		}
+		if keep != nil && !keep(o) {
+			continue
+		}
+		if len(out.objects) == limit {
+			last := out.objects[limit-1].Key
+			out.nextToken = ecs.Ptr(base64.RawURLEncoding.EncodeToString([]byte(last)))
+			return out, nil
+		}
+		out.objects = append(out.objects, o)
+	}
+	return out, nil
+}

@@ -1,0 +1,176 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+
+	"github.com/berth-project/berth/api/ecs"
+	"github.com/berth-project/berth/internal/store"
+)
+
+// Every taggable record keeps its tags under the JSON member "tags", so the
+// tagging operations can change them without knowing the record's type:
+// they rewrite that one member and leave the rest of the record as it is.
+
+// taggedResource locates the record an ARN names. The error is the one ECS
+// gives when the ARN is malformed or names nothing.
+func taggedResource(sc scope, arn string) (string, error) {
+	a, ok := parseARN(arn)
+	if !ok {
+		return "", ecs.NewInvalidParameterException("The ARN provided is invalid.")
+	}
+	if !a.inScope(sc) {
+		return "", ecs.NewInvalidParameterException("The ARN provided is invalid.")
+	}
+	switch {
+	case a.kind == "cluster" && len(a.path) == 1:
+		return sc.key(kindCluster, a.path[0]), nil
+	case a.kind == "task-definition" && len(a.path) == 1:
+		r, ok := parseTaskDefRef(sc, a.path[0])
+		if !ok || r.revision == 0 {
+			return "", ecs.NewInvalidParameterException("The ARN provided is invalid.")
+		}
+		return sc.key(kindTaskDef, r.family, revisionKey(r.revision)), nil
+	case a.kind == "container-instance" && len(a.path) == 2:
+		return sc.key(kindInstance, a.path[0], a.path[1]), nil
+	case a.kind == "capacity-provider" && len(a.path) == 1:
+		return sc.key(kindCapacityProvider, a.path[0]), nil
+	case a.kind == "container-instance" || a.kind == "service" || a.kind == "task":
+		if len(a.path) == 1 {
+			return "", ecs.NewInvalidParameterException("Long arn format must be used for tagging operations")
+		}
+	}
+	return "", ecs.NewInvalidParameterException("The ARN provided is invalid.")
+}
+
+// taggable reads the record behind an ARN as raw JSON members.
+func (s *Server) taggable(sc scope, arn string) (*store.Object, map[string]json.RawMessage, error) {
+	key, err := taggedResource(sc, arn)
+	if err != nil {
+		return nil, nil, err
+	}
+	notFound := func() error {
+		if strings.HasPrefix(key, sc.prefix(kindCluster)) {
+			return ecs.NewClusterNotFoundException("Cluster not found.")
+		}
+		return ecs.NewResourceNotFoundException("The specified resource could not be found.")
+	}
+	o, found := s.store.Get(key)
+	if !found {
+		return nil, nil, notFound()
+	}
+	rec, err := decodeCopy[map[string]json.RawMessage](s, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	var status string
+	_ = json.Unmarshal((*rec)["status"], &status)
+	if status == statusInactive && strings.HasPrefix(key, sc.prefix(kindCluster)) {
+		return nil, nil, notFound()
+	}
+	return o, *rec, nil
+}
+
+func recordTags(rec map[string]json.RawMessage) ([]ecs.Tag, error) {
+	var tags []ecs.Tag
+	if raw, ok := rec["tags"]; ok {
+		if err := json.Unmarshal(raw, &tags); err != nil {
+			return nil, err
+		}
+	}
+	return tags, nil
+}
+
+// changeTags rewrites the tags of the record an ARN names.
+func (s *Server) changeTags(ctx context.Context, arn string, change func([]ecs.Tag) ([]ecs.Tag, error)) error {
+	sc := scopeOf(ctx)
+	return s.update(ctx, func() ([]store.Op, error) {
+		o, rec, err := s.taggable(sc, arn)
+		if err != nil {
+			return nil, err
+		}
+		tags, err := recordTags(rec)
+		if err != nil {
+			return nil, err
+		}
+		tags, err = change(tags)
+		if err != nil {
+			return nil, err
+		}
+		if len(tags) == 0 {
+			delete(rec, "tags")
+		} else {
+			raw, err := json.Marshal(tags)
+			if err != nil {
+				return nil, err
+			}
+			rec["tags"] = raw
+		}
+		return []store.Op{store.Put(o.Key, rec, o.Rev)}, nil
+	})
+}
+
+func (s *Server) TagResource(ctx context.Context, in *ecs.TagResourceRequest) (*ecs.TagResourceResponse, error) {
+	if err := validateTags(in.Tags); err != nil {
+		return nil, err
+	}
+	err := s.changeTags(ctx, ecs.Val(in.ResourceArn), func(tags []ecs.Tag) ([]ecs.Tag, error) {
+		for _, t := range in.Tags {
+			replaced := false
+			for i := range tags {
+				if ecs.Val(tags[i].Key) == ecs.Val(t.Key) {
+					tags[i] = t
+					replaced = true
+				}
+			}
+			if !replaced {
+				tags = append(tags, t)
+			}
+		}
+		if len(tags) > maxTags {
+			return nil, ecs.NewInvalidParameterException("A resource can have at most %d tags.", maxTags)
+		}
+		return tags, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &ecs.TagResourceResponse{}, nil
+}
+
+func (s *Server) UntagResource(ctx context.Context, in *ecs.UntagResourceRequest) (*ecs.UntagResourceResponse, error) {
+	remove := map[string]bool{}
+	for _, k := range in.TagKeys {
+		if strings.HasPrefix(strings.ToLower(k), "aws:") {
+			return nil, ecs.NewInvalidParameterException("Tag keys beginning with 'aws:' are reserved for system use and cannot be added, edited or deleted.")
+		}
+		remove[k] = true
+	}
+	err := s.changeTags(ctx, ecs.Val(in.ResourceArn), func(tags []ecs.Tag) ([]ecs.Tag, error) {
+		kept := tags[:0]
+		for _, t := range tags {
+			if !remove[ecs.Val(t.Key)] {
+				kept = append(kept, t)
+			}
+		}
+		return kept, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &ecs.UntagResourceResponse{}, nil
+}
+
+func (s *Server) ListTagsForResource(ctx context.Context, in *ecs.ListTagsForResourceRequest) (*ecs.ListTagsForResourceResponse, error) {
+	_, rec, err := s.taggable(scopeOf(ctx), ecs.Val(in.ResourceArn))
+	if err != nil {
+		return nil, err
+	}
+	tags, err := recordTags(rec)
+	if err != nil {
+		s.log.Error("corrupt tags in store", "arn", ecs.Val(in.ResourceArn), "err", err)
+		return nil, ecs.NewServerException("Service Unavailable. Please try again later.")
+	}
+	return &ecs.ListTagsForResourceResponse{Tags: orEmpty(tags)}, nil
+}
