@@ -26,12 +26,15 @@ type taskDefRecord struct {
 
 // taskDefFamilyRecord hands out revision numbers: revisions are never
 // reused, even after a revision is deleted, as in ECS. Active counts the
-// family's ACTIVE revisions, for ListTaskDefinitionFamilies.
+// family's ACTIVE revisions, for ListTaskDefinitionFamilies; LatestActive
+// is the revision a bare family name resolves to (0 when none), so that
+// resolving it costs one read however many revisions the family has.
 type taskDefFamilyRecord struct {
 	Schema       int    `json:"schema"`
 	Family       string `json:"family"`
 	LastRevision int    `json:"lastRevision"`
 	Active       int    `json:"active"`
+	LatestActive int    `json:"latestActive"`
 }
 
 const taskDefSchema = 1
@@ -84,17 +87,36 @@ func (s *Server) findTaskDef(sc scope, ref string) (*store.Object, *taskDefRecor
 		td, err := decode[taskDefRecord](s, o)
 		return o, td, err
 	}
-	revs := s.store.List(sc.prefix(kindTaskDef)+r.family+"/", "", 0)
+	fo, found := s.store.Get(sc.key(kindTaskDefFamily, r.family))
+	if !found {
+		return nil, nil, nil
+	}
+	fam, err := decode[taskDefFamilyRecord](s, fo)
+	if err != nil || fam.LatestActive == 0 {
+		return nil, nil, err
+	}
+	o, found := s.store.Get(sc.key(kindTaskDef, r.family, revisionKey(fam.LatestActive)))
+	if !found {
+		return nil, nil, nil
+	}
+	td, err := decode[taskDefRecord](s, o)
+	return o, td, err
+}
+
+// latestActiveBelow is the highest ACTIVE revision of a family below rev
+// (0 when none): what the family resolves to once rev is deregistered.
+func (s *Server) latestActiveBelow(sc scope, family string, rev int) (int, error) {
+	revs := s.store.List(sc.prefix(kindTaskDef)+family+"/", "", 0)
 	for i := len(revs) - 1; i >= 0; i-- {
 		td, err := decode[taskDefRecord](s, revs[i])
 		if err != nil {
-			return nil, nil, err
+			return 0, err
 		}
-		if td.Status == statusActive {
-			return revs[i], td, nil
+		if n := int(ecs.Val(td.Definition.Revision)); n < rev && td.Status == statusActive {
+			return n, nil
 		}
 	}
-	return nil, nil, nil
+	return 0, nil
 }
 
 // taskDefView is the definition as the API shows it, with its status.
@@ -134,6 +156,7 @@ func (s *Server) RegisterTaskDefinition(ctx context.Context, in *ecs.RegisterTas
 		}
 		fam.LastRevision++
 		fam.Active++
+		fam.LatestActive = fam.LastRevision
 		d := *def
 		d.Revision = ecs.Ptr(int32(fam.LastRevision))
 		d.TaskDefinitionArn = ecs.Ptr(sc.arn("task-definition/" + family + ":" + itoa(fam.LastRevision)))
@@ -281,6 +304,11 @@ func (s *Server) DeregisterTaskDefinition(ctx context.Context, in *ecs.Deregiste
 			return nil, err
 		}
 		fam.Active--
+		if rev := int(ecs.Val(td.Definition.Revision)); fam.LatestActive == rev {
+			if fam.LatestActive, err = s.latestActiveBelow(sc, r.family, rev); err != nil {
+				return nil, err
+			}
+		}
 		return []store.Op{store.Put(o.Key, changed, o.Rev), store.Put(familyKey, fam, fo.Rev)}, nil
 	})
 	if err != nil {
