@@ -25,6 +25,8 @@ type Server struct {
 	store *store.Store
 	now   func() time.Time
 	log   *slog.Logger
+
+	registrations registrar // batches concurrent RegisterTaskDefinition calls per family
 }
 
 // Options are the settings of a Server; the zero value is usable.

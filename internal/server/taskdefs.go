@@ -141,38 +141,12 @@ func (s *Server) RegisterTaskDefinition(ctx context.Context, in *ecs.RegisterTas
 	if err != nil {
 		return nil, err
 	}
-	family := *def.Family
-	familyKey := sc.key(kindTaskDefFamily, family)
-	var result *taskDefRecord
-	err = s.update(ctx, func() ([]store.Op, error) {
-		fam := &taskDefFamilyRecord{Schema: taskDefSchema, Family: family}
-		fo, found := s.store.Get(familyKey)
-		if found {
-			f, err := decodeCopy[taskDefFamilyRecord](s, fo)
-			if err != nil {
-				return nil, err
-			}
-			fam = f
-		}
-		fam.LastRevision++
-		fam.Active++
-		fam.LatestActive = fam.LastRevision
-		d := *def
-		d.Revision = ecs.Ptr(int32(fam.LastRevision))
-		d.TaskDefinitionArn = ecs.Ptr(sc.arn("task-definition/" + family + ":" + itoa(fam.LastRevision)))
-		d.RegisteredAt = ecs.NewTimestamp(s.now())
-		d.RegisteredBy = ecs.Ptr("arn:aws:iam::" + sc.account + ":root")
-		result = &taskDefRecord{Schema: taskDefSchema, Status: statusActive, Tags: in.Tags, Definition: d}
-
-		famOp := store.Create(familyKey, fam)
-		if found {
-			famOp = store.Put(familyKey, fam, fo.Rev)
-		}
-		return []store.Op{famOp, store.Create(sc.key(kindTaskDef, family, revisionKey(fam.LastRevision)), result)}, nil
-	})
-	if err != nil {
-		return nil, err
+	reg := &registration{def: def, tags: in.Tags, done: make(chan struct{})}
+	s.registrations.submit(ctx, s, sc, reg)
+	if reg.err != nil {
+		return nil, reg.err
 	}
+	result := reg.result
 	return &ecs.RegisterTaskDefinitionResponse{TaskDefinition: taskDefView(result), Tags: orEmpty(result.Tags)}, nil
 }
 

@@ -366,3 +366,58 @@ func TestRegisterTaskDefinitionRejectsWhatECSRejects(t *testing.T) {
 		t.Fatalf("refused registrations left revisions behind: %v", out.TaskDefinitionArns)
 	}
 }
+
+// Concurrent registrations of one family are batched into shared
+// transactions; every caller must still get its own, distinct revision, and
+// every revision must be stored.
+func TestConcurrentRegistrationsGetDistinctRevisions(t *testing.T) {
+	ctx := context.Background()
+	srv := berthtest.Start(t)
+	c := srv.Client()
+	const n = 60
+	revs := make(chan int32, n)
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			out, err := c.RegisterTaskDefinition(ctx, webTaskDef("busy"))
+			if err != nil {
+				errs <- err
+				return
+			}
+			revs <- out.TaskDefinition.Revision
+		}()
+	}
+	seen := map[int32]bool{}
+	for i := 0; i < n; i++ {
+		select {
+		case err := <-errs:
+			t.Fatal(err)
+		case r := <-revs:
+			if seen[r] {
+				t.Fatalf("revision %d handed out twice", r)
+			}
+			seen[r] = true
+		}
+	}
+	for r := int32(1); r <= n; r++ {
+		if !seen[r] {
+			t.Fatalf("revision %d missing from the answers", r)
+		}
+	}
+	var stored []string
+	p := ecs.NewListTaskDefinitionsPaginator(c, &ecs.ListTaskDefinitionsInput{FamilyPrefix: aws.String("busy")})
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored = append(stored, out.TaskDefinitionArns...)
+	}
+	if len(stored) != n {
+		t.Fatalf("%d revisions stored, want %d", len(stored), n)
+	}
+	d, err := c.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String("busy")})
+	if err != nil || d.TaskDefinition.Revision != n {
+		t.Fatalf("family resolves to %v (%v), want revision %d", d, err, n)
+	}
+}
