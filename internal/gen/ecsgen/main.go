@@ -1,6 +1,10 @@
-// Command ecsgen generates package api/ecs from the ECS API model.
+// Command ecsgen generates Go packages from the models in spec/: the ECS API
+// (package api/ecs: types, enums, errors, operations, validation) and the
+// agent protocols' message models (packages api/acs and api/tcs: types and
+// enums).
 //
 //	go run ./internal/gen/ecsgen -model spec/ecs-2014-11-13/service-2.json -out api/ecs
+//	go run ./internal/gen/ecsgen -messages acs -label ACS -model spec/ecs-agent-acs/api-2.json -out api/acs
 package main
 
 import (
@@ -13,10 +17,19 @@ import (
 )
 
 func main() {
-	model := flag.String("model", "spec/ecs-2014-11-13/service-2.json", "botocore service-2.json of the ECS API")
+	model := flag.String("model", "spec/ecs-2014-11-13/service-2.json", "botocore-style model (service-2.json or api-2.json)")
 	out := flag.String("out", "api/ecs", "directory of the generated package")
+	messages := flag.String("messages", "", "generate only the types and enums of a message model, as this Go package")
+	label := flag.String("label", "", "the model's name in comments (with -messages)")
 	flag.Parse()
-	files, err := gen.Generate(*model)
+
+	var files map[string][]byte
+	var err error
+	if *messages != "" {
+		files, err = gen.GenerateMessages(*model, sourceName(*model), *messages, *label)
+	} else {
+		files, err = gen.Generate(*model)
+	}
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -25,4 +38,14 @@ func main() {
 			log.Fatal(err)
 		}
 	}
+}
+
+// sourceName is the model's path from the repository root, for the header
+// of generated files (go generate runs in the package's directory).
+func sourceName(model string) string {
+	for p := filepath.ToSlash(model); len(p) > 3 && p[:3] == "../"; {
+		p = p[3:]
+		model = p
+	}
+	return filepath.ToSlash(model)
 }
