@@ -48,6 +48,17 @@ func errInvalidIdentityDocument() error {
 	return ecs.NewClientException("The identity document and identity document signature were not valid.")
 }
 
+// The attributes ECS derives from the document.
+const (
+	attrAMIID            = "ecs.ami-id"
+	attrAvailabilityZone = "ecs.availability-zone"
+	attrInstanceType     = "ecs.instance-type"
+)
+
+func isIdentityDocAttribute(name string) bool {
+	return name == attrAMIID || name == attrAvailabilityZone || name == attrInstanceType
+}
+
 // attributes are the ones ECS derives from the document and sets on the
 // container instance, whatever the agent sent for them.
 func (d identityDocument) attributes() []ecs.Attribute {
@@ -57,8 +68,8 @@ func (d identityDocument) attributes() []ecs.Attribute {
 			out = append(out, ecs.Attribute{Name: ecs.Ptr(name), Value: ecs.Ptr(value)})
 		}
 	}
-	add("ecs.ami-id", d.ImageID)
-	add("ecs.availability-zone", d.AvailabilityZone)
-	add("ecs.instance-type", d.InstanceType)
+	add(attrAMIID, d.ImageID)
+	add(attrAvailabilityZone, d.AvailabilityZone)
+	add(attrInstanceType, d.InstanceType)
 	return out
 }

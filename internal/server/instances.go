@@ -135,10 +135,10 @@ func (s *Server) RegisterContainerInstance(ctx context.Context, in *ecs.Register
 		if err != nil {
 			return nil, err
 		}
-		now := s.now().UTC()
 		if in.ContainerInstanceArn != nil {
-			return s.reregister(sc, cl.Name, ecs.Val(in.ContainerInstanceArn), now, attrs, resources, in, &result)
+			return s.reregister(sc, cl.Name, ecs.Val(in.ContainerInstanceArn), doc, attrs, resources, in, &result)
 		}
+		now := s.now().UTC()
 		id := newInstanceID()
 		r := &instanceRecord{
 			Schema:              instanceSchema,
@@ -180,7 +180,7 @@ func (s *Server) RegisterContainerInstance(ctx context.Context, in *ecs.Register
 // on the first registration; later ones keep those the instance has.
 // ECS does not match registrations by EC2 instance id: without an ARN, a
 // registration always makes a new container instance.
-func (s *Server) reregister(sc scope, cluster, ref string, now time.Time, attrs []ecs.Attribute, resources []ecs.Resource,
+func (s *Server) reregister(sc scope, cluster, ref string, doc identityDocument, attrs []ecs.Attribute, resources []ecs.Resource,
 	in *ecs.RegisterContainerInstanceRequest, result **instanceRecord) ([]store.Op, error) {
 	id, _ := instanceIDFrom(sc, cluster, ref)
 	o, _, err := s.findInstance(sc, cluster, ref)
@@ -197,19 +197,24 @@ func (s *Server) reregister(sc scope, cluster, ref string, now time.Time, attrs 
 	if r.Status == statusInactive {
 		return nil, ecs.NewClientException("Container instance %s is inactive.", r.ID)
 	}
-	var kept []ecs.Attribute
+	// Those ECS took from an identity document stay when this registration
+	// comes without one.
+	var kept, system []ecs.Attribute
 	for _, a := range r.Attributes {
-		if !isSystemAttribute(ecs.Val(a.Name)) {
+		name := ecs.Val(a.Name)
+		if !isSystemAttribute(name) || isIdentityDocAttribute(name) && doc == (identityDocument{}) {
 			kept = append(kept, a)
 		}
 	}
-	var system []ecs.Attribute
 	for _, a := range attrs {
 		if isSystemAttribute(ecs.Val(a.Name)) {
 			system = append(system, a)
 		}
 	}
 	r.Attributes = mergeAttributes(system, kept)
+	if r.EC2InstanceID == "" {
+		r.EC2InstanceID = doc.InstanceID
+	}
 	r.RegisteredResources = resources
 	r.RemainingResources = resources // TODO(tasks): less what the instance's tasks hold
 	if in.VersionInfo != nil {
