@@ -365,10 +365,8 @@ func (s *Server) clusterStatistics(sc scope, c *clusterRecord) []ecs.KeyValuePai
 	}
 }
 
-// Tasks and services arrive with later work; until then a cluster has none.
-func (s *Server) clusterTaskCount(sc scope, cluster, status string) int { return 0 }
-func (s *Server) clusterActiveTaskCount(sc scope, cluster string) int   { return 0 }
-func (s *Server) clusterServiceCount(sc scope, cluster string) int      { return 0 }
+// Services arrive with later work; until then a cluster has none.
+func (s *Server) clusterServiceCount(sc scope, cluster string) int { return 0 }
 
 // Cluster settings: containerInsights is the only one, with ECS's values.
 var containerInsightsValues = map[string]bool{"enabled": true, "disabled": true, "enhanced": true}

@@ -107,10 +107,6 @@ func (s *Server) clusterInstanceCount(sc scope, cluster string) int {
 	return n
 }
 
-// Tasks arrive with later work; until then an instance runs none.
-// TODO(tasks): count the instance's tasks in this status.
-func (s *Server) instanceTaskCount(sc scope, r *instanceRecord, status string) int { return 0 }
-
 func (s *Server) RegisterContainerInstance(ctx context.Context, in *ecs.RegisterContainerInstanceRequest) (*ecs.RegisterContainerInstanceResponse, error) {
 	sc := scopeOf(ctx)
 	if _, _, err := s.activeCluster(sc, in.Cluster); err != nil {

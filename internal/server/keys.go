@@ -13,6 +13,7 @@ const (
 	kindTaskDef          = "taskdefs"          // <family>/<revision, 10 digits>
 	kindTaskDefFamily    = "taskdef-families"  // <family>: the last revision number handed out
 	kindInstance         = "instances"         // <cluster name>/<instance id>
+	kindTask             = "tasks"             // <cluster name>/<task id>
 	kindCapacityProvider = "capacityproviders" // <name>
 	kindAccountSetting   = "accountsettings"   // <principal ARN or "account">/<setting name>
 )

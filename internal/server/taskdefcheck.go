@@ -36,7 +36,7 @@ func checkTaskDefinition(in *ecs.RegisterTaskDefinitionRequest) (*ecs.TaskDefini
 		return nil, ecs.NewClientException("Container list cannot be empty.")
 	}
 	if len(in.ContainerDefinitions) > maxContainersPerTaskDef {
-		return nil, ecs.NewClientException("Too many containers. A task definition can have at most %d containers.", maxContainersPerTaskDef)
+		return nil, ecs.NewClientException("Too many containers.")
 	}
 	if err := validateTags(in.Tags); err != nil {
 		return nil, err

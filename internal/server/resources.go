@@ -1,0 +1,149 @@
+package server
+
+import (
+	"slices"
+	"strconv"
+
+	"github.com/berth-project/berth/api/ecs"
+)
+
+// taskNeeds is what a task takes from the container instance it runs on,
+// as ECS accounts it: the task-level cpu and memory when the definition
+// (or an override) sets them, else the sum over its containers (memory
+// counted as memoryReservation when set, else memory), and its static host
+// ports.
+type taskNeeds struct {
+	CPU      int64    `json:"cpu"`
+	Memory   int64    `json:"memory"`
+	Ports    []string `json:"ports,omitempty"`    // TCP host ports
+	PortsUDP []string `json:"portsUdp,omitempty"` // UDP host ports
+}
+
+func needsOf(td *ecs.TaskDefinition, ov *ecs.TaskOverride) taskNeeds {
+	var n taskNeeds
+	overrides := map[string]ecs.ContainerOverride{}
+	if ov != nil {
+		for _, co := range ov.ContainerOverrides {
+			overrides[ecs.Val(co.Name)] = co
+		}
+	}
+	for _, c := range td.ContainerDefinitions {
+		co := overrides[ecs.Val(c.Name)]
+		cpu, mem, res := c.Cpu, c.Memory, c.MemoryReservation
+		if co.Cpu != nil {
+			cpu = co.Cpu
+		}
+		if co.Memory != nil {
+			mem = co.Memory
+		}
+		if co.MemoryReservation != nil {
+			res = co.MemoryReservation
+		}
+		n.CPU += int64(ecs.Val(cpu))
+		if res != nil {
+			n.Memory += int64(*res)
+		} else {
+			n.Memory += int64(ecs.Val(mem))
+		}
+		for _, pm := range c.PortMappings {
+			hp := ecs.Val(pm.HostPort)
+			if hp == 0 || td.NetworkMode == ecs.NetworkModeAwsvpc {
+				continue // dynamic, or in the task's own network namespace
+			}
+			if pm.Protocol == ecs.TransportProtocolUdp {
+				n.PortsUDP = append(n.PortsUDP, strconv.Itoa(int(hp)))
+			} else {
+				n.Ports = append(n.Ports, strconv.Itoa(int(hp)))
+			}
+		}
+	}
+	taskCPU, taskMem := td.Cpu, td.Memory
+	if ov != nil && ov.Cpu != nil {
+		taskCPU = ov.Cpu
+	}
+	if ov != nil && ov.Memory != nil {
+		taskMem = ov.Memory
+	}
+	if v, err := parseTaskCPU(taskCPU); err == nil && v > 0 {
+		n.CPU = v
+	}
+	if v, err := parseTaskMemory(taskMem); err == nil && v > 0 {
+		n.Memory = v
+	}
+	return n
+}
+
+func resourceIndex(rs []ecs.Resource, name string) int {
+	return slices.IndexFunc(rs, func(r ecs.Resource) bool { return ecs.Val(r.Name) == name })
+}
+
+func resourceInt(rs []ecs.Resource, name string) int64 {
+	if i := resourceIndex(rs, name); i >= 0 {
+		return int64(ecs.Val(rs[i].IntegerValue))
+	}
+	return 0
+}
+
+func resourceSet(rs []ecs.Resource, name string) []string {
+	if i := resourceIndex(rs, name); i >= 0 {
+		return rs[i].StringSetValue
+	}
+	return nil
+}
+
+// shortfall names the first resource an instance with remaining resources
+// rs lacks for a task, in ECS's failure reasons ("RESOURCE:CPU"), or "".
+func shortfall(rs []ecs.Resource, n taskNeeds) string {
+	switch {
+	case n.CPU > resourceInt(rs, "CPU"):
+		return "RESOURCE:CPU"
+	case n.Memory > resourceInt(rs, "MEMORY"):
+		return "RESOURCE:MEMORY"
+	}
+	for _, p := range n.Ports {
+		if slices.Contains(resourceSet(rs, "PORTS"), p) {
+			return "RESOURCE:PORTS"
+		}
+	}
+	for _, p := range n.PortsUDP {
+		if slices.Contains(resourceSet(rs, "PORTS_UDP"), p) {
+			return "RESOURCE:PORTS_UDP"
+		}
+	}
+	return ""
+}
+
+// adjusted returns a copy of rs with a task's needs taken (sign 1) or given
+// back (sign -1). Remaining PORTS list the ports in use, as ECS shows them.
+func adjusted(rs []ecs.Resource, n taskNeeds, sign int64) []ecs.Resource {
+	out := make([]ecs.Resource, len(rs))
+	for i, r := range rs {
+		switch ecs.Val(r.Name) {
+		case "CPU":
+			r.IntegerValue = ecs.Ptr(int32(int64(ecs.Val(r.IntegerValue)) - sign*n.CPU))
+		case "MEMORY":
+			r.IntegerValue = ecs.Ptr(int32(int64(ecs.Val(r.IntegerValue)) - sign*n.Memory))
+		case "PORTS":
+			r.StringSetValue = adjustedSet(r.StringSetValue, n.Ports, sign)
+		case "PORTS_UDP":
+			r.StringSetValue = adjustedSet(r.StringSetValue, n.PortsUDP, sign)
+		}
+		out[i] = r
+	}
+	return out
+}
+
+func adjustedSet(set, ports []string, sign int64) []string {
+	out := slices.Clone(set)
+	for _, p := range ports {
+		if sign > 0 {
+			out = append(out, p)
+		} else if i := slices.Index(out, p); i >= 0 {
+			out = slices.Delete(out, i, i+1)
+		}
+	}
+	if out == nil {
+		out = []string{}
+	}
+	return out
+}
