@@ -126,7 +126,7 @@ func (s *Server) CreateCluster(ctx context.Context, in *ecs.CreateClusterRequest
 			Status:                          statusActive,
 			CreatedAt:                       s.now().UTC(),
 			Tags:                            in.Tags,
-			Settings:                        withDefaultClusterSettings(in.Settings),
+			Settings:                        withDefaultClusterSettings(s.accountSetting(sc, ecs.SettingNameContainerInsights), in.Settings),
 			Configuration:                   in.Configuration,
 			CapacityProviders:               in.CapacityProviders,
 			DefaultCapacityProviderStrategy: in.DefaultCapacityProviderStrategy,
@@ -383,10 +383,10 @@ func validateClusterSettings(settings []ecs.ClusterSetting) error {
 	return nil
 }
 
-// withDefaultClusterSettings fills in containerInsights=disabled, which ECS
-// reports for a cluster created without it (the account default).
-func withDefaultClusterSettings(settings []ecs.ClusterSetting) []ecs.ClusterSetting {
-	return mergeClusterSettings([]ecs.ClusterSetting{{Name: ecs.ClusterSettingNameContainerInsights, Value: ecs.Ptr("disabled")}}, settings)
+// withDefaultClusterSettings fills in containerInsights from the account
+// setting of that name, as ECS does for a cluster created without it.
+func withDefaultClusterSettings(insights string, settings []ecs.ClusterSetting) []ecs.ClusterSetting {
+	return mergeClusterSettings([]ecs.ClusterSetting{{Name: ecs.ClusterSettingNameContainerInsights, Value: ecs.Ptr(insights)}}, settings)
 }
 
 func mergeClusterSettings(old, changes []ecs.ClusterSetting) []ecs.ClusterSetting {
