@@ -16,16 +16,16 @@ import (
 
 // capacityProviderRecord is a custom capacity provider as stored.
 type capacityProviderRecord struct {
-	Schema                   int                                               `json:"schema"`
-	ARN                      string                                            `json:"arn"`
-	Name                     string                                            `json:"name"`
-	Status                   string                                            `json:"status"` // ACTIVE or INACTIVE
-	UpdateStatus             string                                            `json:"updateStatus,omitempty"`
-	Type                     string                                            `json:"type"`
-	Cluster                  string                                            `json:"cluster,omitempty"`
-	AutoScalingGroupProvider *ecs.AutoScalingGroupProvider                     `json:"autoScalingGroupProvider,omitempty"`
+	Schema                   int                                              `json:"schema"`
+	ARN                      string                                           `json:"arn"`
+	Name                     string                                           `json:"name"`
+	Status                   string                                           `json:"status"` // ACTIVE or INACTIVE
+	UpdateStatus             string                                           `json:"updateStatus,omitempty"`
+	Type                     string                                           `json:"type"`
+	Cluster                  string                                           `json:"cluster,omitempty"`
+	AutoScalingGroupProvider *ecs.AutoScalingGroupProvider                    `json:"autoScalingGroupProvider,omitempty"`
 	ManagedInstancesProvider *ecs.CreateManagedInstancesProviderConfiguration `json:"managedInstancesProvider,omitempty"`
-	Tags                     []ecs.Tag                                         `json:"tags,omitempty"`
+	Tags                     []ecs.Tag                                        `json:"tags,omitempty"`
 }
 
 var builtInProviders = []string{"FARGATE", "FARGATE_SPOT"}
