@@ -62,6 +62,7 @@ func runServer(args []string) error {
 	dataDir := fs.String("data-dir", envDefault("BERTH_DATA_DIR", daemon.DefaultDataDir()), "directory of the embedded etcd (BERTH_DATA_DIR)")
 	etcd := fs.String("etcd-endpoints", envDefault("BERTH_ETCD_ENDPOINTS", ""), "comma-separated URLs of an external etcd cluster; empty runs etcd embedded (BERTH_ETCD_ENDPOINTS)")
 	creds := fs.String("credentials-file", envDefault("BERTH_CREDENTIALS_FILE", ""), "file of extra access keys and their accounts (BERTH_CREDENTIALS_FILE)")
+	agentEndpoint := fs.String("agent-endpoint", envDefault("BERTH_AGENT_ENDPOINT", ""), "base URL agents are told to connect to, e.g. http://10.0.0.5:8450; default: the host they called (BERTH_AGENT_ENDPOINT)")
 	logFormat := fs.String("log-format", envDefault("BERTH_LOG_FORMAT", "text"), "log format: text or json (BERTH_LOG_FORMAT)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -80,7 +81,7 @@ func runServer(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	d, err := daemon.Start(ctx, daemon.Config{
-		Listen: *listen, DataDir: *dataDir, EtcdEndpoints: endpoints, CredentialsFile: *creds, Log: log,
+		Listen: *listen, DataDir: *dataDir, EtcdEndpoints: endpoints, CredentialsFile: *creds, AgentEndpoint: *agentEndpoint, Log: log,
 	})
 	if err != nil {
 		return err

@@ -20,6 +20,7 @@ import (
 
 	"github.com/berth-project/berth/api/auth"
 	"github.com/berth-project/berth/api/awsjson"
+	"github.com/berth-project/berth/internal/acs"
 	"github.com/berth-project/berth/internal/server"
 	"github.com/berth-project/berth/internal/store"
 )
@@ -30,6 +31,7 @@ type Config struct {
 	DataDir         string   // embedded etcd's home
 	EtcdEndpoints   []string // external etcd; empty means embedded
 	CredentialsFile string   // optional: more keys and accounts
+	AgentEndpoint   string   // base URL agents are told to connect to; empty: the Host they called
 	Getenv          func(string) string
 	Log             *slog.Logger
 }
@@ -57,6 +59,7 @@ type Daemon struct {
 	ready    atomic.Bool
 	closers  []func()
 	served   chan error
+	agents   *acs.Endpoints
 }
 
 // Start listens, brings up etcd and the store, and serves until Stop. The
@@ -98,6 +101,17 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
+	agentEndpoints := &atomic.Pointer[acs.Endpoints]{}
+	serveAgent := func(w http.ResponseWriter, r *http.Request) {
+		e := agentEndpoints.Load()
+		if e == nil {
+			http.Error(w, "starting\n", http.StatusServiceUnavailable)
+			return
+		}
+		e.ServeHTTP(w, r)
+	}
+	mux.HandleFunc("GET /acs/ws", serveAgent)
+	mux.HandleFunc("GET /tcs/ws", serveAgent)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h := apiHandler.Load()
 		if h == nil {
@@ -115,7 +129,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		d.Stop(context.Background())
 		return nil, err
 	}
-	srv := server.New(st, server.Options{Log: cfg.Log})
+	srv := server.New(st, server.Options{Log: cfg.Log, AgentEndpoint: cfg.AgentEndpoint})
 	metrics := newAPIMetrics(registry)
 	var h http.Handler = &awsjson.Handler{
 		TargetPrefix: "AmazonEC2ContainerServiceV20141113",
@@ -125,11 +139,18 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 			if err != nil {
 				return nil, err
 			}
-			return auth.WithCaller(r.Context(), caller), nil
+			return server.WithRequestHost(auth.WithCaller(r.Context(), caller), r.Host), nil
 		},
 		Log:     cfg.Log,
 		Observe: metrics.observe,
 	}
+	agents := &acs.Endpoints{
+		Backend:      srv,
+		Authenticate: func(r *http.Request) (auth.Caller, error) { return keys.Verify(r, nil, time.Now()) },
+		Log:          cfg.Log,
+	}
+	d.agents = agents
+	agentEndpoints.Store(agents)
 	apiHandler.Store(&h)
 	d.ready.Store(true)
 	cfg.Log.Info("berth server ready", "listen", ln.Addr().String(), "dataDir", cfg.DataDir, "etcd", describeEtcd(cfg))
@@ -170,6 +191,9 @@ func (d *Daemon) Done() <-chan error { return d.served }
 func (d *Daemon) Stop(ctx context.Context) error {
 	d.ready.Store(false)
 	err := d.http.Shutdown(ctx)
+	if d.agents != nil {
+		d.agents.Shutdown() // websocket sessions are hijacked: Shutdown leaves them open
+	}
 	for i := len(d.closers) - 1; i >= 0; i-- {
 		d.closers[i]()
 	}

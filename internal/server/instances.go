@@ -31,6 +31,7 @@ type instanceRecord struct {
 	Attributes           []ecs.Attribute                    `json:"attributes,omitempty"` // name and value only
 	PlatformDevices      []ecs.PlatformDevice               `json:"platformDevices,omitempty"`
 	AgentConnected       bool                               `json:"agentConnected"`
+	AgentSession         string                             `json:"agentSession,omitempty"` // the ACS session that set AgentConnected
 	AgentUpdateStatus    ecs.AgentUpdateStatus              `json:"agentUpdateStatus,omitempty"`
 	Attachments          []ecs.Attachment                   `json:"attachments,omitempty"`
 	Health               *ecs.ContainerInstanceHealthStatus `json:"health,omitempty"`

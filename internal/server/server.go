@@ -27,17 +27,21 @@ type Server struct {
 	log   *slog.Logger
 
 	registrations registrar // batches concurrent RegisterTaskDefinition calls per family
+	agentEndpoint string    // the base URL agents reach this server at
 }
 
 // Options are the settings of a Server; the zero value is usable.
 type Options struct {
 	Now func() time.Time // the clock; time.Now when nil
 	Log *slog.Logger
+	// AgentEndpoint is the base URL (e.g. http://10.0.0.5:8450) that
+	// DiscoverPollEndpoint gives agents; empty: the Host of their request.
+	AgentEndpoint string
 }
 
 // New returns a Server on st.
 func New(st *store.Store, opts Options) *Server {
-	s := &Server{store: st, now: opts.Now, log: opts.Log}
+	s := &Server{store: st, now: opts.Now, log: opts.Log, agentEndpoint: opts.AgentEndpoint}
 	if s.now == nil {
 		s.now = time.Now
 	}

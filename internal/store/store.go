@@ -168,3 +168,12 @@ func (s *Store) Update(ctx context.Context, plan func() ([]Op, error)) (int64, e
 	}
 	return 0, fmt.Errorf("store: gave up after %d conflicting attempts", maxAttempts)
 }
+
+// Changed returns a channel that is closed the next time the view moves to
+// a newer revision. Watchers take it, read the view, and wait on it: a
+// change between the two is never missed.
+func (s *Store) Changed() <-chan struct{} {
+	s.view.mu.RLock()
+	defer s.view.mu.RUnlock()
+	return s.view.changed
+}

@@ -1,0 +1,54 @@
+package acs
+
+import (
+	"context"
+
+	acsmsg "github.com/berth-project/berth/api/acs"
+	"github.com/berth-project/berth/api/tcs"
+)
+
+// Agent identifies a connected agent: the container instance it registered
+// as, in the account and region its signature names.
+type Agent struct {
+	Account, Region string
+	Cluster         string // the cluster's name
+	ClusterARN      string
+	InstanceARN     string
+	InstanceID      string
+	Session         string // one ACS connection; a late disconnect of an older one changes nothing
+}
+
+// AgentInfo is what an agent says of itself when it connects (the query
+// string of the upgrade).
+type AgentInfo struct {
+	AgentVersion, AgentHash, DockerVersion string
+}
+
+// AssignedTask is a task the control plane wants on an instance, in the
+// shape the agent receives. Version changes whenever the task changes.
+type AssignedTask struct {
+	ARN           string
+	DesiredStatus string // RUNNING or STOPPED
+	Version       int64
+	Task          *acsmsg.Task
+}
+
+// Backend is what the agent endpoints need from the control plane.
+type Backend interface {
+	// ConnectAgent checks that the instance exists and is registered in the
+	// cluster, and marks its agent connected. An error refuses the session.
+	ConnectAgent(ctx context.Context, account, region, cluster, instanceARN string, info AgentInfo) (Agent, error)
+	// LookupAgent identifies a registered instance without changing it (the
+	// TCS session, which does not decide whether an agent is connected).
+	LookupAgent(ctx context.Context, account, region, cluster, instanceARN string) (Agent, error)
+	// DisconnectAgent marks the instance's agent disconnected.
+	DisconnectAgent(ctx context.Context, a Agent)
+	// AssignedTasks lists the tasks an agent must know about: every task on
+	// its instance whose agent has not yet reported it STOPPED.
+	AssignedTasks(a Agent) ([]AssignedTask, error)
+	// Changed is closed at the next change of state: then AssignedTasks may
+	// answer differently.
+	Changed() <-chan struct{}
+	// ReportHealth records the container health an agent reports over TCS.
+	ReportHealth(ctx context.Context, a Agent, tasks []tcs.TaskHealth) error
+}

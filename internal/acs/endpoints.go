@@ -1,0 +1,148 @@
+package acs
+
+import (
+	"context"
+	"encoding/json"
+	acsmsg "github.com/berth-project/berth/api/acs"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/berth-project/berth/api/auth"
+)
+
+// Endpoints serves the two websockets at /acs/ws and /tcs/ws (the paths the
+// stock agent derives from DiscoverPollEndpoint's answer).
+type Endpoints struct {
+	Backend Backend
+	// Authenticate verifies the SigV4 signature of an upgrade request.
+	Authenticate func(r *http.Request) (auth.Caller, error)
+	Log          *slog.Logger
+
+	// Timings; zero values take the defaults below.
+	Heartbeat     time.Duration // server heartbeats; the agent reconnects after a minute of silence
+	ResendAfter   time.Duration // a payload not acknowledged by then is sent again
+	ManifestEvery time.Duration // how often the task manifest goes out
+
+	wg       sync.WaitGroup
+	initOnce sync.Once
+	done     chan struct{} // closed by Shutdown: every session ends
+}
+
+func (e *Endpoints) init() { e.initOnce.Do(func() { e.done = make(chan struct{}) }) }
+
+// Shutdown ends every session and waits for them. Hijacked websocket
+// connections outlive http.Server.Shutdown, so the server calls this too.
+func (e *Endpoints) Shutdown() {
+	e.init()
+	select {
+	case <-e.done:
+	default:
+		close(e.done)
+	}
+	e.wg.Wait()
+}
+
+// sessionContext ends with the request or with Shutdown.
+func (e *Endpoints) sessionContext(r *http.Request) (context.Context, context.CancelFunc) {
+	e.init()
+	ctx, cancel := context.WithCancel(r.Context())
+	go func() {
+		select {
+		case <-e.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
+const (
+	defaultHeartbeat     = 20 * time.Second
+	defaultResendAfter   = 5 * time.Second
+	defaultManifestEvery = 60 * time.Second
+	writeTimeout         = 10 * time.Second
+)
+
+var upgrader = websocket.Upgrader{
+	ReadBufferSize:  16 << 10,
+	WriteBufferSize: 16 << 10,
+	// Agents are not browsers: there is no Origin to check.
+	CheckOrigin: func(*http.Request) bool { return true },
+}
+
+// ServeHTTP serves GET /acs/ws and GET /tcs/ws.
+func (e *Endpoints) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/acs/ws":
+		e.serveACS(w, r)
+	case "/tcs/ws":
+		e.serveTCS(w, r)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func (e *Endpoints) log() *slog.Logger {
+	if e.Log != nil {
+		return e.Log
+	}
+	return slog.Default()
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// refuse answers a failed handshake the way the agent decodes it: a non-101
+// status with {"type": <exception>, "message": ...}.
+func refuse(w http.ResponseWriter, status int, typ, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"type": typ, "message": msg})
+}
+
+// conn serialises writes on a websocket: gorilla allows one writer at a time.
+type conn struct {
+	ws *websocket.Conn
+	mu sync.Mutex
+}
+
+func (c *conn) send(typ string, msg any) error {
+	data, err := acsmsg.EncodeFrame(typ, msg)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
+	return c.ws.WriteMessage(websocket.TextMessage, data)
+}
+
+// readFrames delivers the frames of c until the connection ends, then
+// closes the channel.
+func readFrames(c *websocket.Conn, log *slog.Logger) <-chan acsmsg.Frame {
+	out := make(chan acsmsg.Frame, 16)
+	go func() {
+		defer close(out)
+		for {
+			_, data, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			f, err := acsmsg.DecodeFrame(data)
+			if err != nil {
+				log.Warn("agent sent an unreadable frame", "err", err)
+				continue
+			}
+			out <- f
+		}
+	}()
+	return out
+}
