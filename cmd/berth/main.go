@@ -20,9 +20,11 @@ import (
 const usage = `berth: Amazon ECS, self-hosted.
 
 Usage:
-  berth server [flags]   run the control plane (ECS API, state in etcd)
+  berth dev [flags]      the control plane and an agent for this machine's Docker, in one process
+  berth server [flags]   run the control plane (ECS API, agent endpoints, state in etcd)
+  berth agent [flags]    run tasks on this machine's Docker Engine for a control plane
 
-Run 'berth server -h' for its flags. Every flag can also be set through the
+Run 'berth <command> -h' for its flags. Every flag can also be set through the
 environment variable named in its help.
 `
 
@@ -35,6 +37,10 @@ func main() {
 	switch os.Args[1] {
 	case "server":
 		err = runServer(os.Args[2:])
+	case "agent":
+		err = runAgent(os.Args[2:])
+	case "dev":
+		err = runDev(os.Args[2:])
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

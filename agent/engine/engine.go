@@ -1,0 +1,212 @@
+// Package engine is the task engine of `berth agent`: it drives every task
+// on this machine from what Docker shows towards what the control plane
+// wants, one reconciliation pass at a time, and reports what changed. It
+// never restarts or duplicates a container: containers are found again by
+// their labels after a restart, and created under fixed names.
+package engine
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	acsmsg "github.com/berth-project/berth/api/acs"
+	"github.com/berth-project/berth/api/ecs"
+
+	"github.com/berth-project/berth/agent/docker"
+)
+
+// Report is one task's state, as SubmitTaskStateChange carries it.
+type Report struct {
+	TaskARN            string
+	Status             string // RUNNING or STOPPED
+	Reason             string
+	Containers         []ContainerReport
+	PullStartedAt      time.Time
+	PullStoppedAt      time.Time
+	ExecutionStoppedAt time.Time
+}
+
+// ContainerReport is one container's part of a Report.
+type ContainerReport struct {
+	Name      string
+	RuntimeID string
+	Status    string
+	ExitCode  *int32
+	Reason    string
+	Bindings  []ecs.NetworkBinding
+	Health    string
+}
+
+// Reporter sends reports upstream. It is called from its own goroutine, in
+// order, and should retry until it succeeds or ctx ends.
+type Reporter func(ctx context.Context, r Report) error
+
+// Engine runs tasks on Docker.
+type Engine struct {
+	rt      *docker.Runtime
+	cluster string
+	report  Reporter
+	log     *slog.Logger
+
+	mu    sync.Mutex
+	tasks map[string]*task
+	wake  chan struct{}
+	out   chan Report
+}
+
+// New returns an engine for the cluster's tasks on rt.
+func New(rt *docker.Runtime, cluster string, report Reporter, log *slog.Logger) *Engine {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Engine{rt: rt, cluster: cluster, report: report, log: log,
+		tasks: map[string]*task{}, wake: make(chan struct{}, 1), out: make(chan Report, 256)}
+}
+
+func (e *Engine) poke() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Apply takes tasks from a payload. It returns at once; the work happens in Run.
+func (e *Engine) Apply(tasks []acsmsg.Task) {
+	e.mu.Lock()
+	for i := range tasks {
+		spec := tasks[i]
+		arn := ecs.Val(spec.Arn)
+		t := e.tasks[arn]
+		if t == nil {
+			t = &task{arn: arn, known: statusNone, createdAt: time.Now()}
+			e.tasks[arn] = t
+		}
+		t.merge(&spec)
+	}
+	e.mu.Unlock()
+	e.poke()
+}
+
+// Stop marks tasks to stop (the control plane's answer to a stop
+// verification).
+func (e *Engine) Stop(arns []string) {
+	e.mu.Lock()
+	for _, arn := range arns {
+		if t := e.tasks[arn]; t != nil {
+			t.desired = statusStopped
+		}
+	}
+	e.mu.Unlock()
+	e.poke()
+}
+
+// Running lists the tasks this machine runs and their desired status: what
+// a task manifest is compared with.
+func (e *Engine) Running() map[string]string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := map[string]string{}
+	for arn, t := range e.tasks {
+		if t.known != statusStopped {
+			out[arn] = t.desired
+		}
+	}
+	return out
+}
+
+// Health lists container health of running tasks, for TCS.
+func (e *Engine) Health() map[string]map[string]string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := map[string]map[string]string{}
+	for arn, t := range e.tasks {
+		if t.known != statusRunning {
+			continue
+		}
+		for _, c := range t.containers {
+			if c.health != "" {
+				if out[arn] == nil {
+					out[arn] = map[string]string{}
+				}
+				out[arn][c.name] = c.health
+			}
+		}
+	}
+	return out
+}
+
+// Adopt finds the containers of earlier runs of the agent in Docker, so
+// that a restarted agent carries on with them instead of starting again.
+func (e *Engine) Adopt(ctx context.Context) error {
+	managed, err := e.rt.Managed(ctx)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, st := range managed {
+		if st.Labels[docker.LabelCluster] != e.cluster {
+			continue
+		}
+		arn := st.Labels[docker.LabelTaskARN]
+		t := e.tasks[arn]
+		if t == nil {
+			t = &task{arn: arn, known: statusNone, desired: statusRunning, createdAt: time.Now(), adoptedAt: time.Now(), prepared: true}
+			e.tasks[arn] = t
+		}
+		c := &ctr{name: st.Labels[docker.LabelContainerName], id: st.ID, known: statusCreated}
+		t.containers = append(t.containers, c)
+		observe(c, st)
+		if c.known == statusRunning || c.everRan {
+			t.known = statusRunning
+		}
+	}
+	return nil
+}
+
+// Run reconciles until ctx ends: on every payload, Docker event, and second.
+func (e *Engine) Run(ctx context.Context) {
+	go e.sendReports(ctx)
+	events, _ := e.rt.Events(ctx)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		e.reconcile(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.wake:
+		case <-tick.C:
+		case _, ok := <-events:
+			if !ok {
+				events, _ = e.rt.Events(ctx) // the stream broke: follow it again
+			}
+		}
+	}
+}
+
+func (e *Engine) sendReports(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case r := <-e.out:
+			if err := e.report(ctx, r); err != nil && ctx.Err() == nil {
+				e.log.Warn("could not report task state", "task", r.TaskARN, "err", err)
+			}
+		}
+	}
+}
+
+// readEnvFile reads an environment file on this machine (Berth's stand-in
+// for ECS's S3 objects).
+func readEnvFile(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}

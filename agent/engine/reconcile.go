@@ -1,0 +1,270 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	acsmsg "github.com/berth-project/berth/api/acs"
+	"github.com/berth-project/berth/api/ecs"
+
+	"github.com/berth-project/berth/agent/docker"
+)
+
+// defaultStopTimeout is ECS's: SIGTERM, then SIGKILL 30 s later.
+const defaultStopTimeout = 30 * time.Second
+
+// reconcile makes one pass over every task. It holds the engine's lock, so
+// it only does what is quick; image pulls and stops run on their own and
+// wake the engine when they end.
+func (e *Engine) reconcile(ctx context.Context) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, t := range e.tasks {
+		e.observeTask(ctx, t)
+		if t.spec != nil && t.desired == statusRunning && t.known != statusStopped {
+			e.advance(ctx, t)
+		}
+		if t.desired == statusStopped || t.known == statusStopped {
+			e.stop(ctx, t)
+		}
+		e.queueReport(t)
+	}
+}
+
+// observeTask reads every created container's state from Docker.
+func (e *Engine) observeTask(ctx context.Context, t *task) {
+	for _, c := range t.containers {
+		if c.id == "" || c.known == statusStopped {
+			continue
+		}
+		st, err := e.rt.Inspect(ctx, c.id)
+		if errors.Is(err, docker.ErrNotFound) {
+			c.known, c.reason = statusStopped, "The container was removed outside the agent."
+			continue
+		}
+		if err != nil {
+			continue // the next pass tries again
+		}
+		observe(c, st)
+	}
+}
+
+// observe applies Docker's view of a container.
+func observe(c *ctr, st docker.State) {
+	c.health = st.Health
+	if st.Running {
+		c.known, c.everRan = statusRunning, true
+		c.startedAt = st.StartedAt
+		c.bindings = c.bindings[:0]
+		for _, b := range st.Bindings {
+			c.bindings = append(c.bindings, ecs.NetworkBinding{BindIP: ecs.Ptr(b.BindIP), ContainerPort: ecs.Ptr(b.ContainerPort), HostPort: ecs.Ptr(b.HostPort), Protocol: ecs.TransportProtocol(b.Protocol)})
+		}
+		return
+	}
+	if st.Exited {
+		c.known, c.everRan = statusStopped, true
+		c.exitCode = ecs.Ptr(int32(st.ExitCode))
+		if st.OOMKilled {
+			c.reason = "OutOfMemoryError: Container killed due to memory usage"
+		}
+	}
+}
+
+// advance starts what can start: volumes first, then each container whose
+// dependencies are met, in the task definition's order.
+func (e *Engine) advance(ctx context.Context, t *task) {
+	if !t.prepared {
+		if err := e.prepare(ctx, t); err != nil {
+			e.fail(t, err.Error())
+			return
+		}
+		t.prepared = true
+	}
+	started := 0
+	for _, c := range t.containers {
+		switch {
+		case c.known == statusRunning || (c.known == statusStopped && c.everRan):
+			started++
+		case c.known == statusStopped:
+			if c.essential() {
+				e.fail(t, c.reason)
+				return
+			}
+		case c.known == statusNone:
+			ready, err := dependenciesMet(t, c)
+			if err != nil {
+				c.known, c.reason = statusStopped, err.Error()
+				continue
+			}
+			if !ready {
+				continue
+			}
+			if err := e.start(ctx, t, c); err != nil {
+				c.known, c.reason = statusStopped, err.Error()
+			}
+		}
+	}
+	if t.known == statusNone && started == len(t.containers) {
+		t.known = statusRunning
+	}
+	for _, c := range t.containers {
+		if c.known == statusStopped && c.everRan && c.essential() {
+			t.desired, t.reason = statusStopped, "Essential container in task exited"
+			return
+		}
+	}
+}
+
+// dependenciesMet reports whether c may start; an error means it never will.
+func dependenciesMet(t *task, c *ctr) (bool, error) {
+	if c.spec == nil {
+		return false, nil
+	}
+	for _, d := range c.spec.DependsOn {
+		dep := t.container(ecs.Val(d.ContainerName))
+		if dep == nil {
+			return false, fmt.Errorf("dependency %s is not in the task", ecs.Val(d.ContainerName))
+		}
+		ok := false
+		switch d.Condition {
+		case acsmsg.ContainerConditionStart:
+			ok = dep.everRan
+		case acsmsg.ContainerConditionComplete:
+			ok = dep.known == statusStopped && dep.everRan
+		case acsmsg.ContainerConditionSuccess:
+			if dep.known == statusStopped && dep.exitCode != nil && *dep.exitCode != 0 {
+				return false, fmt.Errorf("dependency %s exited with %d, not 0", dep.name, *dep.exitCode)
+			}
+			ok = dep.known == statusStopped && dep.exitCode != nil
+		case acsmsg.ContainerConditionHealthy:
+			if dep.known == statusStopped {
+				return false, fmt.Errorf("dependency %s stopped before it became HEALTHY", dep.name)
+			}
+			ok = dep.health == "HEALTHY"
+		}
+		if !ok {
+			if timeout := ecs.Val(c.spec.StartTimeout); timeout > 0 && time.Since(t.createdAt) > time.Duration(timeout)*time.Second {
+				return false, fmt.Errorf("dependency %s was not %s within the container's startTimeout of %d s", dep.name, d.Condition, timeout)
+			}
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// start pulls (when needed), creates and starts one container.
+func (e *Engine) start(ctx context.Context, t *task, c *ctr) error {
+	image := ecs.Val(c.spec.Image)
+	if t.pullStart.IsZero() {
+		t.pullStart = time.Now()
+	}
+	if err := e.rt.EnsureImage(ctx, image); err != nil {
+		return err
+	}
+	t.pullStop = time.Now()
+	env := map[string]string{}
+	for _, f := range c.spec.EnvironmentFiles {
+		env[ecs.Val(f.Value)] = readEnvFile(ecs.Val(f.Value))
+	}
+	peers := map[string]string{}
+	for _, p := range t.containers {
+		if p.id != "" {
+			peers[p.name] = dockerName(t, p)
+		}
+	}
+	cfg, host, err := docker.Build(t.spec, c.spec, docker.Placement{ClusterName: e.cluster, Peers: peers, Volumes: t.volumeSources(), EnvFiles: env})
+	if err != nil {
+		return err
+	}
+	id, err := e.rt.Create(ctx, dockerName(t, c), cfg, host)
+	if err != nil {
+		return fmt.Errorf("CannotCreateContainerError: %v", err)
+	}
+	c.id, c.known = id, statusCreated
+	if err := e.rt.Start(ctx, id); err != nil {
+		return fmt.Errorf("CannotStartContainerError: %v", err)
+	}
+	if st, err := e.rt.Inspect(ctx, id); err == nil {
+		observe(c, st)
+	}
+	return nil
+}
+
+// fail stops a task that cannot run, with the reason ECS shows.
+func (e *Engine) fail(t *task, reason string) {
+	t.desired = statusStopped
+	if t.reason == "" {
+		t.reason = reason
+	}
+}
+
+// stop stops every running container (each with its stopTimeout, in the
+// background) and marks the task STOPPED once none runs.
+func (e *Engine) stop(ctx context.Context, t *task) {
+	all := true
+	for _, c := range t.containers {
+		switch c.known {
+		case statusNone:
+			c.known = statusStopped
+		case statusRunning, statusCreated:
+			all = false
+			if c.stopping || c.id == "" {
+				continue
+			}
+			c.stopping = true
+			timeout := defaultStopTimeout
+			if c.spec != nil && c.spec.StopTimeout != nil {
+				timeout = time.Duration(*c.spec.StopTimeout) * time.Second
+			}
+			go func(id string) {
+				if err := e.rt.Stop(ctx, id, timeout); err != nil {
+					e.log.Warn("could not stop container", "id", id, "err", err)
+				}
+				e.poke()
+			}(c.id)
+		}
+	}
+	if all && t.known != statusStopped {
+		t.known, t.stoppedAt = statusStopped, time.Now()
+	}
+}
+
+// queueReport hands the task's state to the reporter when it changed.
+func (e *Engine) queueReport(t *task) {
+	if t.known != statusRunning && t.known != statusStopped {
+		return
+	}
+	r := Report{TaskARN: t.arn, Status: t.known, PullStartedAt: t.pullStart, PullStoppedAt: t.pullStop}
+	if t.known == statusStopped {
+		r.Reason, r.ExecutionStoppedAt = t.reason, t.stoppedAt
+	}
+	var sig []string
+	for _, c := range t.containers {
+		status := c.known
+		if status != statusRunning && status != statusStopped {
+			continue
+		}
+		cr := ContainerReport{Name: c.name, RuntimeID: c.id, Status: status, ExitCode: c.exitCode, Reason: c.reason, Bindings: c.bindings, Health: c.health}
+		r.Containers = append(r.Containers, cr)
+		code := ""
+		if c.exitCode != nil {
+			code = fmt.Sprint(*c.exitCode)
+		}
+		sig = append(sig, c.name+"="+status+":"+code+":"+fmt.Sprint(len(c.bindings)))
+	}
+	sort.Strings(sig)
+	state := t.known + "|" + strings.Join(sig, ",")
+	if state == t.reported {
+		return
+	}
+	t.reported = state
+	select {
+	case e.out <- r:
+	default:
+		t.reported = "" // the queue is full: try again next pass
+	}
+}

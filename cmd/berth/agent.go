@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/berth-project/berth/agent"
+	"github.com/berth-project/berth/api/auth"
+)
+
+func runAgent(args []string) error {
+	fs := flag.NewFlagSet("berth agent", flag.ContinueOnError)
+	server := fs.String("server", envDefault("BERTH_SERVER", "http://127.0.0.1:8450"), "URL of the Berth control plane (BERTH_SERVER)")
+	cluster := fs.String("cluster", envDefault("BERTH_CLUSTER", "default"), "cluster to join (BERTH_CLUSTER)")
+	region := fs.String("region", envDefault("AWS_REGION", envDefault("AWS_DEFAULT_REGION", "us-east-1")), "region to sign for (AWS_REGION)")
+	dataDir := fs.String("data-dir", envDefault("BERTH_AGENT_DATA_DIR", filepath.Join(home(), ".berth", "agent")), "where the agent keeps its registration (BERTH_AGENT_DATA_DIR)")
+	zone := fs.String("availability-zone", envDefault("BERTH_AVAILABILITY_ZONE", ""), "the instance's ecs.availability-zone attribute (BERTH_AVAILABILITY_ZONE)")
+	attrs := fs.String("attributes", envDefault("BERTH_ATTRIBUTES", ""), "custom attributes, name=value,... (BERTH_ATTRIBUTES)")
+	reserved := fs.Int("reserved-memory", 256, "MiB of memory kept back from tasks")
+	logFormat := fs.String("log-format", envDefault("BERTH_LOG_FORMAT", "text"), "log format: text or json (BERTH_LOG_FORMAT)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log, err := newLogger(*logFormat)
+	if err != nil {
+		return err
+	}
+	custom, err := parseAttributes(*attrs)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return agent.Run(ctx, agent.Config{
+		Server: *server, Cluster: *cluster, Region: *region, Credentials: agentCredentials(),
+		DataDir: *dataDir, AvailabilityZone: *zone, Attributes: custom, ReservedMemory: *reserved, Log: log,
+	})
+}
+
+// agentCredentials are the keys the agent signs with: the AWS environment
+// variables, or Berth's development key pair.
+func agentCredentials() aws.Credentials {
+	id, secret := os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
+	if id == "" || secret == "" {
+		id, secret = auth.DefaultAccessKeyID, auth.DefaultSecretAccessKey
+	}
+	return aws.Credentials{AccessKeyID: id, SecretAccessKey: secret, SessionToken: os.Getenv("AWS_SESSION_TOKEN")}
+}
+
+func parseAttributes(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range strings.Split(s, ",") {
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--attributes: %q is not name=value", kv)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+func home() string {
+	h, err := os.UserHomeDir()
+	if err != nil {
+		return "."
+	}
+	return h
+}

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+
+	"github.com/berth-project/berth/agent"
+	"github.com/berth-project/berth/api/auth"
+	"github.com/berth-project/berth/internal/daemon"
+)
+
+// runDev is the control plane and an agent for the local Docker Engine in
+// one process, with a `default` cluster: ECS on this machine.
+func runDev(args []string) error {
+	fs := flag.NewFlagSet("berth dev", flag.ContinueOnError)
+	listen := fs.String("listen", envDefault("BERTH_LISTEN", daemon.DefaultListen), "address to serve the ECS API on (BERTH_LISTEN)")
+	dataDir := fs.String("data-dir", envDefault("BERTH_DATA_DIR", daemon.DefaultDataDir()), "state directory: etcd and the agent's registration (BERTH_DATA_DIR)")
+	logFormat := fs.String("log-format", envDefault("BERTH_LOG_FORMAT", "text"), "log format: text or json (BERTH_LOG_FORMAT)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log, err := newLogger(*logFormat)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	d, err := daemon.Start(ctx, daemon.Config{Listen: *listen, DataDir: filepath.Join(*dataDir, "etcd-dev"), Log: log})
+	if err != nil {
+		return err
+	}
+	endpoint := "http://" + d.Addr()
+	api := ecs.New(ecs.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
+		Credentials: credentials.NewStaticCredentialsProvider(auth.DefaultAccessKeyID, auth.DefaultSecretAccessKey, ""),
+	})
+	if _, err := api.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String("default")}); err != nil {
+		d.Stop(context.Background())
+		return fmt.Errorf("create the default cluster: %w", err)
+	}
+	agentDone := make(chan error, 1)
+	go func() {
+		agentDone <- agent.Run(ctx, agent.Config{
+			Server: endpoint, Cluster: "default", Region: "us-east-1",
+			Credentials: aws.Credentials{AccessKeyID: auth.DefaultAccessKeyID, SecretAccessKey: auth.DefaultSecretAccessKey},
+			DataDir:     filepath.Join(*dataDir, "agent-dev"), ReservedMemory: 256, Log: log,
+			Ready: func(instance string) { printHowTo(endpoint, instance) },
+		})
+	}()
+	select {
+	case <-ctx.Done():
+		log.Info("stopping")
+	case err := <-agentDone:
+		log.Error("agent stopped", "err", err)
+	case err := <-d.Done():
+		log.Error("server stopped", "err", err)
+	}
+	stop()
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return d.Stop(shutdown)
+}
+
+func printHowTo(endpoint, instance string) {
+	fmt.Printf(`
+Berth is running: the ECS API at %[1]s, with this machine's Docker Engine
+registered in the cluster "default" as %[2]s.
+
+Use it from the AWS CLI:
+
+    export AWS_ACCESS_KEY_ID=%[3]s
+    export AWS_SECRET_ACCESS_KEY=%[4]s
+    export AWS_DEFAULT_REGION=us-east-1
+    aws --endpoint-url %[1]s ecs list-container-instances --cluster default
+
+(AWS CLI 2.13 and later also take the endpoint from AWS_ENDPOINT_URL_ECS=%[1]s.)
+
+Ctrl-C stops Berth; running containers keep running and are adopted again on the next start.
+
+`, endpoint, instance, auth.DefaultAccessKeyID, auth.DefaultSecretAccessKey)
+}
