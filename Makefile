@@ -8,9 +8,10 @@ BIN := bin/berth
 build:
 	$(GO) build -o $(BIN) ./cmd/berth
 
-# Build and start the control plane on 127.0.0.1:8450 with data in ~/.berth/data.
+# Build and start Berth for this machine: the control plane on 127.0.0.1:8450
+# (data in ~/.berth/data) and an agent running tasks on the local Docker Engine.
 run: build
-	./$(BIN) server
+	./$(BIN) dev
 
 # Everything CI checks: formatting, vet, generated code up to date (a test),
 # all tests with the race detector, and a short fuzzing run of the decoder.

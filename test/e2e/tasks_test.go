@@ -1,0 +1,298 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/client"
+
+	"github.com/berth-project/berth/api/auth"
+	"github.com/berth-project/berth/internal/berthtest"
+)
+
+// process is a berth child process (`berth dev`, `berth server` or `berth agent`).
+type process struct {
+	t    *testing.T
+	args []string
+	home string
+	cmd  *exec.Cmd
+	logs bytes.Buffer
+}
+
+func (p *process) start() {
+	p.t.Helper()
+	p.logs.Reset()
+	p.cmd = exec.Command(p.args[0], p.args[1:]...)
+	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + p.home}
+	p.cmd.Stdout, p.cmd.Stderr = &p.logs, &p.logs
+	if err := p.cmd.Start(); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+func (p *process) kill9() {
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	p.cmd.Wait()
+}
+
+func waitHealthy(t *testing.T, endpoint string, p *process) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(endpoint + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("berth did not become healthy; its output:\n%s", p.logs.String())
+}
+
+func sdk(endpoint string) *ecs.Client {
+	return ecs.New(ecs.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String(endpoint), Retryer: aws.NopRetryer{},
+		Credentials: credentials.NewStaticCredentialsProvider(auth.DefaultAccessKeyID, auth.DefaultSecretAccessKey, ""),
+	})
+}
+
+// waitTask polls DescribeTasks until ok holds (a wait for an event, not a
+// timing assertion: the deadline only bounds a hang).
+func waitTask(t *testing.T, c *ecs.Client, arn string, what string, ok func(types.Task) bool) types.Task {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	var last types.Task
+	for time.Now().Before(deadline) {
+		out, err := c.DescribeTasks(context.Background(), &ecs.DescribeTasksInput{Tasks: []string{arn}})
+		if err == nil && len(out.Tasks) == 1 {
+			last = out.Tasks[0]
+			if ok(last) {
+				return last
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("task never became %s; last seen: %s", what, describe(last))
+	return last
+}
+
+func describe(t types.Task) string {
+	s := fmt.Sprintf("lastStatus=%s desired=%s health=%s stopCode=%s reason=%q", aws.ToString(t.LastStatus), aws.ToString(t.DesiredStatus), t.HealthStatus, t.StopCode, aws.ToString(t.StoppedReason))
+	for _, c := range t.Containers {
+		s += fmt.Sprintf(" [%s %s exit=%v health=%s reason=%q]", aws.ToString(c.Name), aws.ToString(c.LastStatus), aws.ToInt32(c.ExitCode), c.HealthStatus, aws.ToString(c.Reason))
+	}
+	return s
+}
+
+func status(want string) func(types.Task) bool {
+	return func(t types.Task) bool { return aws.ToString(t.LastStatus) == want }
+}
+
+func containerOf(t types.Task, name string) types.Container {
+	for _, c := range t.Containers {
+		if aws.ToString(c.Name) == name {
+			return c
+		}
+	}
+	return types.Container{}
+}
+
+func register(t *testing.T, c *ecs.Client, family string, containers ...types.ContainerDefinition) {
+	t.Helper()
+	if _, err := c.RegisterTaskDefinition(context.Background(), &ecs.RegisterTaskDefinitionInput{Family: aws.String(family), ContainerDefinitions: containers}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func run(t *testing.T, c *ecs.Client, family string) string {
+	t.Helper()
+	out, err := c.RunTask(context.Background(), &ecs.RunTaskInput{TaskDefinition: aws.String(family)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Tasks) != 1 {
+		t.Fatalf("RunTask %s: failures %+v", family, out.Failures)
+	}
+	return aws.ToString(out.Tasks[0].TaskArn)
+}
+
+func busybox(name string, args ...string) types.ContainerDefinition {
+	return types.ContainerDefinition{Name: aws.String(name), Image: aws.String(berthtest.BusyboxImage), Memory: aws.Int32(32),
+		Command: append([]string{"/bin/busybox"}, args...), StopTimeout: aws.Int32(2)}
+}
+
+// removeTaskContainers removes what the tests' tasks left in Docker.
+func removeTaskContainers(cli *client.Client) {
+	ctx := context.Background()
+	list, _ := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", "com.amazonaws.ecs.cluster=default"))})
+	for _, c := range list {
+		cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	}
+}
+
+func TestTasksOnDocker(t *testing.T) {
+	docker := berthtest.DockerClient(t)
+	berthtest.BuildBusyboxImage(t)
+	removeTaskContainers(docker)
+	t.Cleanup(func() { removeTaskContainers(docker) })
+
+	addr := freePort(t)
+	endpoint := "http://" + addr
+	dev := &process{t: t, args: []string{buildBerth(t), "dev", "--listen", addr, "--data-dir", t.TempDir()}, home: t.TempDir()}
+	dev.start()
+	t.Cleanup(dev.kill9)
+	waitHealthy(t, endpoint, dev)
+	c := sdk(endpoint)
+	ctx := context.Background()
+	waitInstance(t, c)
+
+	web := busybox("web", "httpd", "-f", "-p", "8080", "-h", "/bin")
+	web.PortMappings = []types.PortMapping{{ContainerPort: aws.Int32(8080)}}
+	web.HealthCheck = &types.HealthCheck{Command: []string{"CMD-SHELL", "/bin/busybox wget -q -O /dev/null http://127.0.0.1:8080/sh"}, Interval: aws.Int32(5), Timeout: aws.Int32(2), Retries: aws.Int32(3)}
+	sidecar := busybox("sidecar", "sleep", "3600")
+	sidecar.Essential = aws.Bool(false)
+	sidecar.DependsOn = []types.ContainerDependency{{ContainerName: aws.String("web"), Condition: types.ContainerConditionHealthy}}
+	register(t, c, "web", web, sidecar)
+
+	var webTask string
+	t.Run("a web container with a health check and a dynamic port; its sidecar starts once it is HEALTHY", func(t *testing.T) {
+		webTask = run(t, c, "web")
+		task := waitTask(t, c, webTask, "RUNNING and HEALTHY", func(t types.Task) bool {
+			return aws.ToString(t.LastStatus) == "RUNNING" && t.HealthStatus == types.HealthStatusHealthy
+		})
+		w := containerOf(task, "web")
+		if len(w.NetworkBindings) == 0 || aws.ToInt32(w.NetworkBindings[0].HostPort) == 0 {
+			t.Fatalf("no dynamic host port: %s", describe(task))
+		}
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/sh", aws.ToInt32(w.NetworkBindings[0].HostPort)))
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("the web container does not answer on its host port: %v %v", err, resp)
+		}
+		resp.Body.Close()
+		// The sidecar started after the first passing health check of web.
+		wi, err := docker.ContainerInspect(ctx, aws.ToString(w.RuntimeId))
+		if err != nil {
+			t.Fatal(err)
+		}
+		si, err := docker.ContainerInspect(ctx, aws.ToString(containerOf(task, "sidecar").RuntimeId))
+		if err != nil {
+			t.Fatal(err)
+		}
+		firstHealthy := time.Time{}
+		for _, h := range wi.State.Health.Log {
+			if h.ExitCode == 0 {
+				firstHealthy = h.End
+				break
+			}
+		}
+		sidecarStart, _ := time.Parse(time.RFC3339Nano, si.State.StartedAt)
+		if firstHealthy.IsZero() || sidecarStart.Before(firstHealthy) {
+			t.Fatalf("sidecar started at %v, web first healthy at %v", sidecarStart, firstHealthy)
+		}
+		labels := wi.Config.Labels
+		if labels["com.amazonaws.ecs.task-arn"] != webTask || labels["com.amazonaws.ecs.container-name"] != "web" || labels["com.amazonaws.ecs.task-definition-family"] != "web" {
+			t.Fatalf("ECS labels missing: %v", labels)
+		}
+	})
+
+	t.Run("kill -9 of berth dev: the same containers are adopted again, still RUNNING", func(t *testing.T) {
+		before := waitTask(t, c, webTask, "RUNNING", status("RUNNING"))
+		dev.kill9()
+		dev.start()
+		waitHealthy(t, endpoint, dev)
+		after := waitTask(t, c, webTask, "RUNNING", status("RUNNING"))
+		for _, name := range []string{"web", "sidecar"} {
+			if aws.ToString(containerOf(after, name).RuntimeId) != aws.ToString(containerOf(before, name).RuntimeId) {
+				t.Fatalf("%s was replaced: %s -> %s", name, aws.ToString(containerOf(before, name).RuntimeId), aws.ToString(containerOf(after, name).RuntimeId))
+			}
+		}
+		list, err := docker.ContainerList(ctx, container.ListOptions{Filters: filters.NewArgs(filters.Arg("label", "com.amazonaws.ecs.task-arn="+webTask))})
+		if err != nil || len(list) != 2 {
+			t.Fatalf("containers of the task after the restart: %d (%v)", len(list), err)
+		}
+	})
+
+	t.Run("StopTask with a reason stops every container", func(t *testing.T) {
+		if _, err := c.StopTask(ctx, &ecs.StopTaskInput{Task: aws.String(webTask), Reason: aws.String("deploying v2")}); err != nil {
+			t.Fatal(err)
+		}
+		task := waitTask(t, c, webTask, "STOPPED", status("STOPPED"))
+		if task.StopCode != types.TaskStopCodeUserInitiated || aws.ToString(task.StoppedReason) != "deploying v2" || task.StoppedAt == nil {
+			t.Fatalf("stopped task: %s", describe(task))
+		}
+		for _, ct := range task.Containers {
+			if aws.ToString(ct.LastStatus) != "STOPPED" {
+				t.Fatalf("container still %s: %s", aws.ToString(ct.LastStatus), describe(task))
+			}
+		}
+	})
+
+	t.Run("an essential container exiting 3 stops the task: EssentialContainerExited", func(t *testing.T) {
+		register(t, c, "fails", busybox("main", "sh", "-c", "sleep 1; exit 3"))
+		task := waitTask(t, c, run(t, c, "fails"), "STOPPED", status("STOPPED"))
+		if task.StopCode != types.TaskStopCodeEssentialContainerExited || aws.ToInt32(containerOf(task, "main").ExitCode) != 3 {
+			t.Fatalf("task: %s", describe(task))
+		}
+	})
+
+	t.Run("a non-essential container exiting leaves the task RUNNING", func(t *testing.T) {
+		helper := busybox("helper", "true")
+		helper.Essential = aws.Bool(false)
+		register(t, c, "mixed", busybox("main", "sleep", "3600"), helper)
+		arn := run(t, c, "mixed")
+		task := waitTask(t, c, arn, "RUNNING with its helper done", func(t types.Task) bool {
+			return aws.ToString(t.LastStatus) == "RUNNING" && aws.ToString(containerOf(t, "helper").LastStatus) == "STOPPED"
+		})
+		if aws.ToInt32(containerOf(task, "helper").ExitCode) != 0 || aws.ToString(containerOf(task, "main").LastStatus) != "RUNNING" {
+			t.Fatalf("task: %s", describe(task))
+		}
+		c.StopTask(ctx, &ecs.StopTaskInput{Task: aws.String(arn)})
+	})
+
+	t.Run("an image that does not exist stops the task with CannotPullContainerError", func(t *testing.T) {
+		missing := busybox("main", "true")
+		missing.Image = aws.String("berth-test/does-not-exist:1")
+		register(t, c, "missing", missing)
+		task := waitTask(t, c, run(t, c, "missing"), "STOPPED", status("STOPPED"))
+		if task.StopCode != types.TaskStopCodeTaskFailedToStart || !strings.Contains(aws.ToString(containerOf(task, "main").Reason), "CannotPullContainerError") {
+			t.Fatalf("task: %s", describe(task))
+		}
+	})
+}
+
+// waitInstance waits until the agent of `berth dev` has registered.
+func waitInstance(t *testing.T, c *ecs.Client) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		out, err := c.DescribeContainerInstances(context.Background(), &ecs.DescribeContainerInstancesInput{ContainerInstances: listInstances(c)})
+		if err == nil && len(out.ContainerInstances) > 0 && out.ContainerInstances[0].AgentConnected {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("the agent of berth dev never connected")
+}
+
+func listInstances(c *ecs.Client) []string {
+	out, err := c.ListContainerInstances(context.Background(), &ecs.ListContainerInstancesInput{})
+	if err != nil || len(out.ContainerInstanceArns) == 0 {
+		return []string{"none"}
+	}
+	return out.ContainerInstanceArns
+}
