@@ -116,7 +116,7 @@ func TestAgentProtocol(t *testing.T) {
 			t.Fatalf("payload %+v", p)
 		}
 		ct := p.Tasks[0].Containers[0]
-		if len(ct.Command) != 2 || ct.Command[0] != "sleep" || ct.HealthCheckType != "DOCKER" || ct.DockerConfig == nil {
+		if len(ct.Command) != 2 || ct.Command[0] != "sleep" || ct.HealthCheckType != acsmsg.HealthCheckTypeDocker || ct.DockerConfig == nil {
 			t.Fatalf("container as the agent sees it: %+v", ct)
 		}
 		if aws.ToString(p.ClusterArn) != "arn:aws:ecs:us-east-1:"+auth.DefaultAccountID+":cluster/lab" || aws.ToString(p.ContainerInstanceArn) != instanceARN {

@@ -186,7 +186,7 @@ func container(c ecs.ContainerDefinition, ov ecs.ContainerOverride, arn string) 
 		out.LinuxParameters = alp
 	}
 	if c.HealthCheck != nil {
-		out.HealthCheckType = "DOCKER"
+		out.HealthCheckType = acsmsg.HealthCheckTypeDocker
 	}
 	cfg, host, err := dockerConfig(c, reservation)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 
+	acsmsg "github.com/berth-project/berth/api/acs"
 	"github.com/berth-project/berth/api/ecs"
 )
 
@@ -50,7 +51,7 @@ func TestTranslateCarriesEveryField(t *testing.T) {
 		t.Fatalf("volumes %+v", v)
 	}
 	app := task.Containers[0]
-	if ecs.Val(app.ContainerArn) == "" || ecs.Val(app.Memory) != 256 || app.Environment["A"] != "1" || len(app.Environment) != 2 || app.HealthCheckType != "DOCKER" ||
+	if ecs.Val(app.ContainerArn) == "" || ecs.Val(app.Memory) != 256 || app.Environment["A"] != "1" || len(app.Environment) != 2 || app.HealthCheckType != acsmsg.HealthCheckTypeDocker ||
 		ecs.Val(app.PortMappings[0].ContainerPort) != 8080 || ecs.Val(app.StopTimeout) != 5 || !ecs.Val(app.LinuxParameters.InitProcessEnabled) || ecs.Val(app.MountPoints[0].SourceVolume) != "scratch" {
 		t.Fatalf("container %+v", app)
 	}
