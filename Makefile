@@ -31,3 +31,4 @@ generate:
 
 bench: build
 	$(GO) run ./bench/api -server ./$(BIN)
+	$(GO) run ./bench/tasks -berth ./$(BIN) -runs 50
