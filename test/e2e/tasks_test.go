@@ -296,3 +296,66 @@ func listInstances(c *ecs.Client) []string {
 	}
 	return out.ContainerInstanceArns
 }
+
+// TestAgentRestart runs `berth server` and `berth agent` as separate
+// processes: a kill -9 of the agent leaves its task running and adopted on
+// restart, and a container killed while the agent was down is reported
+// STOPPED with its exit code.
+func TestAgentRestart(t *testing.T) {
+	docker := berthtest.DockerClient(t)
+	berthtest.BuildBusyboxImage(t)
+	removeTaskContainers(docker)
+	t.Cleanup(func() { removeTaskContainers(docker) })
+
+	bin := buildBerth(t)
+	addr := freePort(t)
+	endpoint := "http://" + addr
+	srv := &process{t: t, args: []string{bin, "server", "--listen", addr, "--data-dir", t.TempDir()}, home: t.TempDir()}
+	srv.start()
+	t.Cleanup(srv.kill9)
+	waitHealthy(t, endpoint, srv)
+	c := sdk(endpoint)
+	ctx := context.Background()
+	if _, err := c.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String("default")}); err != nil {
+		t.Fatal(err)
+	}
+	agent := &process{t: t, args: []string{bin, "agent", "--server", endpoint, "--cluster", "default", "--data-dir", t.TempDir(), "--availability-zone", "lab-1a"}, home: t.TempDir()}
+	agent.start()
+	t.Cleanup(agent.kill9)
+	waitInstance(t, c)
+
+	register(t, c, "pair", busybox("keep", "sleep", "3600"), busybox("victim", "sleep", "3600"))
+	keep := run(t, c, "pair")
+	victim := run(t, c, "pair")
+	before := waitTask(t, c, keep, "RUNNING", status("RUNNING"))
+	if aws.ToString(before.AvailabilityZone) != "lab-1a" {
+		t.Fatalf("availabilityZone %q, want the agent's lab-1a", aws.ToString(before.AvailabilityZone))
+	}
+	v := waitTask(t, c, victim, "RUNNING", status("RUNNING"))
+
+	agent.kill9()
+	if err := docker.ContainerKill(ctx, aws.ToString(containerOf(v, "victim").RuntimeId), "KILL"); err != nil {
+		t.Fatal(err)
+	}
+	agent.start()
+
+	stopped := waitTask(t, c, victim, "STOPPED", status("STOPPED"))
+	if aws.ToInt32(containerOf(stopped, "victim").ExitCode) != 137 || stopped.StopCode != types.TaskStopCodeEssentialContainerExited {
+		t.Fatalf("the task whose container died while the agent was down: %s", describe(stopped))
+	}
+	after := waitTask(t, c, keep, "RUNNING", status("RUNNING"))
+	if aws.ToString(containerOf(after, "keep").RuntimeId) != aws.ToString(containerOf(before, "keep").RuntimeId) {
+		t.Fatalf("the running task's container was replaced")
+	}
+	if _, err := c.StopTask(ctx, &ecs.StopTaskInput{Task: aws.String(keep), Reason: aws.String("after the restart")}); err != nil {
+		t.Fatal(err)
+	}
+	final := waitTask(t, c, keep, "STOPPED", status("STOPPED"))
+	if aws.ToString(final.StoppedReason) != "after the restart" {
+		t.Fatalf("stopped after the restart: %s", describe(final))
+	}
+	instances, err := c.ListContainerInstances(ctx, &ecs.ListContainerInstancesInput{})
+	if err != nil || len(instances.ContainerInstanceArns) != 1 {
+		t.Fatalf("the restarted agent registered a second instance: %v %v", instances, err)
+	}
+}
