@@ -151,10 +151,36 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	}
 	d.agents = agents
 	agentEndpoints.Store(agents)
+	d.collectStoppedTasks(srv, cfg.Log)
 	apiHandler.Store(&h)
 	d.ready.Store(true)
 	cfg.Log.Info("berth server ready", "listen", ln.Addr().String(), "dataDir", cfg.DataDir, "etcd", describeEtcd(cfg))
 	return d, nil
+}
+
+// collectStoppedTasks deletes stopped tasks once ECS's retention has passed,
+// every minute until the daemon stops.
+func (d *Daemon) collectStoppedTasks(srv *server.Server, log *slog.Logger) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	d.closers = append(d.closers, func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(time.Minute)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			if n, err := srv.CollectStoppedTasks(ctx, server.StoppedTaskRetention); err != nil && ctx.Err() == nil {
+				log.Warn("collecting stopped tasks failed", "err", err)
+			} else if n > 0 {
+				log.Info("collected stopped tasks", "count", n)
+			}
+		}
+	}()
 }
 
 func (d *Daemon) openStore(ctx context.Context) (*store.Store, error) {
