@@ -157,8 +157,12 @@ func TestAgentProtocol(t *testing.T) {
 	})
 
 	t.Run("StopTask is the task re-sent with desiredStatus STOPPED, again after a reconnect until acknowledged", func(t *testing.T) {
-		if _, err := c.StopTask(ctx, &ecs.StopTaskInput{Cluster: aws.String("lab"), Task: aws.String(taskARN)}); err != nil {
+		stopped, err := c.StopTask(ctx, &ecs.StopTaskInput{Cluster: aws.String("lab"), Task: aws.String(taskARN)})
+		if err != nil {
 			t.Fatal(err)
+		}
+		if aws.ToString(stopped.Task.LastStatus) != "STOPPING" {
+			t.Fatalf("a RUNNING task being stopped shows %s, want STOPPING", aws.ToString(stopped.Task.LastStatus))
 		}
 		var p acsmsg.PayloadMessage
 		agent.next("PayloadMessage", &p)

@@ -192,7 +192,7 @@ func TestTasks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if aws.ToString(out.Task.DesiredStatus) != "STOPPED" || out.Task.StopCode != types.TaskStopCodeUserInitiated || aws.ToString(out.Task.StoppedReason) != "deploy" {
+		if aws.ToString(out.Task.DesiredStatus) != "STOPPED" || aws.ToString(out.Task.LastStatus) != "PENDING" || out.Task.StopCode != types.TaskStopCodeUserInitiated || aws.ToString(out.Task.StoppedReason) != "deploy" {
 			t.Fatalf("stopped task %+v", out.Task)
 		}
 		_, err = c.StopTask(ctx, &ecs.StopTaskInput{Cluster: aws.String("work"), Task: aws.String("0123456789abcdef0123456789abcdef")})

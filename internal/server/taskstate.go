@@ -25,6 +25,9 @@ func (s *Server) StopTask(ctx context.Context, in *ecs.StopTaskRequest) (*ecs.St
 		now := s.now().UTC()
 		t.DesiredStatus = "STOPPED"
 		t.StoppingAt = &now
+		if t.LastStatus == "RUNNING" {
+			t.LastStatus = "STOPPING" // the agent is stopping its containers, as ECS shows it
+		}
 		t.StopCode = string(ecs.TaskStopCodeUserInitiated)
 		t.StoppedReason = reason
 		return nil
