@@ -7,6 +7,7 @@ BIN := bin/berth
 
 build:
 	$(GO) build -o $(BIN) ./cmd/berth
+	$(GO) build -o bin/berth-agent ./cmd/berth-agent
 
 # Build and start Berth for this machine: the control plane on 127.0.0.1:8450
 # (data in ~/.berth/data) and an agent running tasks on the local Docker Engine.
@@ -32,3 +33,4 @@ generate:
 bench: build
 	$(GO) run ./bench/api -server ./$(BIN)
 	$(GO) run ./bench/tasks -berth ./$(BIN) -runs 50
+	$(GO) run ./bench/agentmem -bin bin

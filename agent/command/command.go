@@ -1,0 +1,100 @@
+// Package command is `berth agent`'s command line, shared by the berth
+// binary and by berth-agent, the agent alone: on a machine that only runs
+// tasks, berth-agent leaves out the control plane's code (etcd and the rest),
+// which halves the agent's resident memory.
+package command
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/berth-project/berth/agent"
+	"github.com/berth-project/berth/api/auth"
+)
+
+// Run parses the agent's flags (args without the command name) and runs it
+// until SIGINT or SIGTERM.
+func Run(name string, args []string) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	server := fs.String("server", envDefault("BERTH_SERVER", "http://127.0.0.1:8450"), "URL of the Berth control plane (BERTH_SERVER)")
+	cluster := fs.String("cluster", envDefault("BERTH_CLUSTER", "default"), "cluster to join (BERTH_CLUSTER)")
+	region := fs.String("region", envDefault("AWS_REGION", envDefault("AWS_DEFAULT_REGION", "us-east-1")), "region to sign for (AWS_REGION)")
+	dataDir := fs.String("data-dir", envDefault("BERTH_AGENT_DATA_DIR", filepath.Join(home(), ".berth", "agent")), "where the agent keeps its registration (BERTH_AGENT_DATA_DIR)")
+	zone := fs.String("availability-zone", envDefault("BERTH_AVAILABILITY_ZONE", ""), "the instance's ecs.availability-zone attribute (BERTH_AVAILABILITY_ZONE)")
+	attrs := fs.String("attributes", envDefault("BERTH_ATTRIBUTES", ""), "custom attributes, name=value,... (BERTH_ATTRIBUTES)")
+	reserved := fs.Int("reserved-memory", 256, "MiB of memory kept back from tasks")
+	logFormat := fs.String("log-format", envDefault("BERTH_LOG_FORMAT", "text"), "log format: text or json (BERTH_LOG_FORMAT)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var log *slog.Logger
+	switch *logFormat {
+	case "text":
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	case "json":
+		log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	default:
+		return errors.New("--log-format must be text or json")
+	}
+	custom, err := parseAttributes(*attrs)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return agent.Run(ctx, agent.Config{
+		Server: *server, Cluster: *cluster, Region: *region, Credentials: agentCredentials(),
+		DataDir: *dataDir, AvailabilityZone: *zone, Attributes: custom, ReservedMemory: *reserved, Log: log,
+	})
+}
+
+// agentCredentials are the keys the agent signs with: the AWS environment
+// variables, or Berth's development key pair.
+func agentCredentials() aws.Credentials {
+	id, secret := os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
+	if id == "" || secret == "" {
+		id, secret = auth.DefaultAccessKeyID, auth.DefaultSecretAccessKey
+	}
+	return aws.Credentials{AccessKeyID: id, SecretAccessKey: secret, SessionToken: os.Getenv("AWS_SESSION_TOKEN")}
+}
+
+func parseAttributes(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range strings.Split(s, ",") {
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--attributes: %q is not name=value", kv)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+func home() string {
+	h, err := os.UserHomeDir()
+	if err != nil {
+		return "."
+	}
+	return h
+}
+
+// envDefault returns the environment's value for name, or def.
+func envDefault(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}
