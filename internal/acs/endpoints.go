@@ -21,6 +21,7 @@ type Endpoints struct {
 	// Authenticate verifies the SigV4 signature of an upgrade request.
 	Authenticate func(r *http.Request) (auth.Caller, error)
 	Log          *slog.Logger
+	Metrics      *TaskMetrics // where published container metrics go; nil drops them
 
 	// Timings; zero values take the defaults below.
 	Heartbeat     time.Duration // server heartbeats; the agent reconnects after a minute of silence

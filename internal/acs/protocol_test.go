@@ -3,7 +3,10 @@ package acs_test
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,7 +130,7 @@ func TestAgentProtocol(t *testing.T) {
 		}
 	})
 
-	t.Run("TCS health reports show in DescribeTasks", func(t *testing.T) {
+	t.Run("TCS health reports show in DescribeTasks, metrics on /metrics", func(t *testing.T) {
 		if _, err := c.SubmitTaskStateChange(ctx, &ecs.SubmitTaskStateChangeInput{Cluster: aws.String("lab"), Task: aws.String(taskARN), Status: aws.String("RUNNING"),
 			Containers: []types.ContainerStateChange{{ContainerName: aws.String("app"), Status: aws.String("RUNNING")}}}); err != nil {
 			t.Fatal(err)
@@ -146,6 +149,27 @@ func TestAgentProtocol(t *testing.T) {
 		tc.SetReadDeadline(time.Now().Add(10 * time.Second))
 		if f, err := tc.Read(); err != nil || f.Type != "AckPublishHealth" {
 			t.Fatalf("TCS answer %+v %v", f, err)
+		}
+		err = tc.Send("PublishMetricsRequest", tcs.PublishMetricsRequest{TaskMetrics: []tcs.TaskMetric{{TaskArn: aws.String(taskARN), ContainerMetrics: []tcs.ContainerMetric{{
+			ContainerName:  aws.String("app"),
+			CpuStatsSet:    &tcs.CWStatsSet{Sum: aws.Float64(3), SampleCount: aws.Int32(2)},
+			MemoryStatsSet: &tcs.CWStatsSet{Sum: aws.Float64(40), SampleCount: aws.Int32(2)},
+		}}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f, err := tc.Read(); err != nil || f.Type != "AckPublishMetric" {
+			t.Fatalf("TCS answer %+v %v", f, err)
+		}
+		resp, err := http.Get(srv.Endpoint() + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		want := `berth_container_memory_utilized_megabytes{cluster="lab",container="app",task="` + taskARN + `"} 20`
+		if !strings.Contains(string(body), want) {
+			t.Fatalf("/metrics lacks %s", want)
 		}
 		out, err := c.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String("lab"), Tasks: []string{taskARN}})
 		if err != nil {

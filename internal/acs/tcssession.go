@@ -12,8 +12,8 @@ import (
 )
 
 // A TCS session receives an agent's telemetry. Berth keeps what DescribeTasks
-// shows (container health) and acknowledges metrics and instance status
-// without storing them.
+// shows (container health), exposes the latest container metrics on
+// /metrics, and acknowledges instance status.
 
 func (e *Endpoints) serveTCS(w http.ResponseWriter, r *http.Request) {
 	caller, err := e.Authenticate(r)
@@ -71,6 +71,10 @@ func (e *Endpoints) handleTelemetry(ctx context.Context, c *conn, agent Agent, f
 		}
 		return c.send("AckPublishHealth", tcs.AckPublishHealth{Message: ecs.Ptr("ok")})
 	case "PublishMetricsRequest":
+		var m tcs.PublishMetricsRequest
+		if err := json.Unmarshal(f.Message, &m); err == nil && e.Metrics != nil {
+			e.Metrics.record(agent.Cluster, m)
+		}
 		return c.send("AckPublishMetric", tcs.AckPublishMetric{Message: ecs.Ptr("ok")})
 	case "PublishInstanceStatusRequest":
 		return c.send("AckPublishInstanceStatus", tcs.AckPublishInstanceStatus{Message: ecs.Ptr("ok")})

@@ -144,7 +144,10 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		Log:     cfg.Log,
 		Observe: metrics.observe,
 	}
+	taskMetrics := acs.NewTaskMetrics()
+	registry.MustRegister(taskMetrics)
 	agents := &acs.Endpoints{
+		Metrics:      taskMetrics,
 		Backend:      srv,
 		Authenticate: func(r *http.Request) (auth.Caller, error) { return keys.Verify(r, nil, time.Now()) },
 		Log:          cfg.Log,
