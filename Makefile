@@ -15,7 +15,8 @@ run: build
 	./$(BIN) dev
 
 # Everything CI checks: formatting, vet, generated code up to date (a test),
-# all tests with the race detector, and a short fuzzing run of the decoder.
+# all tests with the race detector, and short fuzzing runs of the request
+# decoder and of the cluster query language.
 test:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
@@ -26,6 +27,7 @@ test:
 FUZZTIME ?= 1m
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDispatch -fuzztime $(FUZZTIME) ./api/ecs
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./internal/scheduler/query
 
 generate:
 	$(GO) generate ./...

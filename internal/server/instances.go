@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/berth-project/berth/api/ecs"
+	"github.com/berth-project/berth/internal/scheduler/query"
 	"github.com/berth-project/berth/internal/store"
 )
 
@@ -305,9 +306,11 @@ func (s *Server) ListContainerInstances(ctx context.Context, in *ecs.ListContain
 	if err != nil {
 		return nil, err
 	}
-	filter, err := parseInstanceFilter(ecs.Val(in.Filter))
-	if err != nil {
-		return nil, err
+	var filter query.Expr
+	if f := ecs.Val(in.Filter); f != "" {
+		if filter, err = parseFilter(f); err != nil {
+			return nil, err
+		}
 	}
 	p, err := s.listPage(sc.prefix(kindInstance)+cl.Name+"/", in.NextToken, in.MaxResults, 100, func(o *store.Object) bool {
 		r, err := decode[instanceRecord](s, o)
@@ -317,7 +320,7 @@ func (s *Server) ListContainerInstances(ctx context.Context, in *ecs.ListContain
 		if in.Status != "" && r.Status != string(in.Status) || in.Status == "" && r.Status == statusInactive {
 			return false
 		}
-		return filter.matches(r.Attributes)
+		return filter == nil || filter.Match(queryInstance{s: s, sc: sc, r: r})
 	})
 	if err != nil {
 		return nil, err

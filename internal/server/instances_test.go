@@ -332,6 +332,7 @@ func TestContainerInstances(t *testing.T) {
 
 	t.Run("ListContainerInstances filters on attributes", func(t *testing.T) {
 		firstARN, secondARN := aws.ToString(first.ContainerInstanceArn), aws.ToString(second.ContainerInstanceArn)
+		thirdARN := aws.ToString(bare.ContainerInstanceArn)
 		cases := map[string][]string{
 			"attribute:stack == prod":                                                          {firstARN},
 			"attribute:stack equals dev":                                                       {secondARN},
@@ -341,6 +342,10 @@ func TestContainerInstances(t *testing.T) {
 			"attribute:ecs.instance-type == m5.large and attribute:stack == dev":               {secondARN},
 			"attribute:stack == prod || attribute:ecs.ami-id exists && attribute:stack == dev": sorted(firstARN, secondARN),
 			"attribute:stack == nothing":                                                       {},
+			"attribute:stack in [prod, dev]":                                                   sorted(firstARN, secondARN),
+			"not(attribute:stack == prod) and attribute:stack exists":                          {secondARN},
+			"runningTasksCount == 0 and agentConnected == false":                               sorted(firstARN, secondARN, thirdARN),
+			"ec2InstanceId =~ i-.*":                                                            sorted(firstARN, secondARN),
 		}
 		for filter, want := range cases {
 			got := listInstances(t, c, &ecs.ListContainerInstancesInput{Cluster: aws.String("ci"), Filter: aws.String(filter)})
@@ -473,14 +478,14 @@ func TestContainerInstances(t *testing.T) {
 				_, err := c.ListContainerInstances(ctx, &ecs.ListContainerInstancesInput{Cluster: aws.String("ci"), NextToken: aws.String("garbage!")})
 				return err
 			}, "InvalidParameterException", "Invalid nextToken."},
-			{"a filter operator not supported yet", func() error {
-				_, err := c.ListContainerInstances(ctx, &ecs.ListContainerInstancesInput{Cluster: aws.String("ci"), Filter: aws.String("attribute:stack in [prod, dev]")})
+			{"a filter with a syntax error", func() error {
+				_, err := c.ListContainerInstances(ctx, &ecs.ListContainerInstancesInput{Cluster: aws.String("ci"), Filter: aws.String("attribute:stack in prod")})
 				return err
-			}, "InvalidParameterException", `The filter expression is not supported: "attribute:stack in". Supported are attribute:NAME == VALUE, attribute:NAME != VALUE and attribute:NAME exists, joined with and/or.`},
-			{"a filter subject not supported yet", func() error {
-				_, err := c.ListContainerInstances(ctx, &ecs.ListContainerInstancesInput{Cluster: aws.String("ci"), Filter: aws.String("runningTasksCount == 0")})
+			}, "InvalidParameterException", `Invalid filter expression "attribute:stack in prod": expected '[' to start a list but found "prod" at position 19.`},
+			{"a filter subject ECS does not know", func() error {
+				_, err := c.ListContainerInstances(ctx, &ecs.ListContainerInstancesInput{Cluster: aws.String("ci"), Filter: aws.String("colour == red")})
 				return err
-			}, "InvalidParameterException", `The filter expression is not supported: "runningTasksCount". Supported are attribute:NAME == VALUE, attribute:NAME != VALUE and attribute:NAME exists, joined with and/or.`},
+			}, "InvalidParameterException", `Invalid filter expression "colour == red": unknown subject "colour" at position 0.`},
 			{"a state other than ACTIVE or DRAINING", func() error {
 				_, err := c.UpdateContainerInstancesState(ctx, &ecs.UpdateContainerInstancesStateInput{Cluster: aws.String("ci"),
 					ContainerInstances: []string{aws.ToString(first.ContainerInstanceArn)}, Status: types.ContainerInstanceStatusRegistering})
