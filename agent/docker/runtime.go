@@ -6,6 +6,7 @@ package docker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -65,7 +66,7 @@ func (r *Runtime) EnsureImage(ctx context.Context, ref string) error {
 	}
 	rc, err := r.cli.ImagePull(ctx, ref, image.PullOptions{})
 	if err == nil {
-		_, err = io.Copy(io.Discard, rc) // the pull runs while its progress is read
+		err = pullError(rc) // the pull runs while its progress is read
 		rc.Close()
 	}
 	if err == nil {
@@ -75,6 +76,25 @@ func (r *Runtime) EnsureImage(ctx context.Context, ref string) error {
 		return fmt.Errorf("CannotPullContainerError: pull image %s: %v", ref, err)
 	}
 	return nil
+}
+
+// pullError reads a pull's progress stream to its end. Docker reports a
+// failed pull inside the stream, as {"error": ...}, not as the call's error.
+func pullError(r io.Reader) error {
+	dec := json.NewDecoder(r)
+	for {
+		var msg struct {
+			Error string `json:"error"`
+		}
+		if err := dec.Decode(&msg); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if msg.Error != "" {
+			return errors.New(msg.Error)
+		}
+	}
 }
 
 // EnsureVolume creates a Docker volume unless it exists.
