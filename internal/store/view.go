@@ -27,6 +27,7 @@ type view struct {
 	objects *btree.BTreeG[*Object] // ordered by key
 	rev     int64                  // the etcd revision the view reflects
 	changed chan struct{}          // closed and replaced whenever rev advances
+	indexes []*Index               // kept in step with objects
 }
 
 func newView(cli *clientv3.Client, prefix string, log *slog.Logger) *view {
@@ -52,6 +53,9 @@ func (v *view) load(ctx context.Context) (int64, error) {
 	}
 	v.mu.Lock()
 	v.objects = tree
+	for _, ix := range v.indexes {
+		ix.rebuild()
+	}
 	v.advance(resp.Header.Revision)
 	v.mu.Unlock()
 	return resp.Header.Revision, nil
@@ -101,9 +105,16 @@ func (v *view) follow(ctx context.Context, rev int64) error {
 			key := string(ev.Kv.Key)
 			if ev.Type == mvccpb.DELETE {
 				v.objects.Delete(&Object{Key: key})
+				for _, ix := range v.indexes {
+					ix.apply(key, nil)
+				}
 				continue
 			}
-			v.objects.ReplaceOrInsert(&Object{Key: key, Rev: ev.Kv.ModRevision, Value: ev.Kv.Value})
+			o := &Object{Key: key, Rev: ev.Kv.ModRevision, Value: ev.Kv.Value}
+			v.objects.ReplaceOrInsert(o)
+			for _, ix := range v.indexes {
+				ix.apply(key, o)
+			}
 		}
 		v.advance(rev)
 		v.mu.Unlock()
