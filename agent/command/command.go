@@ -46,21 +46,21 @@ func Run(name string, args []string) error {
 	default:
 		return errors.New("--log-format must be text or json")
 	}
-	custom, err := parseAttributes(*attrs)
+	custom, err := ParseAttributes(*attrs)
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return agent.Run(ctx, agent.Config{
-		Server: *server, Cluster: *cluster, Region: *region, Credentials: agentCredentials(),
+		Server: *server, Cluster: *cluster, Region: *region, Credentials: Credentials(),
 		DataDir: *dataDir, AvailabilityZone: *zone, Attributes: custom, ReservedMemory: *reserved, Log: log,
 	})
 }
 
-// agentCredentials are the keys the agent signs with: the AWS environment
+// Credentials are the keys agents sign with: the AWS environment
 // variables, or Berth's development key pair.
-func agentCredentials() aws.Credentials {
+func Credentials() aws.Credentials {
 	id, secret := os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
 	if id == "" || secret == "" {
 		id, secret = auth.DefaultAccessKeyID, auth.DefaultSecretAccessKey
@@ -68,7 +68,8 @@ func agentCredentials() aws.Credentials {
 	return aws.Credentials{AccessKeyID: id, SecretAccessKey: secret, SessionToken: os.Getenv("AWS_SESSION_TOKEN")}
 }
 
-func parseAttributes(s string) (map[string]string, error) {
+// ParseAttributes reads name=value,... into a map.
+func ParseAttributes(s string) (map[string]string, error) {
 	out := map[string]string{}
 	for _, kv := range strings.Split(s, ",") {
 		if kv = strings.TrimSpace(kv); kv == "" {

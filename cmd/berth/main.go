@@ -23,6 +23,7 @@ Usage:
   berth dev [flags]      the control plane and an agent for this machine's Docker, in one process
   berth server [flags]   run the control plane (ECS API, agent endpoints, state in etcd)
   berth agent [flags]    run tasks on this machine's Docker Engine for a control plane
+  berth simulate [flags] a fleet of simulated container instances that run no containers
 
 Run 'berth <command> -h' for its flags. Every flag can also be set through the
 environment variable named in its help.
@@ -41,6 +42,8 @@ func main() {
 		err = runAgent(os.Args[2:])
 	case "dev":
 		err = runDev(os.Args[2:])
+	case "simulate":
+		err = runSimulate(os.Args[2:])
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return
