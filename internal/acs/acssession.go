@@ -82,7 +82,7 @@ func (s *acsSession) run(ctx context.Context, frames <-chan acsmsg.Frame) error 
 	defer manifest.Stop()
 
 	for {
-		changed := s.e.Backend.Changed()
+		changed := s.e.Backend.Changed(s.agent)
 		if err := s.sync(); err != nil {
 			return err
 		}
@@ -119,19 +119,22 @@ const errConnectionClosed = sessionError("connection closed")
 // sync sends every task whose desired status the agent has not
 // acknowledged, or whose payload went unacknowledged too long.
 func (s *acsSession) sync() error {
-	tasks, err := s.e.Backend.AssignedTasks(s.agent)
+	now := time.Now()
+	resendAfter := orDefault(s.e.ResendAfter, defaultResendAfter)
+	need := func(arn, desired string) bool {
+		d := s.delivered[arn]
+		return d == nil || d.desired != desired || (!d.acked && now.Sub(d.sentAt) >= resendAfter)
+	}
+	tasks, err := s.e.Backend.AssignedTasks(s.agent, need)
 	if err != nil {
 		return err
 	}
-	now := time.Now()
-	resendAfter := orDefault(s.e.ResendAfter, defaultResendAfter)
 	s.assigned = make(map[string]string, len(tasks))
 	var due []acsmsg.Task
 	var arns []string
 	for _, t := range tasks {
 		s.assigned[t.ARN] = t.DesiredStatus
-		d := s.delivered[t.ARN]
-		if d != nil && d.desired == t.DesiredStatus && (d.acked || now.Sub(d.sentAt) < resendAfter) {
+		if t.Task == nil {
 			continue
 		}
 		due = append(due, *t.Task)

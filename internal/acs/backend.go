@@ -44,11 +44,13 @@ type Backend interface {
 	// DisconnectAgent marks the instance's agent disconnected.
 	DisconnectAgent(ctx context.Context, a Agent)
 	// AssignedTasks lists the tasks an agent must know about: every task on
-	// its instance whose agent has not yet reported it STOPPED.
-	AssignedTasks(a Agent) ([]AssignedTask, error)
-	// Changed is closed at the next change of state: then AssignedTasks may
-	// answer differently.
-	Changed() <-chan struct{}
+	// its instance whose agent has not yet reported it STOPPED. Only the
+	// tasks for which need returns true are translated (Task is nil for the
+	// others): a session re-lists often, and sends little.
+	AssignedTasks(a Agent, need func(arn, desiredStatus string) bool) ([]AssignedTask, error)
+	// Changed is closed at the next change to the tasks of the agent's
+	// instance: then AssignedTasks may answer differently.
+	Changed(a Agent) <-chan struct{}
 	// ReportHealth records the container health an agent reports over TCS.
 	ReportHealth(ctx context.Context, a Agent, tasks []tcs.TaskHealth) error
 }

@@ -72,6 +72,9 @@ func TestAgentProtocol(t *testing.T) {
 	reg, err := c.RegisterContainerInstance(ctx, &ecs.RegisterContainerInstanceInput{Cluster: aws.String("lab"), TotalResources: []types.Resource{
 		{Name: aws.String("CPU"), Type: aws.String("INTEGER"), IntegerValue: 2048},
 		{Name: aws.String("MEMORY"), Type: aws.String("INTEGER"), IntegerValue: 4096},
+	}, Attributes: []types.Attribute{ // what a health-checked task requires
+		{Name: aws.String("ecs.capability.container-health-check")},
+		{Name: aws.String("com.amazonaws.ecs.capability.docker-remote-api.1.24")},
 	}})
 	if err != nil {
 		t.Fatal(err)

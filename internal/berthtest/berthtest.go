@@ -18,6 +18,7 @@ import (
 
 	"github.com/berth-project/berth/api/auth"
 	"github.com/berth-project/berth/internal/daemon"
+	"github.com/berth-project/berth/internal/simulate"
 )
 
 // Region is the region tests sign for.
@@ -133,3 +134,54 @@ func NeedTool(t testing.TB, candidates ...string) string {
 func WithEtcdEndpoints(endpoints []string) Option {
 	return func(c *daemon.Config) { c.EtcdEndpoints = endpoints }
 }
+
+// Simulate starts a simulated fleet against the server (see package
+// simulate), filling in the server, credentials and region; it stops when
+// the test ends.
+func (s *Server) Simulate(cfg simulate.Config) *simulate.Fleet {
+	s.t.Helper()
+	s.fillSimulation(&cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	f, err := simulate.Start(ctx, cfg)
+	if err != nil {
+		s.t.Fatalf("start simulated fleet: %v", err)
+	}
+	s.t.Cleanup(f.Close)
+	return f
+}
+
+// Attach connects a simulated agent for an instance the test registered,
+// so placement sees its agent connected. A passive agent reports nothing:
+// the test makes the state reports itself.
+func (s *Server) Attach(cluster, instanceARN string, passive bool) *simulate.Fleet {
+	s.t.Helper()
+	cfg := simulate.Config{Cluster: cluster, Passive: passive}
+	s.fillSimulation(&cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	f, err := simulate.Attach(ctx, cfg, instanceARN)
+	if err != nil {
+		s.t.Fatalf("attach a simulated agent: %v", err)
+	}
+	s.t.Cleanup(f.Close)
+	return f
+}
+
+func (s *Server) fillSimulation(cfg *simulate.Config) {
+	cfg.Server = s.Endpoint()
+	cfg.Region = Region
+	cfg.Credentials = aws.Credentials{AccessKeyID: auth.DefaultAccessKeyID, SecretAccessKey: auth.DefaultSecretAccessKey}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+}
+
+// WithEtcd makes the server keep its state in another's etcd (see
+// EtcdEndpoints): two servers sharing one cluster's state.
+func WithEtcd(endpoints []string) Option {
+	return func(c *daemon.Config) { c.EtcdEndpoints = endpoints }
+}
+
+// EtcdEndpoints are the client URLs of the server's etcd.
+func (s *Server) EtcdEndpoints() []string { return s.d.EtcdEndpoints() }

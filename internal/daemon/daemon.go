@@ -53,13 +53,14 @@ func DefaultDataDir() string {
 
 // Daemon is a running control plane.
 type Daemon struct {
-	cfg      Config
-	listener net.Listener
-	http     *http.Server
-	ready    atomic.Bool
-	closers  []func()
-	served   chan error
-	agents   *acs.Endpoints
+	cfg           Config
+	listener      net.Listener
+	http          *http.Server
+	ready         atomic.Bool
+	closers       []func()
+	served        chan error
+	agents        *acs.Endpoints
+	etcdEndpoints []string // where the state lives, embedded or not
 }
 
 // Start listens, brings up etcd and the store, and serves until Stop. The
@@ -196,6 +197,7 @@ func (d *Daemon) openStore(ctx context.Context) (*store.Store, error) {
 		d.closers = append(d.closers, e.Close)
 		endpoints = e.Endpoints()
 	}
+	d.etcdEndpoints = endpoints
 	cli, err := store.Dial(ctx, endpoints)
 	if err != nil {
 		return nil, err
@@ -208,6 +210,10 @@ func (d *Daemon) openStore(ctx context.Context) (*store.Store, error) {
 	d.closers = append(d.closers, st.Close)
 	return st, nil
 }
+
+// EtcdEndpoints are the client URLs of the etcd the daemon keeps its state
+// in: another daemon given them shares that state.
+func (d *Daemon) EtcdEndpoints() []string { return d.etcdEndpoints }
 
 // Addr is the address the API listens on (useful with port 0).
 func (d *Daemon) Addr() string { return d.listener.Addr().String() }

@@ -86,16 +86,20 @@ func (s *Server) DisconnectAgent(ctx context.Context, a acs.Agent) {
 	}
 }
 
-func (s *Server) Changed() <-chan struct{} { return s.store.Changed() }
+func (s *Server) Changed(a acs.Agent) <-chan struct{} {
+	return s.tasksByInstance.Changed(instanceGroup(scope{account: a.Account, region: a.Region}, a.Cluster, a.InstanceID))
+}
 
 // AssignedTasks translates, for one agent, every task on its instance that
 // it has not yet reported STOPPED.
-func (s *Server) AssignedTasks(a acs.Agent) ([]acs.AssignedTask, error) {
+func (s *Server) AssignedTasks(a acs.Agent, need func(arn, desired string) bool) ([]acs.AssignedTask, error) {
 	sc := scope{account: a.Account, region: a.Region}
 	var out []acs.AssignedTask
-	for _, t := range s.clusterTasks(sc, a.Cluster, func(t *taskRecord) bool {
-		return t.InstanceID == a.InstanceID && t.LastStatus != "STOPPED"
-	}) {
+	for _, t := range s.tasksOn(sc, a.Cluster, a.InstanceID) {
+		if !need(t.ARN, t.DesiredStatus) {
+			out = append(out, acs.AssignedTask{ARN: t.ARN, DesiredStatus: t.DesiredStatus, Version: t.Version})
+			continue
+		}
 		task, err := s.agentTask(sc, t)
 		if err != nil {
 			s.log.Error("cannot translate task for its agent", "task", t.ARN, "err", err)

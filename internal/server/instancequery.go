@@ -44,9 +44,7 @@ func (q queryInstance) RunningTasksCount() int  { return q.s.instanceTaskCount(q
 
 func (q queryInstance) TaskGroups() []string {
 	var groups []string
-	for _, t := range q.s.clusterTasks(q.sc, q.r.Cluster, func(t *taskRecord) bool {
-		return t.InstanceID == q.r.ID && t.LastStatus != "STOPPED"
-	}) {
+	for _, t := range q.s.tasksOn(q.sc, q.r.Cluster, q.r.ID) {
 		groups = append(groups, t.Group)
 	}
 	return groups

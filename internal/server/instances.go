@@ -43,6 +43,10 @@ const instanceSchema = 1
 
 const statusDraining = "DRAINING"
 
+// capacityProviderAttribute, set when an instance registers, puts it in a
+// capacity provider; FARGATE and FARGATE_SPOT designate capacity for Fargate.
+const capacityProviderAttribute = "berth.capacity-provider"
+
 // newInstanceID is a fresh container instance id: 32 hex digits, the form
 // ECS uses today.
 func newInstanceID() string {
@@ -153,7 +157,10 @@ func (s *Server) RegisterContainerInstance(ctx context.Context, in *ecs.Register
 			Attributes:          attrs,
 			PlatformDevices:     in.PlatformDevices,
 			Health:              initialHealth(now),
-			Tags:                in.Tags,
+			// ECS learns an instance's capacity provider from its Auto
+			// Scaling group; Berth's instances name theirs in an attribute.
+			CapacityProviderName: attributeValue(attrs, capacityProviderAttribute),
+			Tags:                 in.Tags,
 		}
 		result = r
 		// A fresh key: Create's guard makes a clashing id retry with another.

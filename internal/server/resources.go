@@ -17,6 +17,8 @@ type taskNeeds struct {
 	Memory   int64    `json:"memory"`
 	Ports    []string `json:"ports,omitempty"`    // TCP host ports
 	PortsUDP []string `json:"portsUdp,omitempty"` // UDP host ports
+	GPUCount int      `json:"gpuCount,omitempty"` // GPUs asked for in resourceRequirements
+	GPUs     []string `json:"gpus,omitempty"`     // the ids of the GPUs placement gave the task
 }
 
 func needsOf(td *ecs.TaskDefinition, ov *ecs.TaskOverride) taskNeeds {
@@ -38,6 +40,16 @@ func needsOf(td *ecs.TaskDefinition, ov *ecs.TaskOverride) taskNeeds {
 		}
 		if co.MemoryReservation != nil {
 			res = co.MemoryReservation
+		}
+		rr := c.ResourceRequirements
+		if co.ResourceRequirements != nil {
+			rr = co.ResourceRequirements
+		}
+		for _, r := range rr {
+			if r.Type == ecs.ResourceTypeGpu {
+				g, _ := strconv.Atoi(ecs.Val(r.Value))
+				n.GPUCount += g
+			}
 		}
 		n.CPU += int64(ecs.Val(cpu))
 		if res != nil {
@@ -91,28 +103,6 @@ func resourceSet(rs []ecs.Resource, name string) []string {
 	return nil
 }
 
-// shortfall names the first resource an instance with remaining resources
-// rs lacks for a task, in ECS's failure reasons ("RESOURCE:CPU"), or "".
-func shortfall(rs []ecs.Resource, n taskNeeds) string {
-	switch {
-	case n.CPU > resourceInt(rs, "CPU"):
-		return "RESOURCE:CPU"
-	case n.Memory > resourceInt(rs, "MEMORY"):
-		return "RESOURCE:MEMORY"
-	}
-	for _, p := range n.Ports {
-		if slices.Contains(resourceSet(rs, "PORTS"), p) {
-			return "RESOURCE:PORTS"
-		}
-	}
-	for _, p := range n.PortsUDP {
-		if slices.Contains(resourceSet(rs, "PORTS_UDP"), p) {
-			return "RESOURCE:PORTS_UDP"
-		}
-	}
-	return ""
-}
-
 // adjusted returns a copy of rs with a task's needs taken (sign 1) or given
 // back (sign -1). Remaining PORTS list the ports in use, as ECS shows them.
 func adjusted(rs []ecs.Resource, n taskNeeds, sign int64) []ecs.Resource {
@@ -127,6 +117,9 @@ func adjusted(rs []ecs.Resource, n taskNeeds, sign int64) []ecs.Resource {
 			r.StringSetValue = adjustedSet(r.StringSetValue, n.Ports, sign)
 		case "PORTS_UDP":
 			r.StringSetValue = adjustedSet(r.StringSetValue, n.PortsUDP, sign)
+		case "GPU":
+			// Remaining GPUs are the free ones: taking removes ids.
+			r.StringSetValue = adjustedSet(r.StringSetValue, n.GPUs, -sign)
 		}
 		out[i] = r
 	}

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/berth-project/berth/api/auth"
@@ -26,8 +27,10 @@ type Server struct {
 	now   func() time.Time
 	log   *slog.Logger
 
-	registrations registrar // batches concurrent RegisterTaskDefinition calls per family
-	agentEndpoint string    // the base URL agents reach this server at
+	registrations   registrar    // batches concurrent RegisterTaskDefinition calls per family
+	agentEndpoint   string       // the base URL agents reach this server at
+	tasksByInstance *store.Index // tasks not yet STOPPED, by instance
+	placers         sync.Map     // cluster -> *placer
 }
 
 // Options are the settings of a Server; the zero value is usable.
@@ -41,7 +44,7 @@ type Options struct {
 
 // New returns a Server on st.
 func New(st *store.Store, opts Options) *Server {
-	s := &Server{store: st, now: opts.Now, log: opts.Log, agentEndpoint: opts.AgentEndpoint}
+	s := &Server{store: st, now: opts.Now, log: opts.Log, agentEndpoint: opts.AgentEndpoint, tasksByInstance: indexTasksByInstance(st)}
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -7,7 +7,7 @@ import (
 	"strconv"
 
 	"github.com/berth-project/berth/api/ecs"
-	"github.com/berth-project/berth/internal/store"
+	"github.com/berth-project/berth/internal/scheduler"
 )
 
 // taskLaunch is a validated RunTask or StartTask: everything but where the
@@ -22,6 +22,11 @@ type taskLaunch struct {
 	group      string
 	execCmd    bool
 	needs      taskNeeds
+
+	constraints []scheduler.Constraint
+	strategies  []scheduler.Strategy
+	rules       any                                // the call's constraints and strategies, as given
+	providers   []ecs.CapacityProviderStrategyItem // the capacity provider strategy in force, if any
 }
 
 func newHexID() string {
@@ -50,7 +55,19 @@ func (s *Server) prepareLaunch(sc scope, clusterRef, taskDefRef *string, launchT
 	if launchType != "" && len(strategy) > 0 {
 		return nil, ecs.NewInvalidParameterException("Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.")
 	}
+	if launchType == "" && len(strategy) == 0 {
+		strategy = cl.DefaultCapacityProviderStrategy // the cluster's default, when it has one
+	}
 	lt := string(launchType)
+	if len(strategy) > 0 {
+		if err := s.validateCapacityProviders(sc, cl.CapacityProviders, strategy); err != nil {
+			return nil, err
+		}
+		lt = string(ecs.LaunchTypeEc2)
+		if isFargateProvider(ecs.Val(strategy[0].CapacityProvider)) {
+			lt = string(ecs.LaunchTypeFargate)
+		}
+	}
 	if lt == "" {
 		lt = string(ecs.LaunchTypeEc2)
 	}
@@ -73,7 +90,7 @@ func (s *Server) prepareLaunch(sc scope, clusterRef, taskDefRef *string, launchT
 	if propagate == ecs.PropagateTagsTaskDefinition {
 		tags = append(append([]ecs.Tag(nil), td.Tags...), tags...)
 	}
-	return &taskLaunch{cluster: cl, def: &td.Definition, tags: tags, overrides: ov, launchType: lt, needs: needsOf(&td.Definition, ov)}, nil
+	return &taskLaunch{cluster: cl, def: &td.Definition, tags: tags, overrides: ov, launchType: lt, needs: needsOf(&td.Definition, ov), providers: strategy}, nil
 }
 
 func hasContainer(td *ecs.TaskDefinition, name string) bool {
@@ -147,73 +164,6 @@ func attributeValue(attrs []ecs.Attribute, name string) string {
 	return ""
 }
 
-// placedInstance is an instance as placement sees it during one call: its
-// remaining resources change as tasks are placed on it.
-type placedInstance struct {
-	obj     *store.Object
-	rec     *instanceRecord
-	changed bool
-}
-
-// placeTasks puts count tasks of l on the instances that first fit, in key
-// order (the placement issue replaces this with ECS's strategies), and
-// returns the writes: the new tasks and the instances' reduced resources,
-// committed together so that no instance is ever overcommitted.
-func (s *Server) placeTasks(sc scope, l *taskLaunch, count int, candidates []*placedInstance) ([]store.Op, []*taskRecord, []ecs.Failure, error) {
-	var tasks []*taskRecord
-	var failures []ecs.Failure
-	reported := map[string]bool{}
-	for i := 0; i < count; i++ {
-		var chosen *placedInstance
-		for _, c := range candidates {
-			reason := ""
-			if c.rec.Status != statusActive {
-				reason = "INACTIVE"
-				if c.rec.Status == statusDraining {
-					reason = "DRAINING"
-				}
-			} else {
-				reason = shortfall(c.rec.RemainingResources, l.needs)
-			}
-			if reason == "" {
-				chosen = c
-				break
-			}
-			if !reported[c.rec.ARN] {
-				reported[c.rec.ARN] = true
-				failures = append(failures, ecs.Failure{Arn: ecs.Ptr(c.rec.ARN), Reason: ecs.Ptr(reason)})
-			}
-		}
-		if chosen == nil {
-			continue
-		}
-		if !chosen.changed {
-			cp := *chosen.rec // a private copy: the view's record is shared
-			chosen.rec = &cp
-			chosen.changed = true
-		}
-		chosen.rec.RemainingResources = adjusted(chosen.rec.RemainingResources, l.needs, 1)
-		chosen.rec.Version++
-		tasks = append(tasks, s.newTask(sc, l, chosen.rec))
-	}
-	if len(tasks) < count && len(failures) == 0 {
-		failures = append(failures, ecs.Failure{Reason: ecs.Ptr("RESOURCE")})
-	}
-	var ops []store.Op
-	for _, t := range tasks {
-		ops = append(ops, store.Create(sc.key(kindTask, t.Cluster, t.ID), t))
-	}
-	for _, c := range candidates {
-		if c.changed {
-			ops = append(ops, store.Put(c.obj.Key, c.rec, c.obj.Rev))
-		}
-	}
-	if len(tasks) == 0 {
-		ops = nil
-	}
-	return ops, tasks, failures, nil
-}
-
 func (s *Server) RunTask(ctx context.Context, in *ecs.RunTaskRequest) (*ecs.RunTaskResponse, error) {
 	sc := scopeOf(ctx)
 	count := int(ecs.Val(in.Count))
@@ -231,31 +181,19 @@ func (s *Server) RunTask(ctx context.Context, in *ecs.RunTaskRequest) (*ecs.RunT
 	if l.group == "" {
 		l.group = "family:" + ecs.Val(l.def.Family)
 	}
-	var tasks []*taskRecord
-	var failures []ecs.Failure
-	err = s.update(ctx, func() ([]store.Op, error) {
-		var candidates []*placedInstance
-		for _, o := range s.store.List(sc.prefix(kindInstance)+l.cluster.Name+"/", "", 0) {
-			r, err := decode[instanceRecord](s, o)
-			if err != nil {
-				return nil, err
-			}
-			if r.Status != statusInactive {
-				candidates = append(candidates, &placedInstance{obj: o, rec: r})
-			}
-		}
-		if len(candidates) == 0 {
-			return nil, ecs.NewInvalidParameterException("No Container Instances were found in your cluster.")
-		}
-		var ops []store.Op
-		var err error
-		ops, tasks, failures, err = s.placeTasks(sc, l, count, candidates)
-		return ops, err
-	})
+	if l.constraints, l.strategies, err = placementRules(l.def, in.PlacementConstraints, in.PlacementStrategy); err != nil {
+		return nil, err
+	}
+	l.rules = []any{in.PlacementConstraints, in.PlacementStrategy}
+	parts, err := l.split(count)
 	if err != nil {
 		return nil, err
 	}
-	return launchResponse(tasks, failures), nil
+	req := &placeRequest{sc: sc, launch: l, parts: parts, count: count}
+	if err := s.place(ctx, req); err != nil {
+		return nil, err
+	}
+	return launchResponse(req.tasks, req.failures), nil
 }
 
 func (s *Server) StartTask(ctx context.Context, in *ecs.StartTaskRequest) (*ecs.StartTaskResponse, error) {
@@ -263,7 +201,7 @@ func (s *Server) StartTask(ctx context.Context, in *ecs.StartTaskRequest) (*ecs.
 	if len(in.ContainerInstances) == 0 || len(in.ContainerInstances) > 10 {
 		return nil, ecs.NewInvalidParameterException("containerInstances must contain between 1 and 10 items.")
 	}
-	l, err := s.prepareLaunch(sc, in.Cluster, in.TaskDefinition, "", nil, in.NetworkConfiguration, in.Overrides, in.Tags, in.PropagateTags)
+	l, err := s.prepareLaunch(sc, in.Cluster, in.TaskDefinition, ecs.LaunchTypeEc2, nil, in.NetworkConfiguration, in.Overrides, in.Tags, in.PropagateTags)
 	if err != nil {
 		return nil, err
 	}
@@ -271,39 +209,32 @@ func (s *Server) StartTask(ctx context.Context, in *ecs.StartTaskRequest) (*ecs.
 	if l.group == "" {
 		l.group = "family:" + ecs.Val(l.def.Family)
 	}
-	var tasks []*taskRecord
-	var failures []ecs.Failure
-	err = s.update(ctx, func() ([]store.Op, error) {
-		tasks, failures = nil, nil
-		var ops []store.Op
-		seen := map[string]bool{}
-		for _, ref := range in.ContainerInstances {
-			if seen[ref] {
-				continue // one task per named instance, however often it is named
-			}
-			seen[ref] = true
-			o, r, err := s.findInstance(sc, l.cluster.Name, ref)
-			if err != nil {
-				return nil, err
-			}
-			if r == nil {
-				failures = append(failures, ecs.Failure{Arn: ecs.Ptr(instanceARNFor(sc, l.cluster.Name, ref)), Reason: ecs.Ptr("MISSING")})
-				continue
-			}
-			placed, ts, fs, err := s.placeTasks(sc, l, 1, []*placedInstance{{obj: o, rec: r}})
-			if err != nil {
-				return nil, err
-			}
-			ops = append(ops, placed...)
-			tasks = append(tasks, ts...)
-			failures = append(failures, fs...)
+	// StartTask names its instances: no strategies, and no constraints
+	// but the resources and attributes a task needs.
+	req := &placeRequest{sc: sc, launch: l, only: []*placementInstance{}}
+	var missing []ecs.Failure
+	seen := map[string]bool{}
+	for _, ref := range in.ContainerInstances {
+		o, r, err := s.findInstance(sc, l.cluster.Name, ref)
+		if err != nil {
+			return nil, err
 		}
-		return ops, nil
-	})
-	if err != nil {
-		return nil, err
+		if r == nil {
+			missing = append(missing, ecs.Failure{Arn: ecs.Ptr(instanceARNFor(sc, l.cluster.Name, ref)), Reason: ecs.Ptr("MISSING")})
+			continue
+		}
+		if !seen[r.ID] { // one task per named instance, however often it is named
+			seen[r.ID] = true
+			req.only = append(req.only, &placementInstance{obj: o, rec: r})
+			req.count++
+		}
 	}
-	out := launchResponse(tasks, failures)
+	if req.count > 0 {
+		if err := s.place(ctx, req); err != nil {
+			return nil, err
+		}
+	}
+	out := launchResponse(req.tasks, append(missing, req.failures...))
 	return &ecs.StartTaskResponse{Tasks: out.Tasks, Failures: out.Failures}, nil
 }
 

@@ -24,6 +24,7 @@ type taskRecord struct {
 	InstanceID           string            `json:"instanceId"`
 	InstanceARN          string            `json:"instanceArn"`
 	LaunchType           string            `json:"launchType"`
+	CapacityProviderName string            `json:"capacityProviderName,omitempty"`
 	DesiredStatus        string            `json:"desiredStatus"`
 	LastStatus           string            `json:"lastStatus"`
 	Overrides            *ecs.TaskOverride `json:"overrides,omitempty"`
@@ -134,9 +135,13 @@ func (s *Server) clusterActiveTaskCount(sc scope, cluster string) int {
 
 // instanceTaskCount counts the tasks on an instance whose lastStatus is status.
 func (s *Server) instanceTaskCount(sc scope, r *instanceRecord, status string) int {
-	return len(s.clusterTasks(sc, r.Cluster, func(t *taskRecord) bool {
-		return t.InstanceID == r.ID && t.LastStatus == status
-	}))
+	n := 0
+	for _, t := range s.tasksOn(sc, r.Cluster, r.ID) {
+		if t.LastStatus == status {
+			n++
+		}
+	}
+	return n
 }
 
 func timestampOf(t *time.Time) *ecs.Timestamp {
@@ -161,6 +166,7 @@ func taskView(t *taskRecord, withTags bool) ecs.Task {
 		TaskDefinitionArn:    ecs.Ptr(t.TaskDefinitionARN),
 		ContainerInstanceArn: strPtr(t.InstanceARN),
 		LaunchType:           ecs.LaunchType(t.LaunchType),
+		CapacityProviderName: strPtr(t.CapacityProviderName),
 		DesiredStatus:        ecs.Ptr(t.DesiredStatus),
 		LastStatus:           ecs.Ptr(t.LastStatus),
 		Overrides:            t.Overrides,

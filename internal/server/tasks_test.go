@@ -40,6 +40,7 @@ func TestTasks(t *testing.T) {
 	}
 	inst := registerTestInstance(t, c, "work", "i-0000000000000001")
 	instARN := aws.ToString(inst.ContainerInstanceArn)
+	srv.Attach("work", instARN, true) // placement needs a connected agent; the test reports for it
 
 	td := webTaskDef("app") // one container, memory 128, container port 8080 on a dynamic host port
 	td.ContainerDefinitions[0].Cpu = 256

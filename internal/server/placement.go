@@ -1,0 +1,229 @@
+package server
+
+import (
+	"strings"
+
+	"github.com/berth-project/berth/api/ecs"
+	"github.com/berth-project/berth/internal/scheduler"
+	"github.com/berth-project/berth/internal/store"
+)
+
+// Placement glue: the stored cluster as scheduler candidates, a launch as a
+// scheduler demand, and ECS's checks of the constraints and strategies a
+// caller gives.
+
+// ECS's limits on one task's placement rules.
+const (
+	maxPlacementConstraints = 10 // the task definition's and the call's together
+	maxExpressionLength     = 2000
+)
+
+// instanceGroup names an instance in the index of tasks by instance.
+func instanceGroup(sc scope, cluster, instanceID string) string {
+	return sc.account + "/" + sc.region + "/" + cluster + "/" + instanceID
+}
+
+// indexTasksByInstance keeps, for every instance, the tasks on it that its
+// agent has not yet reported STOPPED: what the agent must be told of, and
+// what placement counts.
+func indexTasksByInstance(st *store.Store) *store.Index {
+	prefix := keyRoot + kindTask + "/"
+	return st.AddIndex(prefix, func(o *store.Object) string {
+		t, err := store.Decode[taskRecord](o)
+		if err != nil || t.LastStatus == "STOPPED" {
+			return ""
+		}
+		// The key holds the scope: tasks/<account>/<region>/<cluster>/<id>.
+		parts := strings.SplitN(strings.TrimPrefix(o.Key, prefix), "/", 3)
+		if len(parts) < 3 {
+			return ""
+		}
+		return parts[0] + "/" + parts[1] + "/" + t.Cluster + "/" + t.InstanceID
+	})
+}
+
+// tasksOn returns the tasks on an instance not yet reported STOPPED.
+func (s *Server) tasksOn(sc scope, cluster, instanceID string) []*taskRecord {
+	objs := s.tasksByInstance.List(instanceGroup(sc, cluster, instanceID))
+	out := make([]*taskRecord, 0, len(objs))
+	for _, o := range objs {
+		if t, err := decode[taskRecord](s, o); err == nil {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// placementInstance is an instance offered to placement, with the stored
+// object its write-back is guarded by.
+type placementInstance struct {
+	obj    *store.Object
+	rec    *instanceRecord
+	copied bool // rec is a private copy, changed by this batch
+	cand   *scheduler.Candidate
+}
+
+// candidates lists a cluster's ACTIVE and DRAINING instances for placement.
+func (s *Server) candidates(sc scope, cluster string) ([]*placementInstance, error) {
+	var out []*placementInstance
+	for _, o := range s.store.List(sc.prefix(kindInstance)+cluster+"/", "", 0) {
+		r, err := decode[instanceRecord](s, o)
+		if err != nil {
+			return nil, err
+		}
+		if r.Status == statusInactive {
+			continue
+		}
+		out = append(out, &placementInstance{obj: o, rec: r, cand: s.candidate(sc, r)})
+	}
+	return out, nil
+}
+
+func (s *Server) candidate(sc scope, r *instanceRecord) *scheduler.Candidate {
+	c := &scheduler.Candidate{
+		ID: r.ID, ARN: r.ARN, Status: r.Status, AgentConnected: r.AgentConnected,
+		AgentVersion: ecs.Val(r.VersionInfo.AgentVersion), EC2InstanceID: r.EC2InstanceID, RegisteredAt: r.RegisteredAt,
+		CapacityProvider: r.CapacityProviderName,
+		Attributes:       make(map[string]string, len(r.Attributes)),
+		CPU:              resourceInt(r.RemainingResources, "CPU"),
+		Memory:           resourceInt(r.RemainingResources, "MEMORY"),
+		UsedPorts:        resourceSet(r.RemainingResources, "PORTS"),
+		UsedUDP:          resourceSet(r.RemainingResources, "PORTS_UDP"),
+		FreeGPUs:         resourceSet(r.RemainingResources, "GPU"),
+		Groups:           map[string]int{},
+	}
+	for _, a := range r.Attributes {
+		c.Attributes[ecs.Val(a.Name)] = ecs.Val(a.Value)
+	}
+	for _, t := range s.tasksOn(sc, r.Cluster, r.ID) {
+		c.Groups[t.Group]++
+		if t.LastStatus == "RUNNING" {
+			c.Running++
+		}
+	}
+	return c
+}
+
+// placementRules checks and converts the constraints of the task
+// definition and of the call, and the call's strategies, as ECS does.
+func placementRules(td *ecs.TaskDefinition, constraints []ecs.PlacementConstraint, strategies []ecs.PlacementStrategy) ([]scheduler.Constraint, []scheduler.Strategy, error) {
+	all := make([]ecs.PlacementConstraint, 0, len(td.PlacementConstraints)+len(constraints))
+	for _, c := range td.PlacementConstraints {
+		all = append(all, ecs.PlacementConstraint{Type: ecs.PlacementConstraintType(c.Type), Expression: c.Expression})
+	}
+	all = append(all, constraints...)
+	if len(all) > maxPlacementConstraints {
+		return nil, nil, ecs.NewInvalidParameterException("The number of placement constraints (%d) exceeds the limit of %d, counting those of the task definition.", len(all), maxPlacementConstraints)
+	}
+	var out []scheduler.Constraint
+	for _, c := range all {
+		switch c.Type {
+		case ecs.PlacementConstraintTypeDistinctInstance:
+			if ecs.Val(c.Expression) != "" {
+				return nil, nil, ecs.NewInvalidParameterException("An expression cannot be specified for the distinctInstance placement constraint.")
+			}
+			out = append(out, scheduler.Constraint{Type: scheduler.DistinctInstance})
+		case ecs.PlacementConstraintTypeMemberOf:
+			expr := ecs.Val(c.Expression)
+			if strings.TrimSpace(expr) == "" {
+				return nil, nil, ecs.NewInvalidParameterException("An expression is required for the memberOf placement constraint.")
+			}
+			if len(expr) > maxExpressionLength {
+				return nil, nil, ecs.NewInvalidParameterException("The placement constraint expression is longer than %d characters.", maxExpressionLength)
+			}
+			e, err := parseFilter(expr)
+			if err != nil {
+				return nil, nil, err
+			}
+			out = append(out, scheduler.Constraint{Type: scheduler.MemberOf, Expr: e})
+		default:
+			return nil, nil, ecs.NewInvalidParameterException("Invalid placement constraint type: %s.", c.Type)
+		}
+	}
+	if len(strategies) > scheduler.MaxStrategies {
+		return nil, nil, ecs.NewInvalidParameterException("The number of placement strategies (%d) exceeds the limit of %d.", len(strategies), scheduler.MaxStrategies)
+	}
+	var strat []scheduler.Strategy
+	for _, p := range strategies {
+		st := scheduler.Strategy{Type: scheduler.StrategyType(p.Type), Field: ecs.Val(p.Field)}
+		if err := scheduler.CheckStrategy(st); err != nil {
+			return nil, nil, ecs.NewInvalidParameterException("%s", err.Error())
+		}
+		strat = append(strat, st)
+	}
+	return out, strat, nil
+}
+
+// demand is what one task of the launch asks of placement.
+func (l *taskLaunch) demand(capacityProvider string) *scheduler.Demand {
+	d := &scheduler.Demand{
+		CPU: l.needs.CPU, Memory: l.needs.Memory, Ports: l.needs.Ports, PortsUDP: l.needs.PortsUDP, GPUs: l.needs.GPUCount,
+		CapacityProvider: capacityProvider, Group: l.group, Constraints: l.constraints, Strategies: l.strategies,
+	}
+	for _, a := range l.def.RequiresAttributes {
+		d.Attributes = append(d.Attributes, scheduler.Attribute{Name: ecs.Val(a.Name), Value: ecs.Val(a.Value)})
+	}
+	return d
+}
+
+// isFargateProvider: FARGATE and FARGATE_SPOT run on the instances
+// designated for them (see docs/compatibility.md).
+func isFargateProvider(name string) bool { return isBuiltInProvider(name) }
+
+// split shares count tasks out over the capacity provider strategy in
+// force, as ECS does: the base first, to the one provider that has it, and
+// the rest by weight. Without a strategy, one part with the launch type;
+// the FARGATE launch type runs on the instances designated for FARGATE.
+func (l *taskLaunch) split(count int) ([]launchPart, error) {
+	if len(l.providers) == 0 {
+		part := launchPart{launchType: l.launchType, count: count}
+		if l.launchType == string(ecs.LaunchTypeFargate) {
+			part.capacityProvider = "FARGATE"
+		}
+		return []launchPart{part}, nil
+	}
+	counts := make([]int, len(l.providers))
+	left := count
+	for i, it := range l.providers {
+		if b := int(ecs.Val(it.Base)); b > 0 {
+			counts[i] = min(b, left)
+			left -= counts[i]
+		}
+	}
+	totalWeight := 0
+	for _, it := range l.providers {
+		totalWeight += int(ecs.Val(it.Weight))
+	}
+	if left > 0 && totalWeight == 0 {
+		return nil, ecs.NewInvalidParameterException("The capacity provider strategy must have at least one capacity provider with a weight greater than zero.")
+	}
+	// The rest by weight: each task to the provider furthest below its
+	// share (weighted round robin, so 1:3 over 4 tasks gives 1 and 3).
+	byWeight := make([]int, len(l.providers))
+	for ; left > 0; left-- {
+		best := -1
+		for i, it := range l.providers {
+			w := int(ecs.Val(it.Weight))
+			if w == 0 {
+				continue
+			}
+			// Compare (byWeight[i]+1)/w across providers without division.
+			if best < 0 || (byWeight[i]+1)*int(ecs.Val(l.providers[best].Weight)) < (byWeight[best]+1)*w {
+				best = i
+			}
+		}
+		byWeight[best]++
+	}
+	var parts []launchPart
+	for i, it := range l.providers {
+		if n := counts[i] + byWeight[i]; n > 0 {
+			name := ecs.Val(it.CapacityProvider)
+			lt := string(ecs.LaunchTypeEc2)
+			if isFargateProvider(name) {
+				lt = string(ecs.LaunchTypeFargate)
+			}
+			parts = append(parts, launchPart{capacityProvider: name, launchType: lt, count: n})
+		}
+	}
+	return parts, nil
+}
