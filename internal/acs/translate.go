@@ -17,7 +17,8 @@ type TaskInput struct {
 	DesiredStatus       string              // RUNNING or STOPPED
 	LaunchType          string
 	ServiceName, Group  string
-	ContainerARNs       map[string]string // container name -> container ARN
+	ContainerARNs       map[string]string   // container name -> container ARN
+	GPUs                map[string][]string // container name -> the GPU ids placement gave it
 }
 
 // Translate is the one place where a task definition and a task's overrides
@@ -79,6 +80,13 @@ func Translate(in TaskInput) (*acsmsg.Task, error) {
 			return nil, err
 		}
 		t.Containers = append(t.Containers, ac)
+		// GPUs travel as associations, one per GPU, naming its container.
+		for _, id := range in.GPUs[ecs.Val(c.Name)] {
+			t.Associations = append(t.Associations, acsmsg.Association{
+				Type: acsmsg.AssociationTypeGpu, Name: ecs.Ptr(id), Containers: []string{ecs.Val(c.Name)},
+				Content: &acsmsg.EncodedString{Encoding: acsmsg.EncodingIdentity, Value: ecs.Ptr("")},
+			})
+		}
 	}
 	return t, nil
 }

@@ -111,3 +111,20 @@ func TestTranslateAppliesOverrides(t *testing.T) {
 		t.Fatalf("override of an unknown container: %v", err)
 	}
 }
+
+func TestTranslateSendsGPUsAsAssociations(t *testing.T) {
+	task, err := Translate(TaskInput{TaskARN: "t", ClusterARN: "c", Definition: richDefinition(), DesiredStatus: "RUNNING",
+		GPUs: map[string][]string{"app": {"GPU-a", "GPU-b"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(task.Associations) != 2 {
+		t.Fatalf("associations %+v", task.Associations)
+	}
+	for i, want := range []string{"GPU-a", "GPU-b"} {
+		a := task.Associations[i]
+		if a.Type != acsmsg.AssociationTypeGpu || ecs.Val(a.Name) != want || len(a.Containers) != 1 || a.Containers[0] != "app" {
+			t.Fatalf("association %d: %+v", i, a)
+		}
+	}
+}

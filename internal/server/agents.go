@@ -119,9 +119,12 @@ func (s *Server) agentTask(sc scope, t *taskRecord) (*acsmsg.Task, error) {
 	if td == nil {
 		return nil, fmt.Errorf("task definition %s is gone", t.TaskDefinitionARN)
 	}
-	arns := map[string]string{}
+	arns, gpus := map[string]string{}, map[string][]string{}
 	for _, c := range t.Containers {
 		arns[c.Name] = c.ARN
+		if len(c.GPUIDs) > 0 {
+			gpus[c.Name] = c.GPUIDs
+		}
 	}
 	return acs.Translate(acs.TaskInput{
 		TaskARN:       t.ARN,
@@ -133,6 +136,7 @@ func (s *Server) agentTask(sc scope, t *taskRecord) (*acsmsg.Task, error) {
 		ServiceName:   t.ServiceName,
 		Group:         t.Group,
 		ContainerARNs: arns,
+		GPUs:          gpus,
 	})
 }
 

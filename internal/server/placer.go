@@ -239,7 +239,7 @@ func (p *placer) record(sc scope, r *placeRequest, part launchPart, res schedule
 		t := p.s.newTask(sc, r.launch, pi.rec)
 		t.LaunchType = part.launchType
 		t.CapacityProviderName = part.capacityProvider
-		t.Needs.GPUs = pl.GPUs
+		t.assignGPUs(pl.GPUs)
 		if !pi.copied {
 			cp := *pi.rec // a private copy: the view's record is shared
 			pi.rec, pi.copied = &cp, true

@@ -21,6 +21,26 @@ type taskNeeds struct {
 	GPUs     []string `json:"gpus,omitempty"`     // the ids of the GPUs placement gave the task
 }
 
+// gpusOf is the number of GPUs a container asks for, overrides applied.
+func gpusOf(c ecs.ContainerDefinition, ov *ecs.TaskOverride) int {
+	rr := c.ResourceRequirements
+	if ov != nil {
+		for _, co := range ov.ContainerOverrides {
+			if ecs.Val(co.Name) == ecs.Val(c.Name) && co.ResourceRequirements != nil {
+				rr = co.ResourceRequirements
+			}
+		}
+	}
+	n := 0
+	for _, r := range rr {
+		if r.Type == ecs.ResourceTypeGpu {
+			g, _ := strconv.Atoi(ecs.Val(r.Value))
+			n += g
+		}
+	}
+	return n
+}
+
 func needsOf(td *ecs.TaskDefinition, ov *ecs.TaskOverride) taskNeeds {
 	var n taskNeeds
 	overrides := map[string]ecs.ContainerOverride{}
@@ -41,16 +61,7 @@ func needsOf(td *ecs.TaskDefinition, ov *ecs.TaskOverride) taskNeeds {
 		if co.MemoryReservation != nil {
 			res = co.MemoryReservation
 		}
-		rr := c.ResourceRequirements
-		if co.ResourceRequirements != nil {
-			rr = co.ResourceRequirements
-		}
-		for _, r := range rr {
-			if r.Type == ecs.ResourceTypeGpu {
-				g, _ := strconv.Atoi(ecs.Val(r.Value))
-				n.GPUCount += g
-			}
-		}
+		n.GPUCount += gpusOf(c, ov)
 		n.CPU += int64(ecs.Val(cpu))
 		if res != nil {
 			n.Memory += int64(*res)

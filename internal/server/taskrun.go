@@ -147,6 +147,7 @@ func (s *Server) newTask(sc scope, l *taskLaunch, inst *instanceRecord) *taskRec
 		if c.MemoryReservation != nil {
 			tc.MemoryReservation = strconv.Itoa(int(*c.MemoryReservation))
 		}
+		tc.GPUCount = gpusOf(c, l.overrides)
 		if c.HealthCheck != nil {
 			tc.HealthStatus = string(ecs.HealthStatusUnknown)
 		}

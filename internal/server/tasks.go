@@ -67,6 +67,18 @@ type taskContainer struct {
 	Cpu               string               `json:"cpu,omitempty"`
 	Memory            string               `json:"memory,omitempty"`
 	MemoryReservation string               `json:"memoryReservation,omitempty"`
+	GPUCount          int                  `json:"gpuCount,omitempty"` // GPUs its resourceRequirements ask for
+	GPUIDs            []string             `json:"gpuIds,omitempty"`   // the ones placement gave it
+}
+
+// assignGPUs hands the GPU ids placement gave the task to its containers,
+// each taking as many as it asked for, in order.
+func (t *taskRecord) assignGPUs(ids []string) {
+	t.Needs.GPUs = ids
+	for i := range t.Containers {
+		n := min(t.Containers[i].GPUCount, len(ids))
+		t.Containers[i].GPUIDs, ids = ids[:n:n], ids[n:]
+	}
 }
 
 const taskSchema = 1
@@ -214,6 +226,7 @@ func taskView(t *taskRecord, withTags bool) ecs.Task {
 			Cpu:               strPtr(c.Cpu),
 			Memory:            strPtr(c.Memory),
 			MemoryReservation: strPtr(c.MemoryReservation),
+			GpuIds:            c.GPUIDs,
 		})
 	}
 	return out

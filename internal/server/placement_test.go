@@ -1,0 +1,469 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/berth-project/berth/internal/berthtest"
+	"github.com/berth-project/berth/internal/simulate"
+)
+
+// runTask runs count tasks of family with the given rules and returns the
+// answer, failing the test on an error.
+func runTask(t *testing.T, c *ecs.Client, in *ecs.RunTaskInput) *ecs.RunTaskOutput {
+	t.Helper()
+	out, err := c.RunTask(context.Background(), in)
+	if err != nil {
+		t.Fatalf("RunTask %s: %v", aws.ToString(in.TaskDefinition), err)
+	}
+	return out
+}
+
+// reasons summarises failures as "reason@instance-id" strings.
+func reasons(fs []types.Failure) []string {
+	var out []string
+	for _, f := range fs {
+		arn := aws.ToString(f.Arn)
+		out = append(out, aws.ToString(f.Reason)+"@"+arn[strings.LastIndex(arn, "/")+1:])
+	}
+	return out
+}
+
+func TestPlacementRulesAreCheckedAsECSChecksThem(t *testing.T) {
+	ctx := context.Background()
+	srv := berthtest.Start(t)
+	c := srv.Client()
+	if _, err := c.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String("rules")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.RegisterTaskDefinition(ctx, webTaskDef("app")); err != nil {
+		t.Fatal(err)
+	}
+	distinct := types.PlacementConstraint{Type: types.PlacementConstraintTypeDistinctInstance}
+	run := func(cons []types.PlacementConstraint, strat []types.PlacementStrategy) error {
+		_, err := c.RunTask(ctx, &ecs.RunTaskInput{Cluster: aws.String("rules"), TaskDefinition: aws.String("app"),
+			PlacementConstraints: cons, PlacementStrategy: strat})
+		return err
+	}
+	for _, tc := range []struct {
+		name  string
+		cons  []types.PlacementConstraint
+		strat []types.PlacementStrategy
+		msg   string
+	}{
+		{"more than 10 constraints", func() []types.PlacementConstraint {
+			var cs []types.PlacementConstraint
+			for range 11 {
+				cs = append(cs, distinct)
+			}
+			return cs
+		}(), nil, "The number of placement constraints (11) exceeds the limit of 10, counting those of the task definition."},
+		{"more than 5 strategies", nil, []types.PlacementStrategy{
+			{Type: "random"}, {Type: "random"}, {Type: "random"}, {Type: "random"}, {Type: "random"}, {Type: "random"}},
+			"The number of placement strategies (6) exceeds the limit of 5."},
+		{"binpack on a field it cannot pack", nil, []types.PlacementStrategy{{Type: "binpack", Field: aws.String("disk")}},
+			`Invalid field for binpack strategy: "disk". Valid fields are cpu and memory.`},
+		{"spread with no field", nil, []types.PlacementStrategy{{Type: "spread"}},
+			"The field is required for the spread placement strategy."},
+		{"an unknown strategy", nil, []types.PlacementStrategy{{Type: "pack"}},
+			"1 validation error detected: Value 'pack' at 'placementStrategy.1.member.type' failed to satisfy constraint: Member must satisfy enum value set: [random, spread, binpack]"},
+		{"distinctInstance with an expression", []types.PlacementConstraint{{Type: "distinctInstance", Expression: aws.String("attribute:x == y")}}, nil,
+			"An expression cannot be specified for the distinctInstance placement constraint."},
+		{"memberOf without one", []types.PlacementConstraint{{Type: "memberOf"}}, nil,
+			"An expression is required for the memberOf placement constraint."},
+		{"memberOf longer than 2000 characters", []types.PlacementConstraint{{Type: "memberOf", Expression: aws.String("attribute:x == " + strings.Repeat("y", 2000))}}, nil,
+			"The placement constraint expression is longer than 2000 characters."},
+		{"an unknown constraint", []types.PlacementConstraint{{Type: "sameHost"}}, nil,
+			"1 validation error detected: Value 'sameHost' at 'placementConstraints.1.member.type' failed to satisfy constraint: Member must satisfy enum value set: [distinctInstance, memberOf]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wantAPIError(t, run(tc.cons, tc.strat), "InvalidParameterException", tc.msg)
+		})
+	}
+	t.Run("a memberOf syntax error says where", func(t *testing.T) {
+		err := run([]types.PlacementConstraint{{Type: "memberOf", Expression: aws.String("attribute:stack == (prod")}}, nil)
+		wantAPIError(t, err, "InvalidParameterException", "")
+		if !strings.Contains(err.Error(), "attribute:stack == (prod") || !strings.Contains(err.Error(), "position") {
+			t.Fatalf("the message does not point at the error: %v", err)
+		}
+	})
+	t.Run("the task definition's constraints count towards the limit", func(t *testing.T) {
+		td := webTaskDef("constrained")
+		td.PlacementConstraints = []types.TaskDefinitionPlacementConstraint{{Type: "memberOf", Expression: aws.String("attribute:ecs.os-type == linux")}}
+		if _, err := c.RegisterTaskDefinition(ctx, td); err != nil {
+			t.Fatal(err)
+		}
+		var cs []types.PlacementConstraint
+		for range 10 {
+			cs = append(cs, distinct)
+		}
+		_, err := c.RunTask(ctx, &ecs.RunTaskInput{Cluster: aws.String("rules"), TaskDefinition: aws.String("constrained"), PlacementConstraints: cs})
+		wantAPIError(t, err, "InvalidParameterException", "The number of placement constraints (11) exceeds the limit of 10, counting those of the task definition.")
+	})
+	t.Run("nothing is stored by a refused call", func(t *testing.T) {
+		out, err := c.ListTasks(ctx, &ecs.ListTasksInput{Cluster: aws.String("rules")})
+		if err != nil || len(out.TaskArns) != 0 {
+			t.Fatalf("tasks after refused calls: %v %v", out.TaskArns, err)
+		}
+	})
+}
+
+func TestPlacementFailureReasons(t *testing.T) {
+	ctx := context.Background()
+	srv := berthtest.Start(t)
+	c := srv.Client()
+	if _, err := c.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String("why")}); err != nil {
+		t.Fatal(err)
+	}
+	app := webTaskDef("app")
+	if _, err := c.RegisterTaskDefinition(ctx, app); err != nil {
+		t.Fatal(err)
+	}
+	in := func(family string, count int32) *ecs.RunTaskInput {
+		return &ecs.RunTaskInput{Cluster: aws.String("why"), TaskDefinition: aws.String(family), Count: aws.Int32(count)}
+	}
+
+	t.Run("no instances at all is an error, as in ECS", func(t *testing.T) {
+		_, err := c.RunTask(ctx, in("app", 1))
+		wantAPIError(t, err, "InvalidParameterException", "No Container Instances were found in your cluster.")
+	})
+
+	silent := registerTestInstance(t, c, "why", "i-0000000000000001")
+	t.Run("an instance whose agent is not connected: AGENT", func(t *testing.T) {
+		out := runTask(t, c, in("app", 1))
+		if got := reasons(out.Failures); len(out.Tasks) != 0 || len(got) != 1 || got[0] != "AGENT@"+instanceID(t, aws.ToString(silent.ContainerInstanceArn)) {
+			t.Fatalf("tasks %d failures %v", len(out.Tasks), got)
+		}
+	})
+
+	srv.Attach("why", aws.ToString(silent.ContainerInstanceArn), true)
+	t.Run("a capability the instance lacks: ATTRIBUTE", func(t *testing.T) {
+		hc := webTaskDef("checked") // a health check needs ecs.capability.container-health-check
+		hc.ContainerDefinitions[0].HealthCheck = &types.HealthCheck{Command: []string{"CMD", "true"}}
+		if _, err := c.RegisterTaskDefinition(ctx, hc); err != nil {
+			t.Fatal(err)
+		}
+		out := runTask(t, c, in("checked", 1))
+		if got := reasons(out.Failures); len(out.Tasks) != 0 || len(got) != 1 || !strings.HasPrefix(got[0], "ATTRIBUTE@") {
+			t.Fatalf("tasks %d failures %v", len(out.Tasks), got)
+		}
+	})
+
+	t.Run("GPUs are handed out by id and run out: RESOURCE:GPU", func(t *testing.T) {
+		res := append(agentResources(2048, 7982), types.Resource{Name: aws.String("GPU"), Type: aws.String("STRINGSET"), StringSetValue: []string{"GPU-a", "GPU-b"}})
+		reg, err := c.RegisterContainerInstance(ctx, &ecs.RegisterContainerInstanceInput{
+			Cluster:                  aws.String("why"),
+			InstanceIdentityDocument: aws.String(instanceIdentityDoc("i-0000000000000002", "p3.2xlarge", "us-east-1b", "ami-0123456789abcdef0")),
+			TotalResources:           res,
+			VersionInfo:              &types.VersionInfo{AgentVersion: aws.String("1.80.0"), AgentHash: aws.String("abc1234"), DockerVersion: aws.String("DockerVersion: 25.0.3")},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		gpuARN := aws.ToString(reg.ContainerInstance.ContainerInstanceArn)
+		srv.Attach("why", gpuARN, true)
+		gpu := webTaskDef("gpu")
+		gpu.ContainerDefinitions[0].ResourceRequirements = []types.ResourceRequirement{{Type: types.ResourceTypeGpu, Value: aws.String("1")}}
+		if _, err := c.RegisterTaskDefinition(ctx, gpu); err != nil {
+			t.Fatal(err)
+		}
+		out := runTask(t, c, in("gpu", 3))
+		// The task that found no room is a failure on every instance tried.
+		if got := reasons(out.Failures); len(out.Tasks) != 2 || len(got) != 2 || !strings.HasPrefix(got[0], "RESOURCE:GPU@") || !strings.HasPrefix(got[1], "RESOURCE:GPU@") {
+			t.Fatalf("tasks %d failures %v", len(out.Tasks), got)
+		}
+		seen := map[string]bool{}
+		for _, tk := range out.Tasks {
+			if aws.ToString(tk.ContainerInstanceArn) != gpuARN {
+				t.Fatalf("a GPU task went to %s", aws.ToString(tk.ContainerInstanceArn))
+			}
+			for _, ct := range tk.Containers {
+				for _, id := range ct.GpuIds {
+					if seen[id] {
+						t.Fatalf("GPU %s handed out twice", id)
+					}
+					seen[id] = true
+				}
+			}
+		}
+		if len(seen) != 2 {
+			t.Fatalf("GPU ids on the tasks' containers: %v", seen)
+		}
+	})
+
+	t.Run("a DRAINING instance gets nothing", func(t *testing.T) {
+		if _, err := c.UpdateContainerInstancesState(ctx, &ecs.UpdateContainerInstancesStateInput{Cluster: aws.String("why"),
+			ContainerInstances: []string{aws.ToString(silent.ContainerInstanceArn)}, Status: types.ContainerInstanceStatusDraining}); err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			out := runTask(t, c, &ecs.RunTaskInput{Cluster: aws.String("why"), TaskDefinition: aws.String("app"), Count: aws.Int32(4)})
+			for _, tk := range out.Tasks {
+				if aws.ToString(tk.ContainerInstanceArn) == aws.ToString(silent.ContainerInstanceArn) {
+					t.Fatalf("a task was placed on a DRAINING instance")
+				}
+			}
+		}
+	})
+}
+
+func TestCapacityProviderStrategies(t *testing.T) {
+	ctx := context.Background()
+	srv := berthtest.Start(t)
+	c := srv.Client()
+	for _, name := range []string{"small", "large"} {
+		asg := &types.AutoScalingGroupProvider{AutoScalingGroupArn: aws.String("arn:aws:autoscaling:us-east-1:" + account + ":autoScalingGroup:1:autoScalingGroupName/" + name)}
+		if _, err := c.CreateCapacityProvider(ctx, &ecs.CreateCapacityProviderInput{Name: aws.String(name), AutoScalingGroupProvider: asg}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String("cp"), CapacityProviders: []string{"small", "large"},
+		DefaultCapacityProviderStrategy: []types.CapacityProviderStrategyItem{{CapacityProvider: aws.String("large"), Weight: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.RegisterTaskDefinition(ctx, webTaskDef("app")); err != nil {
+		t.Fatal(err)
+	}
+	// Instances join a capacity provider with the berth.capacity-provider attribute.
+	fleet := map[string]string{}
+	for i, p := range []string{"small", "small", "large", "large"} {
+		inst := registerTestInstance(t, c, "cp", fmt.Sprintf("i-00000000000000%02d", i), attr("berth.capacity-provider", p))
+		if got := aws.ToString(inst.CapacityProviderName); got != p {
+			t.Fatalf("instance capacity provider %q, want %q", got, p)
+		}
+		srv.Attach("cp", aws.ToString(inst.ContainerInstanceArn), true)
+		fleet[aws.ToString(inst.ContainerInstanceArn)] = p
+	}
+	tally := func(t *testing.T, out *ecs.RunTaskOutput) map[string]int {
+		t.Helper()
+		if len(out.Failures) != 0 {
+			t.Fatalf("failures %v", reasons(out.Failures))
+		}
+		n := map[string]int{}
+		for _, tk := range out.Tasks {
+			p := aws.ToString(tk.CapacityProviderName)
+			if fleet[aws.ToString(tk.ContainerInstanceArn)] != p {
+				t.Fatalf("task of provider %q placed on an instance of %q", p, fleet[aws.ToString(tk.ContainerInstanceArn)])
+			}
+			n[p]++
+		}
+		return n
+	}
+
+	t.Run("the cluster's default strategy applies when the call gives neither", func(t *testing.T) {
+		n := tally(t, runTask(t, c, &ecs.RunTaskInput{Cluster: aws.String("cp"), TaskDefinition: aws.String("app"), Count: aws.Int32(3)}))
+		if n["large"] != 3 {
+			t.Fatalf("per provider %v", n)
+		}
+	})
+	t.Run("base first, then the rest by weight", func(t *testing.T) {
+		out := runTask(t, c, &ecs.RunTaskInput{Cluster: aws.String("cp"), TaskDefinition: aws.String("app"), Count: aws.Int32(10),
+			CapacityProviderStrategy: []types.CapacityProviderStrategyItem{
+				{CapacityProvider: aws.String("small"), Base: 2, Weight: 1},
+				{CapacityProvider: aws.String("large"), Weight: 3}}})
+		if n := tally(t, out); n["small"] != 4 || n["large"] != 6 { // 2 base, then 8 split 1:3
+			t.Fatalf("per provider %v", n)
+		}
+	})
+	t.Run("a launch type overrides the default strategy: EC2 places anywhere", func(t *testing.T) {
+		out := runTask(t, c, &ecs.RunTaskInput{Cluster: aws.String("cp"), TaskDefinition: aws.String("app"), Count: aws.Int32(2), LaunchType: types.LaunchTypeEc2})
+		if len(out.Tasks) != 2 || out.Tasks[0].LaunchType != types.LaunchTypeEc2 {
+			t.Fatalf("tasks %+v failures %v", out.Tasks, reasons(out.Failures))
+		}
+	})
+	t.Run("both a launch type and a strategy is refused", func(t *testing.T) {
+		_, err := c.RunTask(ctx, &ecs.RunTaskInput{Cluster: aws.String("cp"), TaskDefinition: aws.String("app"), LaunchType: types.LaunchTypeEc2,
+			CapacityProviderStrategy: []types.CapacityProviderStrategyItem{{CapacityProvider: aws.String("small"), Weight: 1}}})
+		wantAPIError(t, err, "InvalidParameterException", "Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.")
+	})
+	t.Run("a provider not associated with the cluster is refused", func(t *testing.T) {
+		_, err := c.RunTask(ctx, &ecs.RunTaskInput{Cluster: aws.String("cp"), TaskDefinition: aws.String("app"),
+			CapacityProviderStrategy: []types.CapacityProviderStrategyItem{{CapacityProvider: aws.String("FARGATE"), Weight: 1}}})
+		wantAPIError(t, err, "InvalidParameterException", "The specified capacity provider strategy cannot contain a capacity provider that is not associated with the cluster. Associate the capacity provider with the cluster or specify a valid capacity provider and try again.")
+	})
+}
+
+func TestFargateRunsOnDesignatedInstances(t *testing.T) {
+	ctx := context.Background()
+	srv := berthtest.Start(t)
+	c := srv.Client()
+	if _, err := c.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String("fg"), CapacityProviders: []string{"FARGATE", "FARGATE_SPOT"}}); err != nil {
+		t.Fatal(err)
+	}
+	eni := attr("ecs.capability.task-eni", "") // awsvpc tasks need it
+	plain := registerTestInstance(t, c, "fg", "i-0000000000000001", eni)
+	fargate := registerTestInstance(t, c, "fg", "i-0000000000000002", eni, attr("berth.capacity-provider", "FARGATE"))
+	spot := registerTestInstance(t, c, "fg", "i-0000000000000003", eni, attr("berth.capacity-provider", "FARGATE_SPOT"))
+	for _, in := range []types.ContainerInstance{plain, fargate, spot} {
+		srv.Attach("fg", aws.ToString(in.ContainerInstanceArn), true)
+	}
+	if _, err := c.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{
+		Family: aws.String("fn"), RequiresCompatibilities: []types.Compatibility{types.CompatibilityFargate, types.CompatibilityEc2},
+		NetworkMode: types.NetworkModeAwsvpc, Cpu: aws.String("256"), Memory: aws.String("512"),
+		ContainerDefinitions: []types.ContainerDefinition{{Name: aws.String("fn"), Image: aws.String("busybox:latest")}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	net := &types.NetworkConfiguration{AwsvpcConfiguration: &types.AwsVpcConfiguration{Subnets: []string{"subnet-12345678"}}}
+	where := func(out *ecs.RunTaskOutput) (string, string, types.LaunchType) {
+		if len(out.Tasks) != 1 {
+			t.Fatalf("tasks %d failures %v", len(out.Tasks), reasons(out.Failures))
+		}
+		return aws.ToString(out.Tasks[0].ContainerInstanceArn), aws.ToString(out.Tasks[0].CapacityProviderName), out.Tasks[0].LaunchType
+	}
+	for range 4 {
+		inst, cp, lt := where(runTask(t, c, &ecs.RunTaskInput{Cluster: aws.String("fg"), TaskDefinition: aws.String("fn"), LaunchType: types.LaunchTypeFargate, NetworkConfiguration: net}))
+		if inst != aws.ToString(fargate.ContainerInstanceArn) || cp != "FARGATE" || lt != types.LaunchTypeFargate {
+			t.Fatalf("launch type FARGATE placed on %s (%s, %s)", inst, cp, lt)
+		}
+		inst, cp, lt = where(runTask(t, c, &ecs.RunTaskInput{Cluster: aws.String("fg"), TaskDefinition: aws.String("fn"), NetworkConfiguration: net,
+			CapacityProviderStrategy: []types.CapacityProviderStrategyItem{{CapacityProvider: aws.String("FARGATE_SPOT"), Weight: 1}}}))
+		if inst != aws.ToString(spot.ContainerInstanceArn) || cp != "FARGATE_SPOT" || lt != types.LaunchTypeFargate {
+			t.Fatalf("FARGATE_SPOT placed on %s (%s, %s)", inst, cp, lt)
+		}
+		inst, _, lt = where(runTask(t, c, &ecs.RunTaskInput{Cluster: aws.String("fg"), TaskDefinition: aws.String("fn"), LaunchType: types.LaunchTypeEc2, NetworkConfiguration: net}))
+		if inst != aws.ToString(plain.ContainerInstanceArn) || lt != types.LaunchTypeEc2 {
+			t.Fatalf("EC2 placed on %s (%s): instances designated for Fargate take Fargate tasks only", inst, lt)
+		}
+	}
+}
+
+// TestConcurrentRunTaskNeverOvercommits hammers two servers sharing one
+// etcd with RunTask calls that ask for more than the fleet has, then checks
+// every instance's books: what remains is what it registered less what its
+// tasks hold, never below zero, and a static host port is held at most once.
+func TestConcurrentRunTaskNeverOvercommits(t *testing.T) {
+	ctx := context.Background()
+	srv1 := berthtest.Start(t)
+	srv2 := berthtest.Start(t, berthtest.WithEtcd(srv1.EtcdEndpoints()))
+	clients := []*ecs.Client{srv1.Client(), srv2.Client()}
+	c := clients[0]
+	if _, err := c.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String("hammer")}); err != nil {
+		t.Fatal(err)
+	}
+	const instances, memory = 8, 1024
+	fleet := srv1.Simulate(simulate.Config{Cluster: "hammer", Instances: instances, CPU: 4096, Memory: memory, Zones: []string{"a", "b"}, Passive: true})
+	if len(fleet.Instances) != instances {
+		t.Fatalf("fleet of %d", len(fleet.Instances))
+	}
+	mem := webTaskDef("mem") // 200 MiB, a dynamic host port
+	mem.ContainerDefinitions[0].Memory = aws.Int32(200)
+	static := webTaskDef("static") // 64 MiB on host port 80
+	static.ContainerDefinitions[0].Memory = aws.Int32(64)
+	static.ContainerDefinitions[0].PortMappings[0].HostPort = aws.Int32(80)
+	for _, td := range []*ecs.RegisterTaskDefinitionInput{mem, static} {
+		if _, err := c.RegisterTaskDefinition(ctx, td); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	const callers, calls = 32, 6
+	var mu sync.Mutex
+	told := map[string]string{} // task ARN -> family, for every task a caller was told was placed
+	var wg sync.WaitGroup
+	errs := make(chan error, callers*calls)
+	for g := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range calls {
+				family := "mem"
+				if (g+i)%3 == 0 {
+					family = "static"
+				}
+				in := &ecs.RunTaskInput{Cluster: aws.String("hammer"), TaskDefinition: aws.String(family), Count: aws.Int32(int32(1 + (g+i)%3))}
+				if g%2 == 0 {
+					in.PlacementStrategy = []types.PlacementStrategy{{Type: "binpack", Field: aws.String("memory")}}
+				}
+				out, err := clients[(g+i)%2].RunTask(ctx, in)
+				if err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				for _, tk := range out.Tasks {
+					told[aws.ToString(tk.TaskArn)] = family
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("RunTask under load: %v", err)
+	}
+	if len(told) == 0 {
+		t.Fatal("no task was placed")
+	}
+
+	// Every task a caller was told of is stored, on some instance.
+	byInstance := map[string][]string{}
+	var arns []string
+	for arn := range told {
+		arns = append(arns, arn)
+	}
+	for len(arns) > 0 {
+		n := min(100, len(arns))
+		out, err := c.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String("hammer"), Tasks: arns[:n]})
+		if err != nil || len(out.Failures) != 0 || len(out.Tasks) != n {
+			t.Fatalf("describe placed tasks: %v failures %+v", err, out.Failures)
+		}
+		for _, tk := range out.Tasks {
+			inst := aws.ToString(tk.ContainerInstanceArn)
+			byInstance[inst] = append(byInstance[inst], told[aws.ToString(tk.TaskArn)])
+		}
+		arns = arns[n:]
+	}
+	listed, err := c.ListTasks(ctx, &ecs.ListTasksInput{Cluster: aws.String("hammer"), MaxResults: aws.Int32(100)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := len(listed.TaskArns)
+	for tok := listed.NextToken; tok != nil; {
+		page, err := c.ListTasks(ctx, &ecs.ListTasksInput{Cluster: aws.String("hammer"), MaxResults: aws.Int32(100), NextToken: tok})
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += len(page.TaskArns)
+		tok = page.NextToken
+	}
+	if total != len(told) {
+		t.Fatalf("%d tasks stored, callers were told of %d", total, len(told))
+	}
+
+	for _, in := range fleet.Instances {
+		arn := in.ARN
+		held, statics := int32(0), 0
+		for _, family := range byInstance[arn] {
+			if family == "static" {
+				held += 64
+				statics++
+			} else {
+				held += 200
+			}
+		}
+		_, rem, ports := remaining(t, c, "hammer", arn)
+		if rem != memory-held || rem < 0 {
+			t.Errorf("%s: remaining memory %d, registered %d less tasks' %d is %d", arn, rem, memory, held, memory-held)
+		}
+		if statics > 1 {
+			t.Errorf("%s holds host port 80 for %d tasks", arn, statics)
+		}
+		port80 := false
+		for _, p := range ports {
+			port80 = port80 || p == "80"
+		}
+		if port80 != (statics == 1) {
+			t.Errorf("%s: port 80 marked used %v with %d static tasks", arn, port80, statics)
+		}
+	}
+	t.Logf("%d tasks placed on %d instances by %d concurrent callers on two servers", len(told), instances, callers)
+}
