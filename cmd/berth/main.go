@@ -73,12 +73,18 @@ func runServer(args []string) error {
 	creds := fs.String("credentials-file", envDefault("BERTH_CREDENTIALS_FILE", ""), "file of extra access keys and their accounts (BERTH_CREDENTIALS_FILE)")
 	agentEndpoint := fs.String("agent-endpoint", envDefault("BERTH_AGENT_ENDPOINT", ""), "base URL agents are told to connect to, e.g. http://10.0.0.5:8450; default: the host they called (BERTH_AGENT_ENDPOINT)")
 	logFormat := fs.String("log-format", envDefault("BERTH_LOG_FORMAT", "text"), "log format: text or json (BERTH_LOG_FORMAT)")
+	debugListen := fs.String("debug-listen", envDefault("BERTH_DEBUG_LISTEN", ""), "address to serve Go's /debug/pprof profiles on, e.g. 127.0.0.1:6060; empty: off (BERTH_DEBUG_LISTEN)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	log, err := newLogger(*logFormat)
 	if err != nil {
 		return err
+	}
+	if *debugListen != "" {
+		if err := serveProfiles(*debugListen, log); err != nil {
+			return err
+		}
 	}
 	var endpoints []string
 	for _, e := range strings.Split(*etcd, ",") {

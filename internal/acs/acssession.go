@@ -129,7 +129,10 @@ func (s *acsSession) sync() error {
 	if err != nil {
 		return err
 	}
-	s.assigned = make(map[string]string, len(tasks))
+	if s.assigned == nil {
+		s.assigned = make(map[string]string, len(tasks))
+	}
+	clear(s.assigned)
 	var due []acsmsg.Task
 	var arns []string
 	for _, t := range tasks {

@@ -8,8 +8,10 @@ import (
 )
 
 // Candidate is a container instance as placement sees it. Place changes its
-// free resources and task counts as it puts tasks on it, so a candidate
-// set is built afresh for every placement pass.
+// free resources and task counts as it puts tasks on it, so each pass needs
+// its own candidates; a shallow copy of a candidate will do, since Place
+// never writes into the maps and slices it is given (it copies Groups
+// before its first change, and appends to clipped slices).
 type Candidate struct {
 	ID               string
 	ARN              string
@@ -27,8 +29,9 @@ type Candidate struct {
 	UsedUDP     []string
 	FreeGPUs    []string // ids of the GPUs no task holds
 
-	Groups  map[string]int // tasks not yet STOPPED, by task group
-	Running int            // tasks whose lastStatus is RUNNING
+	Groups     map[string]int // tasks not yet STOPPED, by task group
+	Running    int            // tasks whose lastStatus is RUNNING
+	ownsGroups bool           // Groups is this candidate's own copy
 
 	// Placed counts the tasks this pass put here; the caller writes the
 	// instance back when it is non-zero.

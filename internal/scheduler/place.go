@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"container/heap"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -239,8 +240,11 @@ func take(c *Candidate, d *Demand) Placement {
 		pl.GPUs = append([]string(nil), c.FreeGPUs[:d.GPUs]...)
 		c.FreeGPUs = c.FreeGPUs[d.GPUs:]
 	}
-	if c.Groups == nil {
-		c.Groups = map[string]int{}
+	if !c.ownsGroups {
+		c.Groups, c.ownsGroups = maps.Clone(c.Groups), true
+		if c.Groups == nil {
+			c.Groups = map[string]int{}
+		}
 	}
 	c.Groups[d.Group]++
 	c.Placed++

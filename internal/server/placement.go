@@ -63,18 +63,54 @@ type placementInstance struct {
 	cand   *scheduler.Candidate
 }
 
-// candidates lists a cluster's ACTIVE and DRAINING instances for placement.
-func (s *Server) candidates(sc scope, cluster string) ([]*placementInstance, error) {
-	var out []*placementInstance
-	for _, o := range s.store.List(sc.prefix(kindInstance)+cluster+"/", "", 0) {
-		r, err := decode[instanceRecord](s, o)
-		if err != nil {
-			return nil, err
+// cachedCandidate is an instance as a pass built it. It holds while
+// neither the instance's record nor the set of its tasks has changed:
+// building a candidate decodes every task on the instance, and a cluster of
+// 10,000 instances mostly has not changed since the last pass.
+type cachedCandidate struct {
+	rev      int64  // of the instance's record
+	tasksVer uint64 // of its group in the tasks-by-instance index
+	rec      *instanceRecord
+	cand     scheduler.Candidate // the template each pass copies
+	pass     uint64              // the last pass that saw it
+}
+
+// candidates lists the cluster's ACTIVE and DRAINING instances for a
+// placement pass, each with a fresh candidate of its own.
+func (p *placer) candidates(sc scope) ([]*placementInstance, error) {
+	s := p.s
+	if p.cache == nil {
+		p.cache = map[string]*cachedCandidate{}
+	}
+	p.pass++
+	objs := s.store.List(sc.prefix(kindInstance)+p.cluster+"/", "", 0)
+	out := make([]*placementInstance, 0, len(objs))
+	for _, o := range objs {
+		e := p.cache[o.Key]
+		if e == nil || e.rev != o.Rev || e.tasksVer != s.tasksByInstance.Version(instanceGroup(sc, p.cluster, e.rec.ID)) {
+			r, err := decode[instanceRecord](s, o)
+			if err != nil {
+				return nil, err
+			}
+			// The version is read before the tasks: a change in between
+			// leaves the entry stale, and the next pass rebuilds it.
+			e = &cachedCandidate{rev: o.Rev, tasksVer: s.tasksByInstance.Version(instanceGroup(sc, p.cluster, r.ID)), rec: r}
+			e.cand = *s.candidate(sc, r)
+			p.cache[o.Key] = e
 		}
-		if r.Status == statusInactive {
+		e.pass = p.pass
+		if e.rec.Status == statusInactive {
 			continue
 		}
-		out = append(out, &placementInstance{obj: o, rec: r, cand: s.candidate(sc, r)})
+		cand := e.cand
+		out = append(out, &placementInstance{obj: o, rec: e.rec, cand: &cand})
+	}
+	if len(p.cache) > len(objs) { // instances have gone: forget them
+		for k, e := range p.cache {
+			if e.pass != p.pass {
+				delete(p.cache, k)
+			}
+		}
 	}
 	return out, nil
 }
@@ -95,7 +131,11 @@ func (s *Server) candidate(sc scope, r *instanceRecord) *scheduler.Candidate {
 	for _, a := range r.Attributes {
 		c.Attributes[ecs.Val(a.Name)] = ecs.Val(a.Value)
 	}
-	for _, t := range s.tasksOn(sc, r.Cluster, r.ID) {
+	for _, o := range s.tasksByInstance.ListUnordered(instanceGroup(sc, r.Cluster, r.ID)) {
+		t, err := decode[taskRecord](s, o)
+		if err != nil {
+			continue
+		}
 		c.Groups[t.Group]++
 		if t.LastStatus == "RUNNING" {
 			c.Running++

@@ -50,7 +50,10 @@ type launchPart struct {
 type placer struct {
 	s       *Server
 	cluster string
-	rng     *rand.Rand // only the batch goroutine uses it
+	// Only the batch goroutine (one at a time) uses these.
+	rng   *rand.Rand
+	cache map[string]*cachedCandidate // by instance key
+	pass  uint64
 
 	mu      sync.Mutex
 	pending []*placeRequest
@@ -110,7 +113,7 @@ func (p *placer) placeBatch(batch []*placeRequest) {
 	s := p.s
 	sc := batch[0].sc
 	err := s.update(ctx, func() ([]store.Op, error) {
-		insts, err := s.candidates(sc, p.cluster)
+		insts, err := p.candidates(sc)
 		if err != nil {
 			return nil, err
 		}

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -40,7 +41,11 @@ type Config struct {
 	// Passive instances hold their sessions and acknowledge what they are
 	// sent, but report nothing: for tests that make the reports themselves.
 	Passive bool
-	Log     *slog.Logger
+	// NoTelemetry leaves out the TCS sessions, halving the connections a
+	// fleet holds (for fleets larger than an open-file limit allows; TCS
+	// plays no part in placement).
+	NoTelemetry bool
+	Log         *slog.Logger
 }
 
 // Fleet is a running simulated fleet.
@@ -49,6 +54,9 @@ type Fleet struct {
 	api       *ecs.Client
 	reports   chan report
 	Instances []*Instance
+
+	// Reports the server has taken, by status.
+	reportedRunning, reportedStopped atomic.Int64
 
 	wg     sync.WaitGroup
 	runCtx context.Context // ends at Close
@@ -141,9 +149,12 @@ func (f *Fleet) connect(ctx context.Context) error {
 	}
 	up := make(chan struct{}, len(f.Instances))
 	for _, in := range f.Instances {
-		f.wg.Add(2)
+		f.wg.Add(1)
 		go func() { defer f.wg.Done(); in.holdACS(f.runCtx, acsURL, up) }()
-		go func() { defer f.wg.Done(); in.holdTCS(f.runCtx, tcsURL) }()
+		if !f.cfg.NoTelemetry {
+			f.wg.Add(1)
+			go func() { defer f.wg.Done(); in.holdTCS(f.runCtx, tcsURL) }()
+		}
 	}
 	for range f.Instances {
 		select {
@@ -161,7 +172,22 @@ func (f *Fleet) Close() {
 	f.wg.Wait()
 }
 
-// Running counts the tasks the fleet has reported RUNNING and not stopped.
+// Reported counts the state reports the server has taken: tasks reported
+// RUNNING, and tasks reported STOPPED.
+func (f *Fleet) Reported() (running, stopped int) {
+	return int(f.reportedRunning.Load()), int(f.reportedStopped.Load())
+}
+
+// queue hands a report to the reporters, unless the fleet is closing.
+func (f *Fleet) queue(r report) {
+	select {
+	case f.reports <- r:
+	case <-f.runCtx.Done():
+	}
+}
+
+// Running counts the tasks the fleet's agents run now: those they have been
+// sent and not told to stop, whether or not their reports have gone out.
 func (f *Fleet) Running() int {
 	n := 0
 	for _, in := range f.Instances {
@@ -273,7 +299,15 @@ func (f *Fleet) reporter(ctx context.Context) {
 		}
 		for backoff := 100 * time.Millisecond; ; backoff = min(backoff*2, 5*time.Second) {
 			_, err := f.api.SubmitTaskStateChange(ctx, in)
-			if err == nil || ctx.Err() != nil {
+			if err == nil {
+				if r.status == "RUNNING" {
+					f.reportedRunning.Add(1)
+				} else {
+					f.reportedStopped.Add(1)
+				}
+				break
+			}
+			if ctx.Err() != nil {
 				break
 			}
 			f.cfg.Log.Warn("simulated state report failed; retrying", "task", r.task, "err", err)

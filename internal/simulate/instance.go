@@ -164,7 +164,7 @@ func (in *Instance) apply(cluster string, t acsmsg.Task) {
 	}
 	in.mu.Unlock()
 	if !known {
-		in.f.reports <- report{cluster: cluster, task: arn, status: "RUNNING", containers: names}
+		in.f.queue(report{cluster: cluster, task: arn, status: "RUNNING", containers: names})
 	}
 }
 
@@ -174,7 +174,7 @@ func (in *Instance) stop(cluster, arn string, names []string) {
 	in.tasks[arn] = "STOPPED"
 	in.mu.Unlock()
 	if was != "STOPPED" {
-		in.f.reports <- report{cluster: cluster, task: arn, status: "STOPPED", containers: names}
+		in.f.queue(report{cluster: cluster, task: arn, status: "STOPPED", containers: names})
 	}
 }
 

@@ -21,6 +21,10 @@ type Index struct {
 	// Guarded by v.mu.
 	groups  map[string]map[string]*Object // group -> key -> object
 	groupOf map[string]string             // key -> group
+	// versions counts changes: a group's entry is the sequence number of
+	// its last change; a rebuild moves base past every earlier number.
+	seq, base uint64
+	versions  map[string]uint64
 
 	waitMu  sync.Mutex
 	waiters map[string]chan struct{} // group -> closed at its next change
@@ -29,7 +33,7 @@ type Index struct {
 // AddIndex indexes every object under prefix by nameOf, which must depend
 // only on the object's value. Add indexes before the store serves traffic.
 func (s *Store) AddIndex(prefix string, nameOf func(*Object) string) *Index {
-	ix := &Index{v: s.view, prefix: prefix, nameOf: nameOf, waiters: map[string]chan struct{}{}}
+	ix := &Index{v: s.view, prefix: prefix, nameOf: nameOf, waiters: map[string]chan struct{}{}, versions: map[string]uint64{}}
 	s.view.mu.Lock()
 	defer s.view.mu.Unlock()
 	ix.rebuild()
@@ -39,14 +43,22 @@ func (s *Store) AddIndex(prefix string, nameOf func(*Object) string) *Index {
 
 // List returns the group's objects in key order.
 func (ix *Index) List(group string) []*Object {
+	out := ix.ListUnordered(group)
+	sort.Slice(out, func(a, b int) bool { return out[a].Key < out[b].Key })
+	return out
+}
+
+// ListUnordered returns the group's objects in no particular order, for
+// readers that only count or look things up: it saves List's sort, which
+// placement would otherwise pay for every instance it rebuilds.
+func (ix *Index) ListUnordered(group string) []*Object {
 	ix.v.mu.RLock()
+	defer ix.v.mu.RUnlock()
 	g := ix.groups[group]
 	out := make([]*Object, 0, len(g))
 	for _, o := range g {
 		out = append(out, o)
 	}
-	ix.v.mu.RUnlock()
-	sort.Slice(out, func(a, b int) bool { return out[a].Key < out[b].Key })
 	return out
 }
 
@@ -55,6 +67,15 @@ func (ix *Index) Count(group string) int {
 	ix.v.mu.RLock()
 	defer ix.v.mu.RUnlock()
 	return len(ix.groups[group])
+}
+
+// Version is a number that changes whenever the group does: equal
+// versions mean equal contents, so a reader can keep what it derived from a
+// group until the version moves.
+func (ix *Index) Version(group string) uint64 {
+	ix.v.mu.RLock()
+	defer ix.v.mu.RUnlock()
+	return max(ix.versions[group], ix.base)
 }
 
 // Changed returns a channel closed the next time an object enters, leaves
@@ -84,6 +105,8 @@ func (ix *Index) wake(group string) {
 func (ix *Index) rebuild() {
 	ix.groups = map[string]map[string]*Object{}
 	ix.groupOf = map[string]string{}
+	ix.seq++
+	ix.base, ix.versions = ix.seq, map[string]uint64{}
 	ix.v.objects.AscendGreaterOrEqual(&Object{Key: ix.prefix}, func(o *Object) bool {
 		if !strings.HasPrefix(o.Key, ix.prefix) {
 			return false
@@ -111,11 +134,21 @@ func (ix *Index) apply(key string, o *Object) {
 			delete(ix.groups, old)
 		}
 		delete(ix.groupOf, key)
-		ix.wake(old)
+		ix.changed(old)
 	}
 	if o != nil {
-		ix.wake(ix.put(o))
+		ix.changed(ix.put(o))
 	}
+}
+
+// changed records a change to group and wakes its waiters.
+func (ix *Index) changed(group string) {
+	if group == "" {
+		return
+	}
+	ix.seq++
+	ix.versions[group] = ix.seq
+	ix.wake(group)
 }
 
 func (ix *Index) put(o *Object) string {

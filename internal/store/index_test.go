@@ -37,8 +37,12 @@ func TestIndex(t *testing.T) {
 	}
 
 	changedA, changedB := ix.Changed("a"), ix.Changed("b")
+	verA, verB := ix.Version("a"), ix.Version("b")
 	if _, err := s.Commit(ctx, store.Create("/test/tasks/2", placed{"b"}), store.Create("/test/other", placed{"a"})); err != nil {
 		t.Fatal(err)
+	}
+	if ix.Version("a") != verA || ix.Version("b") == verB {
+		t.Fatalf("versions: a %d -> %d (untouched), b %d -> %d (changed)", verA, ix.Version("a"), verB, ix.Version("b"))
 	}
 	select {
 	case <-changedB:
@@ -73,8 +77,12 @@ func TestIndex(t *testing.T) {
 
 	// A delete leaves the group.
 	o, _ = s.Get("/test/tasks/2")
+	verB = ix.Version("b")
 	if _, err := s.Commit(ctx, store.Delete("/test/tasks/2", o.Rev)); err != nil {
 		t.Fatal(err)
+	}
+	if ix.Version("b") == verB {
+		t.Fatal("a delete did not change the group's version")
 	}
 	if got := keys("b"); len(got) != 1 || got[0] != "/test/tasks/1" {
 		t.Fatalf("after the delete: %v", got)
