@@ -20,6 +20,7 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -39,6 +40,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/berth-project/berth/api/auth"
+	"github.com/berth-project/berth/internal/scheduler"
 	"github.com/berth-project/berth/internal/simulate"
 )
 
@@ -49,6 +51,7 @@ func main() {
 	strategies := flag.String("strategies", "binpack,spread", "placement strategies to measure")
 	callers := flag.Int("callers", 32, "concurrent RunTask callers")
 	noTelemetry := flag.Bool("no-telemetry", false, "simulated instances hold ACS sessions only, no TCS (for fleets whose websockets exceed the open-file limit)")
+	endToEnd := flag.Bool("e2e", true, "run the end-to-end measurement (false: only the in-process scheduler floor)")
 	flag.Parse()
 
 	raiseFileLimit(1 << 18) // two websockets per simulated instance, on both ends
@@ -60,6 +63,9 @@ func main() {
 			log.Fatalf("-sizes: %v", err)
 		}
 		for _, st := range strings.Split(*strategies, ",") {
+			if !*endToEnd {
+				continue
+			}
 			r, err := measure(*berth, n, n**perInstance, strings.TrimSpace(st), *callers, *noTelemetry)
 			if err != nil {
 				log.Fatalf("%d instances, %s: %v", n, st, err)
@@ -69,7 +75,60 @@ func main() {
 				r.rss>>20, r.peakRSS>>20, r.registration.Round(time.Millisecond))
 		}
 	}
+	printFloor(*sizes, *strategies, *perInstance)
 }
+
+// printFloor runs the scheduler alone, in this process, on candidates like
+// the fleet's: the same tasks in batches of 60 (the placer's batch), with no
+// API, no store and no agents. It is the ceiling the end-to-end rows are
+// measured against.
+func printFloor(sizes, strategies string, perInstance int) {
+	fmt.Println()
+	fmt.Println("| instances | strategy | floor: scheduler.Place alone, placements/s |")
+	fmt.Println("|---:|---|---:|")
+	for _, sz := range strings.Split(sizes, ",") {
+		n, _ := strconv.Atoi(strings.TrimSpace(sz))
+		for _, st := range strings.Split(strategies, ",") {
+			st = strings.TrimSpace(st)
+			var strat []scheduler.Strategy
+			for _, ps := range placementStrategy(st) {
+				strat = append(strat, scheduler.Strategy{Type: scheduler.StrategyType(ps.Type), Field: aws.ToString(ps.Field)})
+			}
+			zones := []string{"us-east-1a", "us-east-1b", "us-east-1c"}
+			pool := make([]*scheduler.Candidate, n)
+			for i := range pool {
+				pool[i] = &scheduler.Candidate{ID: strconv.Itoa(i), ARN: strconv.Itoa(i), Status: "ACTIVE", AgentConnected: true,
+					CPU: 4096, Memory: 8192, DynamicPortsFree: 28232, Groups: map[string]int{},
+					Attributes: map[string]string{"ecs.availability-zone": zones[i%3], "ecs.os-type": "linux"}}
+			}
+			d := &scheduler.Demand{CPU: 32, Memory: 128, Group: "family:unit", Strategies: strat}
+			rng := rand.New(rand.NewPCG(1, 2))
+			total, start := 0, time.Now()
+			for total < n*perInstance {
+				// Each pass gets fresh shallow copies, as the placer gives it.
+				cands := make([]*scheduler.Candidate, n)
+				for i, c := range pool {
+					cp := *c
+					cands[i] = &cp
+				}
+				res := scheduler.Place(cands, d, min(60, n*perInstance-total), rng)
+				if len(res.Placed) == 0 {
+					break
+				}
+				for _, c := range cands {
+					if c.Placed > 0 {
+						*pool[indexOf(c.ID)] = *c
+						pool[indexOf(c.ID)].Placed = 0
+					}
+				}
+				total += len(res.Placed)
+			}
+			fmt.Printf("| %d | %s | %.0f |\n", n, st, float64(total)/time.Since(start).Seconds())
+		}
+	}
+}
+
+func indexOf(id string) int { i, _ := strconv.Atoi(id); return i }
 
 type result struct {
 	placed                    int

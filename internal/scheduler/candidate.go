@@ -28,6 +28,9 @@ type Candidate struct {
 	UsedPorts   []string // TCP host ports in use, as ECS lists them in remainingResources
 	UsedUDP     []string
 	FreeGPUs    []string // ids of the GPUs no task holds
+	// DynamicPortsFree is what is left of the ephemeral range dynamic host
+	// ports come from (ECS does not list it in remainingResources).
+	DynamicPortsFree int
 
 	Groups     map[string]int // tasks not yet STOPPED, by task group
 	Running    int            // tasks whose lastStatus is RUNNING
@@ -76,6 +79,8 @@ type Demand struct {
 	Ports       []string // static TCP host ports
 	PortsUDP    []string
 	GPUs        int
+	// DynamicPorts is how many dynamic host ports the task takes.
+	DynamicPorts int
 
 	// Attributes the instance must have (the task definition's
 	// requiresAttributes): by name, and by value when Value is set.

@@ -81,6 +81,9 @@ func memory(c *Candidate, d *Demand) string {
 }
 
 func ports(c *Candidate, d *Demand) string {
+	if d.DynamicPorts > c.DynamicPortsFree {
+		return ReasonPorts
+	}
 	for _, p := range d.Ports {
 		if slices.Contains(c.UsedPorts, p) {
 			return ReasonPorts

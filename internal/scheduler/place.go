@@ -93,21 +93,26 @@ type selector interface {
 func (p *pass) selector(members []int, strategies []Strategy, tiebreak *randomRanker) selector {
 	if len(strategies) > 0 && strategies[0].Type == Spread && strings.HasPrefix(strategies[0].Field, "attribute:") {
 		name := strings.TrimPrefix(strategies[0].Field, "attribute:")
-		b := &buckets{bucketOf: map[int]int{}}
+		// bucketOf is by pool index: one attribute lookup per instance.
+		b := &buckets{bucketOf: make([]int, len(p.pool))}
 		index := map[string]int{}
 		var groups [][]int
-		for _, c := range p.pool { // every instance's tasks count, feasible or not
+		for i, c := range p.pool { // every instance's tasks count, feasible or not
 			v := c.Attributes[name]
-			if _, ok := index[v]; !ok {
-				index[v] = len(b.counts)
+			n, ok := index[v]
+			if !ok {
+				n = len(b.counts)
+				index[v] = n
 				b.counts = append(b.counts, 0)
 				groups = append(groups, nil)
 			}
-			b.counts[index[v]] += int64(c.Groups[p.d.Group])
+			b.bucketOf[i] = n
+			if len(c.Groups) > 0 {
+				b.counts[n] += int64(c.Groups[p.d.Group])
+			}
 		}
 		for _, i := range members {
-			n := index[p.pool[i].Attributes[name]]
-			b.bucketOf[i] = n
+			n := b.bucketOf[i]
 			groups[n] = append(groups[n], i)
 		}
 		for _, g := range groups {
@@ -132,7 +137,7 @@ func (p *pass) selector(members []int, strategies []Strategy, tiebreak *randomRa
 type buckets struct {
 	counts   []int64 // tasks of the group, by bucket
 	children []selector
-	bucketOf map[int]int
+	bucketOf []int // bucket of each pool index
 	order    []int
 }
 
@@ -232,6 +237,7 @@ func (q *queue) Pop() any {
 func take(c *Candidate, d *Demand) Placement {
 	c.CPU -= d.CPU
 	c.Memory -= d.Memory
+	c.DynamicPortsFree -= d.DynamicPorts
 	// Clipped: the slices may share an array with the stored record.
 	c.UsedPorts = append(slices.Clip(c.UsedPorts), d.Ports...)
 	c.UsedUDP = append(slices.Clip(c.UsedUDP), d.PortsUDP...)

@@ -33,6 +33,8 @@ func TestFilters(t *testing.T) {
 	busy.UsedPorts, busy.UsedUDP, busy.Groups["family:web"] = []string{"22", "80"}, []string{"53"}, 1
 	gpu := inst("gpu", 1024, 1024)
 	gpu.FreeGPUs = []string{"GPU-0"}
+	ephemeral := inst("e", 1024, 1024)
+	ephemeral.DynamicPortsFree = 2
 	for _, tc := range []struct {
 		name string
 		f    filter
@@ -57,6 +59,8 @@ func TestFilters(t *testing.T) {
 		{"memory short", memory, inst("a", 0, 255), Demand{Memory: 256}, ReasonMemory},
 		{"free port", ports, busy, Demand{Ports: []string{"8080"}}, ""},
 		{"port in use", ports, busy, Demand{Ports: []string{"8080", "80"}}, ReasonPorts},
+		{"room in the dynamic range", ports, ephemeral, Demand{DynamicPorts: 2}, ""},
+		{"dynamic range used up", ports, ephemeral, Demand{DynamicPorts: 3}, ReasonPorts},
 		{"TCP port does not take UDP", portsUDP, busy, Demand{PortsUDP: []string{"80"}}, ""},
 		{"UDP port in use", portsUDP, busy, Demand{PortsUDP: []string{"53"}}, ReasonPortsUDP},
 		{"GPU free", gpus, gpu, Demand{GPUs: 1}, ""},
@@ -257,5 +261,24 @@ func BenchmarkPlace10000Instances(b *testing.B) {
 				Place(cands, d, 10, r)
 			}
 		})
+	}
+}
+
+// The server keeps candidates between passes and gives each pass shallow
+// copies: Place must not write through into what the copies share.
+func TestPlaceLeavesSharedStateAlone(t *testing.T) {
+	template := inst("a", 4096, 4096)
+	template.Groups["g"] = 1
+	template.UsedPorts = make([]string, 1, 8) // room to append in place
+	template.UsedPorts[0] = "22"
+	template.FreeGPUs = []string{"GPU-0", "GPU-1"}
+	template.DynamicPortsFree = 10
+	c := *template
+	res := Place([]*Candidate{&c}, &Demand{CPU: 1, Group: "g", Ports: []string{"80"}, GPUs: 1, DynamicPorts: 1}, 1, rand.New(rand.NewPCG(1, 2)))
+	if len(res.Placed) != 1 || c.Groups["g"] != 2 || c.DynamicPortsFree != 9 {
+		t.Fatalf("placed %d, copy's groups %v, dynamic ports %d", len(res.Placed), c.Groups, c.DynamicPortsFree)
+	}
+	if template.Groups["g"] != 1 || len(template.UsedPorts) != 1 || template.UsedPorts[:2][1] != "" || len(template.FreeGPUs) != 2 || template.DynamicPortsFree != 10 {
+		t.Fatalf("the template changed: groups %v ports %v gpus %v", template.Groups, template.UsedPorts[:2], template.FreeGPUs)
 	}
 }

@@ -69,7 +69,8 @@ type placementInstance struct {
 // 10,000 instances mostly has not changed since the last pass.
 type cachedCandidate struct {
 	rev      int64  // of the instance's record
-	tasksVer uint64 // of its group in the tasks-by-instance index
+	group    string // its group in the tasks-by-instance index
+	tasksVer uint64 // of that group
 	rec      *instanceRecord
 	cand     scheduler.Candidate // the template each pass copies
 	pass     uint64              // the last pass that saw it
@@ -87,14 +88,15 @@ func (p *placer) candidates(sc scope) ([]*placementInstance, error) {
 	out := make([]*placementInstance, 0, len(objs))
 	for _, o := range objs {
 		e := p.cache[o.Key]
-		if e == nil || e.rev != o.Rev || e.tasksVer != s.tasksByInstance.Version(instanceGroup(sc, p.cluster, e.rec.ID)) {
+		if e == nil || e.rev != o.Rev || e.tasksVer != s.tasksByInstance.Version(e.group) {
 			r, err := decode[instanceRecord](s, o)
 			if err != nil {
 				return nil, err
 			}
 			// The version is read before the tasks: a change in between
 			// leaves the entry stale, and the next pass rebuilds it.
-			e = &cachedCandidate{rev: o.Rev, tasksVer: s.tasksByInstance.Version(instanceGroup(sc, p.cluster, r.ID)), rec: r}
+			group := instanceGroup(sc, p.cluster, r.ID)
+			e = &cachedCandidate{rev: o.Rev, group: group, tasksVer: s.tasksByInstance.Version(group), rec: r}
 			e.cand = *s.candidate(sc, r)
 			p.cache[o.Key] = e
 		}
@@ -126,6 +128,7 @@ func (s *Server) candidate(sc scope, r *instanceRecord) *scheduler.Candidate {
 		UsedPorts:        resourceSet(r.RemainingResources, "PORTS"),
 		UsedUDP:          resourceSet(r.RemainingResources, "PORTS_UDP"),
 		FreeGPUs:         resourceSet(r.RemainingResources, "GPU"),
+		DynamicPortsFree: dynamicPortRange,
 		Groups:           map[string]int{},
 	}
 	for _, a := range r.Attributes {
@@ -137,6 +140,7 @@ func (s *Server) candidate(sc scope, r *instanceRecord) *scheduler.Candidate {
 			continue
 		}
 		c.Groups[t.Group]++
+		c.DynamicPortsFree -= t.Needs.DynamicPorts
 		if t.LastStatus == "RUNNING" {
 			c.Running++
 		}
@@ -198,6 +202,7 @@ func placementRules(td *ecs.TaskDefinition, constraints []ecs.PlacementConstrain
 func (l *taskLaunch) demand(capacityProvider string) *scheduler.Demand {
 	d := &scheduler.Demand{
 		CPU: l.needs.CPU, Memory: l.needs.Memory, Ports: l.needs.Ports, PortsUDP: l.needs.PortsUDP, GPUs: l.needs.GPUCount,
+		DynamicPorts:     l.needs.DynamicPorts,
 		CapacityProvider: capacityProvider, Group: l.group, Constraints: l.constraints, Strategies: l.strategies,
 	}
 	for _, a := range l.def.RequiresAttributes {

@@ -19,7 +19,15 @@ type taskNeeds struct {
 	PortsUDP []string `json:"portsUdp,omitempty"` // UDP host ports
 	GPUCount int      `json:"gpuCount,omitempty"` // GPUs asked for in resourceRequirements
 	GPUs     []string `json:"gpus,omitempty"`     // the ids of the GPUs placement gave the task
+	// DynamicPorts counts bridge-mode mappings without a host port: each
+	// takes a port of the instance's ephemeral range.
+	DynamicPorts int `json:"dynamicPorts,omitempty"`
 }
+
+// dynamicPortRange is the number of ports Docker hands out for dynamic host
+// ports: Linux's default ephemeral range, 32768-60999, which Docker uses
+// (ECS's agent takes the same range from the kernel unless configured).
+const dynamicPortRange = 60999 - 32768 + 1
 
 // gpusOf is the number of GPUs a container asks for, overrides applied.
 func gpusOf(c ecs.ContainerDefinition, ov *ecs.TaskOverride) int {
@@ -70,8 +78,14 @@ func needsOf(td *ecs.TaskDefinition, ov *ecs.TaskOverride) taskNeeds {
 		}
 		for _, pm := range c.PortMappings {
 			hp := ecs.Val(pm.HostPort)
-			if hp == 0 || td.NetworkMode == ecs.NetworkModeAwsvpc {
-				continue // dynamic, or in the task's own network namespace
+			switch {
+			case td.NetworkMode == ecs.NetworkModeAwsvpc || td.NetworkMode == ecs.NetworkModeNone:
+				continue // in the task's own network namespace
+			case td.NetworkMode == ecs.NetworkModeHost && hp == 0:
+				hp = ecs.Val(pm.ContainerPort) // host mode publishes the container port itself
+			case hp == 0:
+				n.DynamicPorts++ // bridge: Docker picks one from the instance's ephemeral range
+				continue
 			}
 			if pm.Protocol == ecs.TransportProtocolUdp {
 				n.PortsUDP = append(n.PortsUDP, strconv.Itoa(int(hp)))
