@@ -92,27 +92,11 @@ type selector interface {
 // goes first. Everything else is a heap keyed by the strategies.
 func (p *pass) selector(members []int, strategies []Strategy, tiebreak *randomRanker) selector {
 	if len(strategies) > 0 && strategies[0].Type == Spread && strings.HasPrefix(strategies[0].Field, "attribute:") {
-		name := strings.TrimPrefix(strategies[0].Field, "attribute:")
-		// bucketOf is by pool index: one attribute lookup per instance.
-		b := &buckets{bucketOf: make([]int, len(p.pool))}
-		index := map[string]int{}
-		var groups [][]int
-		for i, c := range p.pool { // every instance's tasks count, feasible or not
-			v := c.Attributes[name]
-			n, ok := index[v]
-			if !ok {
-				n = len(b.counts)
-				index[v] = n
-				b.counts = append(b.counts, 0)
-				groups = append(groups, nil)
-			}
-			b.bucketOf[i] = n
-			if len(c.Groups) > 0 {
-				b.counts[n] += int64(c.Groups[p.d.Group])
-			}
-		}
+		// Every instance's tasks count, feasible or not.
+		b := &buckets{spread: newSpreadAttributeRanker(p.pool, strings.TrimPrefix(strategies[0].Field, "attribute:"), p.d.Group)}
+		groups := make([][]int, len(b.spread.counts))
 		for _, i := range members {
-			n := b.bucketOf[i]
+			n := b.spread.bucket[i]
 			groups[n] = append(groups[n], i)
 		}
 		for _, g := range groups {
@@ -135,18 +119,18 @@ func (p *pass) selector(members []int, strategies []Strategy, tiebreak *randomRa
 
 // buckets is a spread over an attribute's values.
 type buckets struct {
-	counts   []int64 // tasks of the group, by bucket
-	children []selector
-	bucketOf []int // bucket of each pool index
+	spread   *spreadAttributeRanker // the buckets and their tasks of the group
+	children []selector             // by bucket
 	order    []int
 }
 
 func (b *buckets) pick() int {
 	b.order = b.order[:0]
-	for n := range b.counts {
+	counts := b.spread.counts
+	for n := range counts {
 		b.order = append(b.order, n)
 	}
-	sort.SliceStable(b.order, func(x, y int) bool { return b.counts[b.order[x]] < b.counts[b.order[y]] })
+	sort.SliceStable(b.order, func(x, y int) bool { return counts[b.order[x]] < counts[b.order[y]] })
 	for _, n := range b.order {
 		if i := b.children[n].pick(); i >= 0 {
 			return i
@@ -156,9 +140,8 @@ func (b *buckets) pick() int {
 }
 
 func (b *buckets) placed(i int) {
-	n := b.bucketOf[i]
-	b.counts[n]++
-	b.children[n].placed(i)
+	b.spread.placed(i)
+	b.children[b.spread.bucket[i]].placed(i)
 }
 
 // ranked orders instances by their keys under the strategies, in a heap.

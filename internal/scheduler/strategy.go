@@ -113,7 +113,9 @@ func newSpreadAttributeRanker(pool []*Candidate, name, group string) *spreadAttr
 			r.counts = append(r.counts, 0)
 		}
 		r.bucket[i] = b
-		r.counts[b] += int64(c.Groups[group])
+		if len(c.Groups) > 0 {
+			r.counts[b] += int64(c.Groups[group])
+		}
 	}
 	return r
 }
