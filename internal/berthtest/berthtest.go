@@ -177,11 +177,6 @@ func (s *Server) fillSimulation(cfg *simulate.Config) {
 	}
 }
 
-// WithEtcd makes the server keep its state in another's etcd (see
-// EtcdEndpoints): two servers sharing one cluster's state.
-func WithEtcd(endpoints []string) Option {
-	return func(c *daemon.Config) { c.EtcdEndpoints = endpoints }
-}
-
-// EtcdEndpoints are the client URLs of the server's etcd.
+// EtcdEndpoints are the client URLs of the server's etcd: another server
+// started WithEtcdEndpoints(them) shares its state.
 func (s *Server) EtcdEndpoints() []string { return s.d.EtcdEndpoints() }

@@ -32,6 +32,8 @@ var builtInProviders = []string{"FARGATE", "FARGATE_SPOT"}
 
 var capacityProviderNamePattern = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,255}$`)
 
+// isBuiltInProvider: FARGATE or FARGATE_SPOT, which run on the instances
+// designated for them (see docs/compatibility.md).
 func isBuiltInProvider(name string) bool { return slices.Contains(builtInProviders, name) }
 
 // providerNameFrom returns the name a capacityProvider parameter (a name or

@@ -211,10 +211,6 @@ func (l *taskLaunch) demand(capacityProvider string) *scheduler.Demand {
 	return d
 }
 
-// isFargateProvider: FARGATE and FARGATE_SPOT run on the instances
-// designated for them (see docs/compatibility.md).
-func isFargateProvider(name string) bool { return isBuiltInProvider(name) }
-
 // split shares count tasks out over the capacity provider strategy in
 // force, as ECS does: the base first, to the one provider that has it, and
 // the rest by weight. Without a strategy, one part with the launch type;
@@ -264,7 +260,7 @@ func (l *taskLaunch) split(count int) ([]launchPart, error) {
 		if n := counts[i] + byWeight[i]; n > 0 {
 			name := ecs.Val(it.CapacityProvider)
 			lt := string(ecs.LaunchTypeEc2)
-			if isFargateProvider(name) {
+			if isBuiltInProvider(name) {
 				lt = string(ecs.LaunchTypeFargate)
 			}
 			parts = append(parts, launchPart{capacityProvider: name, launchType: lt, count: n})

@@ -342,7 +342,7 @@ func TestFargateRunsOnDesignatedInstances(t *testing.T) {
 func TestConcurrentRunTaskNeverOvercommits(t *testing.T) {
 	ctx := context.Background()
 	srv1 := berthtest.Start(t)
-	srv2 := berthtest.Start(t, berthtest.WithEtcd(srv1.EtcdEndpoints()))
+	srv2 := berthtest.Start(t, berthtest.WithEtcdEndpoints(srv1.EtcdEndpoints()))
 	clients := []*ecs.Client{srv1.Client(), srv2.Client()}
 	c := clients[0]
 	if _, err := c.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String("hammer")}); err != nil {

@@ -214,7 +214,7 @@ func (p *placer) placeGroup(sc scope, g *requestGroup, insts []*placementInstanc
 	cands := make([]*scheduler.Candidate, 0, len(insts))
 	for _, pi := range insts {
 		// Capacity designated for Fargate takes only Fargate's tasks.
-		if g.demand.CapacityProvider != "" || !isFargateProvider(pi.rec.CapacityProviderName) {
+		if g.demand.CapacityProvider != "" || !isBuiltInProvider(pi.rec.CapacityProviderName) {
 			cands = append(cands, pi.cand)
 		}
 	}

@@ -64,7 +64,7 @@ func (s *Server) prepareLaunch(sc scope, clusterRef, taskDefRef *string, launchT
 			return nil, err
 		}
 		lt = string(ecs.LaunchTypeEc2)
-		if isFargateProvider(ecs.Val(strategy[0].CapacityProvider)) {
+		if isBuiltInProvider(ecs.Val(strategy[0].CapacityProvider)) {
 			lt = string(ecs.LaunchTypeFargate)
 		}
 	}

@@ -186,16 +186,6 @@ func (f *Fleet) queue(r report) {
 	}
 }
 
-// Running counts the tasks the fleet's agents run now: those they have been
-// sent and not told to stop, whether or not their reports have gone out.
-func (f *Fleet) Running() int {
-	n := 0
-	for _, in := range f.Instances {
-		n += in.running()
-	}
-	return n
-}
-
 func (f *Fleet) zone(i int) string {
 	if len(f.cfg.Zones) == 0 {
 		return ""

@@ -27,18 +27,6 @@ func (f *Fleet) newInstance(arn, zone string) *Instance {
 	return &Instance{ARN: arn, Zone: zone, f: f, tasks: map[string]string{}}
 }
 
-func (in *Instance) running() int {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	n := 0
-	for _, s := range in.tasks {
-		if s == "RUNNING" {
-			n++
-		}
-	}
-	return n
-}
-
 // silence is how long a session may stay quiet before it is taken for dead
 // (the control plane heartbeats every 20 s).
 const silence = 90 * time.Second

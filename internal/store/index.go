@@ -62,13 +62,6 @@ func (ix *Index) ListUnordered(group string) []*Object {
 	return out
 }
 
-// Count returns how many objects the group has.
-func (ix *Index) Count(group string) int {
-	ix.v.mu.RLock()
-	defer ix.v.mu.RUnlock()
-	return len(ix.groups[group])
-}
-
 // Version is a number that changes whenever the group does: equal
 // versions mean equal contents, so a reader can keep what it derived from a
 // group until the version moves.
