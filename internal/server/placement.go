@@ -215,13 +215,14 @@ func (l *taskLaunch) demand(capacityProvider string) *scheduler.Demand {
 // force, as ECS does: the base first, to the one provider that has it, and
 // the rest by weight. Without a strategy, one part with the launch type;
 // the FARGATE launch type runs on the instances designated for FARGATE.
-func (l *taskLaunch) split(count int) ([]launchPart, error) {
+// prepareLaunch has made sure some provider has a weight.
+func (l *taskLaunch) split(count int) []launchPart {
 	if len(l.providers) == 0 {
 		part := launchPart{launchType: l.launchType, count: count}
 		if l.launchType == string(ecs.LaunchTypeFargate) {
 			part.capacityProvider = "FARGATE"
 		}
-		return []launchPart{part}, nil
+		return []launchPart{part}
 	}
 	counts := make([]int, len(l.providers))
 	left := count
@@ -230,13 +231,6 @@ func (l *taskLaunch) split(count int) ([]launchPart, error) {
 			counts[i] = min(b, left)
 			left -= counts[i]
 		}
-	}
-	totalWeight := 0
-	for _, it := range l.providers {
-		totalWeight += int(ecs.Val(it.Weight))
-	}
-	if left > 0 && totalWeight == 0 {
-		return nil, ecs.NewInvalidParameterException("The capacity provider strategy must have at least one capacity provider with a weight greater than zero.")
 	}
 	// The rest by weight: each task to the provider furthest below its
 	// share (weighted round robin, so 1:3 over 4 tasks gives 1 and 3).
@@ -266,5 +260,5 @@ func (l *taskLaunch) split(count int) ([]launchPart, error) {
 			parts = append(parts, launchPart{capacityProvider: name, launchType: lt, count: n})
 		}
 	}
-	return parts, nil
+	return parts
 }

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -283,10 +284,86 @@ func TestCapacityProviderStrategies(t *testing.T) {
 			CapacityProviderStrategy: []types.CapacityProviderStrategyItem{{CapacityProvider: aws.String("small"), Weight: 1}}})
 		wantAPIError(t, err, "InvalidParameterException", "Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.")
 	})
+	t.Run("a strategy without weight is refused, and nothing is stored", func(t *testing.T) {
+		before, err := c.ListTasks(ctx, &ecs.ListTasksInput{Cluster: aws.String("cp")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.RunTask(ctx, &ecs.RunTaskInput{Cluster: aws.String("cp"), TaskDefinition: aws.String("app"),
+			CapacityProviderStrategy: []types.CapacityProviderStrategyItem{{CapacityProvider: aws.String("small"), Base: 1}}})
+		wantAPIError(t, err, "InvalidParameterException", "There are no capacity providers with a weight value greater than zero defined in the capacity provider strategy. At least one capacity provider must have a weight value greater than zero specified. Update the cluster's default capacity provider strategy or specify a valid capacity provider strategy and try again.")
+		if _, err := c.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String("weightless"), CapacityProviders: []string{"small"},
+			DefaultCapacityProviderStrategy: []types.CapacityProviderStrategyItem{{CapacityProvider: aws.String("small"), Base: 1}}}); err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.RunTask(ctx, &ecs.RunTaskInput{Cluster: aws.String("weightless"), TaskDefinition: aws.String("app")})
+		wantAPIError(t, err, "InvalidParameterException", "There are no capacity providers with a weight value greater than zero defined in the default capacity provider strategy. At least one capacity provider must have a weight value greater than zero specified. Update the cluster's default capacity provider strategy or specify a valid capacity provider strategy and try again.")
+		after, err := c.ListTasks(ctx, &ecs.ListTasksInput{Cluster: aws.String("cp")})
+		if err != nil || len(after.TaskArns) != len(before.TaskArns) {
+			t.Fatalf("tasks before %d, after %d (%v)", len(before.TaskArns), len(after.TaskArns), err)
+		}
+	})
 	t.Run("a provider not associated with the cluster is refused", func(t *testing.T) {
 		_, err := c.RunTask(ctx, &ecs.RunTaskInput{Cluster: aws.String("cp"), TaskDefinition: aws.String("app"),
 			CapacityProviderStrategy: []types.CapacityProviderStrategyItem{{CapacityProvider: aws.String("FARGATE"), Weight: 1}}})
 		wantAPIError(t, err, "InvalidParameterException", "The specified capacity provider strategy cannot contain a capacity provider that is not associated with the cluster. Associate the capacity provider with the cluster or specify a valid capacity provider and try again.")
+	})
+}
+
+// TestHostPortsByNetworkMode checks the ports a task takes on its instance:
+// host mode publishes the container port itself, and bridge mode's dynamic
+// ports come out of the instance's ephemeral range (32768-60999), which can
+// run out.
+func TestHostPortsByNetworkMode(t *testing.T) {
+	ctx := context.Background()
+	srv := berthtest.Start(t)
+	c := srv.Client()
+	if _, err := c.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String("ports")}); err != nil {
+		t.Fatal(err)
+	}
+	// Host mode needs the capability agents claim for it.
+	inst := registerTestInstance(t, c, "ports", "i-0000000000000001", attr("com.amazonaws.ecs.capability.task-iam-role-network-host", ""))
+	instARN := aws.ToString(inst.ContainerInstanceArn)
+	srv.Attach("ports", instARN, true)
+
+	t.Run("host mode takes the container port", func(t *testing.T) {
+		host := webTaskDef("host") // container port 8080, no host port
+		host.NetworkMode = types.NetworkModeHost
+		if _, err := c.RegisterTaskDefinition(ctx, host); err != nil {
+			t.Fatal(err)
+		}
+		out := runTask(t, c, &ecs.RunTaskInput{Cluster: aws.String("ports"), TaskDefinition: aws.String("host"), Count: aws.Int32(2)})
+		if got := reasons(out.Failures); len(out.Tasks) != 1 || len(got) != 1 || !strings.HasPrefix(got[0], "RESOURCE:PORTS@") {
+			t.Fatalf("tasks %d failures %v", len(out.Tasks), got)
+		}
+		_, _, ports := remaining(t, c, "ports", instARN)
+		if !slices.Contains(ports, "8080") {
+			t.Fatalf("port 8080 not marked used: %v", ports)
+		}
+	})
+
+	t.Run("dynamic host ports run out with the ephemeral range", func(t *testing.T) {
+		wide := &ecs.RegisterTaskDefinitionInput{Family: aws.String("wide"), ContainerDefinitions: []types.ContainerDefinition{{
+			Name: aws.String("web"), Image: aws.String("busybox:latest"), Memory: aws.Int32(6)}}}
+		for p := int32(1); p <= 1000; p++ { // 1,000 dynamic ports a task: 28 fit in 28,232
+			wide.ContainerDefinitions[0].PortMappings = append(wide.ContainerDefinitions[0].PortMappings, types.PortMapping{ContainerPort: aws.Int32(p)})
+		}
+		if _, err := c.RegisterTaskDefinition(ctx, wide); err != nil {
+			t.Fatal(err)
+		}
+		placed := 0
+		for range 3 {
+			out := runTask(t, c, &ecs.RunTaskInput{Cluster: aws.String("ports"), TaskDefinition: aws.String("wide"), Count: aws.Int32(10)})
+			placed += len(out.Tasks)
+			for _, r := range reasons(out.Failures) {
+				if !strings.HasPrefix(r, "RESOURCE:PORTS@") {
+					t.Fatalf("failure %s", r)
+				}
+			}
+		}
+		if placed != 28 {
+			t.Fatalf("%d tasks of 1,000 dynamic ports placed on a range of 28,232", placed)
+		}
 	})
 }
 

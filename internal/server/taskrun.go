@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"slices"
 	"strconv"
 
 	"github.com/berth-project/berth/api/ecs"
@@ -55,13 +56,18 @@ func (s *Server) prepareLaunch(sc scope, clusterRef, taskDefRef *string, launchT
 	if launchType != "" && len(strategy) > 0 {
 		return nil, ecs.NewInvalidParameterException("Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.")
 	}
+	whose := "the capacity provider strategy"
 	if launchType == "" && len(strategy) == 0 {
 		strategy = cl.DefaultCapacityProviderStrategy // the cluster's default, when it has one
+		whose = "the default capacity provider strategy"
 	}
 	lt := string(launchType)
 	if len(strategy) > 0 {
 		if err := s.validateCapacityProviders(sc, cl.CapacityProviders, strategy); err != nil {
 			return nil, err
+		}
+		if !slices.ContainsFunc(strategy, func(it ecs.CapacityProviderStrategyItem) bool { return ecs.Val(it.Weight) > 0 }) {
+			return nil, ecs.NewInvalidParameterException("There are no capacity providers with a weight value greater than zero defined in %s. At least one capacity provider must have a weight value greater than zero specified. Update the cluster's default capacity provider strategy or specify a valid capacity provider strategy and try again.", whose)
 		}
 		lt = string(ecs.LaunchTypeEc2)
 		if isBuiltInProvider(ecs.Val(strategy[0].CapacityProvider)) {
@@ -186,11 +192,7 @@ func (s *Server) RunTask(ctx context.Context, in *ecs.RunTaskRequest) (*ecs.RunT
 		return nil, err
 	}
 	l.rules = []any{in.PlacementConstraints, in.PlacementStrategy}
-	parts, err := l.split(count)
-	if err != nil {
-		return nil, err
-	}
-	req := &placeRequest{sc: sc, launch: l, parts: parts, count: count}
+	req := &placeRequest{sc: sc, launch: l, parts: l.split(count), count: count}
 	if err := s.place(ctx, req); err != nil {
 		return nil, err
 	}
