@@ -115,10 +115,10 @@ func printFloor(sizes, strategies string, perInstance int) {
 				if len(res.Placed) == 0 {
 					break
 				}
-				for _, c := range cands {
+				for i, c := range cands { // keep what the pass took, as the store would
 					if c.Placed > 0 {
-						*pool[indexOf(c.ID)] = *c
-						pool[indexOf(c.ID)].Placed = 0
+						*pool[i] = *c
+						pool[i].Placed = 0
 					}
 				}
 				total += len(res.Placed)
@@ -127,8 +127,6 @@ func printFloor(sizes, strategies string, perInstance int) {
 		}
 	}
 }
-
-func indexOf(id string) int { i, _ := strconv.Atoi(id); return i }
 
 type result struct {
 	placed                    int
