@@ -69,30 +69,25 @@ func runTasks(t *testing.T, s *server, cluster, family string, count int, extra 
 	return instances, reasons
 }
 
-// instancesOf lists a cluster's container instances with their remaining
-// memory and availability zone.
-func instancesOf(t *testing.T, s *server, cluster string) map[string]struct {
+// instanceView is what the placement tests read of a container instance.
+type instanceView struct {
 	zone      string
-	memory    float64
-	status    string
+	memory    float64 // remaining MEMORY
 	attribute map[string]string
-} {
+}
+
+// instancesOf describes a cluster's container instances, by ARN.
+func instancesOf(t *testing.T, s *server, cluster string) map[string]instanceView {
 	t.Helper()
 	arns := s.aws(t, "list-container-instances", "--cluster", cluster)["containerInstanceArns"].([]any)
 	args := []string{"describe-container-instances", "--cluster", cluster, "--container-instances"}
 	for _, a := range arns {
 		args = append(args, a.(string))
 	}
-	out := map[string]struct {
-		zone      string
-		memory    float64
-		status    string
-		attribute map[string]string
-	}{}
+	out := map[string]instanceView{}
 	for _, ci := range s.aws(t, args...)["containerInstances"].([]any) {
 		m := ci.(map[string]any)
 		e := out[m["containerInstanceArn"].(string)]
-		e.status = m["status"].(string)
 		e.attribute = map[string]string{}
 		for _, a := range m["attributes"].([]any) {
 			am := a.(map[string]any)
