@@ -17,10 +17,6 @@ import (
 	"github.com/berth-project/berth/api/tcs"
 )
 
-// silence is how long the agent waits for any message before it takes the
-// connection for dead and reconnects (the control plane heartbeats every 20 s).
-const silence = 90 * time.Second
-
 // reconnect waits before the next attempt, backing off from 250 ms to 30 s.
 func reconnect(ctx context.Context, backoff *time.Duration) bool {
 	select {
@@ -74,7 +70,7 @@ func (a *Agent) control(ctx context.Context) {
 func (a *Agent) serveACS(ctx context.Context, c *protocol.Conn) error {
 	go func() { <-ctx.Done(); c.Close() }()
 	for {
-		c.SetReadDeadline(time.Now().Add(silence))
+		c.SetReadDeadline(time.Now().Add(protocol.Silence))
 		f, err := c.Read()
 		if err != nil {
 			return err
@@ -163,7 +159,7 @@ func (a *Agent) publishHealth(ctx context.Context, c *protocol.Conn) error {
 	errs := make(chan error, 1)
 	go func() { // acknowledgements and heartbeats only need reading
 		for {
-			c.SetReadDeadline(time.Now().Add(silence))
+			c.SetReadDeadline(time.Now().Add(protocol.Silence))
 			if _, err := c.Read(); err != nil {
 				errs <- err
 				return

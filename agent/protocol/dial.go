@@ -23,6 +23,10 @@ import (
 	acsmsg "github.com/berth-project/berth/api/acs"
 )
 
+// Silence is how long an agent waits for any message before it takes the
+// connection for dead and reconnects (the control plane heartbeats every 20 s).
+const Silence = 90 * time.Second
+
 // emptyHash is the SHA-256 of an empty body, what a signed GET carries.
 var emptyHash = func() string { h := sha256.Sum256(nil); return hex.EncodeToString(h[:]) }()
 

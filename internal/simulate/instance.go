@@ -27,10 +27,6 @@ func (f *Fleet) newInstance(arn, zone string) *Instance {
 	return &Instance{ARN: arn, Zone: zone, f: f, tasks: map[string]string{}}
 }
 
-// silence is how long a session may stay quiet before it is taken for dead
-// (the control plane heartbeats every 20 s).
-const silence = 90 * time.Second
-
 // holdACS keeps the instance's ACS session up until ctx ends; up is told
 // once, when the first session opens.
 func (in *Instance) holdACS(ctx context.Context, endpoint string, up chan<- struct{}) {
@@ -54,7 +50,7 @@ func (in *Instance) holdTCS(ctx context.Context, endpoint string) {
 	q := url.Values{"cluster": {in.f.cfg.Cluster}, "containerInstance": {in.ARN}, "agentVersion": {AgentVersion}, "agentHash": {"simulated"}}
 	in.hold(ctx, endpoint, q, func(c *protocol.Conn) error {
 		for {
-			c.SetReadDeadline(time.Now().Add(silence))
+			c.SetReadDeadline(time.Now().Add(protocol.Silence))
 			if _, err := c.Read(); err != nil {
 				return err
 			}
@@ -88,7 +84,7 @@ func (in *Instance) hold(ctx context.Context, endpoint string, q url.Values, ser
 
 func (in *Instance) serveACS(c *protocol.Conn) error {
 	for {
-		c.SetReadDeadline(time.Now().Add(silence))
+		c.SetReadDeadline(time.Now().Add(protocol.Silence))
 		f, err := c.Read()
 		if err != nil {
 			return err
