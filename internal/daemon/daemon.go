@@ -17,10 +17,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/berth-project/berth/api/auth"
 	"github.com/berth-project/berth/api/awsjson"
 	"github.com/berth-project/berth/internal/acs"
+	"github.com/berth-project/berth/internal/controller"
 	"github.com/berth-project/berth/internal/server"
 	"github.com/berth-project/berth/internal/store"
 )
@@ -42,6 +44,10 @@ const DefaultListen = "127.0.0.1:8450"
 // storePrefix scopes Berth's keys in a shared etcd.
 const storePrefix = "/berth/v1/"
 
+// electionKey is where servers sharing an etcd elect the one that runs the
+// controllers; outside storePrefix, so the view never holds it.
+const electionKey = "/berth/leader"
+
 // DefaultDataDir is ~/.berth/data, or ./berth-data without a home directory.
 func DefaultDataDir() string {
 	home, err := os.UserHomeDir()
@@ -61,6 +67,8 @@ type Daemon struct {
 	served        chan error
 	agents        *acs.Endpoints
 	etcdEndpoints []string // where the state lives, embedded or not
+	etcd          *clientv3.Client
+	store         *store.Store
 }
 
 // Start listens, brings up etcd and the store, and serves until Stop. The
@@ -156,6 +164,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	d.agents = agents
 	agentEndpoints.Store(agents)
 	d.collectStoppedTasks(srv, cfg.Log)
+	d.runControllers(srv, cfg.Log)
 	apiHandler.Store(&h)
 	d.ready.Store(true)
 	cfg.Log.Info("berth server ready", "listen", ln.Addr().String(), "dataDir", cfg.DataDir, "etcd", describeEtcd(cfg))
@@ -187,6 +196,20 @@ func (d *Daemon) collectStoppedTasks(srv *server.Server, log *slog.Logger) {
 	}()
 }
 
+// runControllers runs the service scheduler while this server leads.
+func (d *Daemon) runControllers(srv *server.Server, log *slog.Logger) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	d.closers = append(d.closers, func() { cancel(); <-done })
+	id := fmt.Sprintf("%s/%d", d.listener.Addr(), os.Getpid())
+	go func() {
+		defer close(done)
+		controller.RunAsLeader(ctx, d.etcd, electionKey, id, log, func(ctx context.Context) {
+			controller.Loop(ctx, d.store.Changed, srv.ReconcileServices)
+		})
+	}()
+}
+
 func (d *Daemon) openStore(ctx context.Context) (*store.Store, error) {
 	endpoints := d.cfg.EtcdEndpoints
 	if len(endpoints) == 0 {
@@ -203,10 +226,12 @@ func (d *Daemon) openStore(ctx context.Context) (*store.Store, error) {
 		return nil, err
 	}
 	d.closers = append(d.closers, func() { cli.Close() })
+	d.etcd = cli
 	st, err := store.Open(ctx, cli, storePrefix, d.cfg.Log)
 	if err != nil {
 		return nil, err
 	}
+	d.store = st
 	d.closers = append(d.closers, st.Close)
 	return st, nil
 }

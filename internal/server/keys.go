@@ -16,6 +16,7 @@ const (
 	kindTask             = "tasks"             // <cluster name>/<task id>
 	kindCapacityProvider = "capacityproviders" // <name>
 	kindAccountSetting   = "accountsettings"   // <principal ARN or "account">/<setting name>
+	kindService          = "services"          // <cluster name>/<service name>
 )
 
 // prefix is where every record of kind in this scope lives.

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -31,6 +32,7 @@ type placeRequest struct {
 	parts  []launchPart
 	only   []*placementInstance // StartTask: one task on each of these, by id
 	count  int                  // tasks asked for, over all parts
+	write  *recordWrite         // the service scheduler's record, written with the tasks
 
 	// The outcome, set by the placer.
 	tasks    []*taskRecord
@@ -38,6 +40,20 @@ type placeRequest struct {
 	err      error
 	done     chan struct{}
 }
+
+// recordWrite is a record written in the same transaction as a request's
+// tasks, guarded by the revision the request was decided on: the service
+// scheduler's service record, with the events about the tasks it started.
+// When that record has changed meanwhile, the request fails with errStale
+// and places nothing: its decision was made on a state that is gone.
+type recordWrite struct {
+	key    string
+	rev    int64
+	record func(tasks []*taskRecord, failures []ecs.Failure) any // called on every attempt; must not change shared state
+}
+
+// errStale: the state a service scheduler decision was made on has changed.
+var errStale = errors.New("service changed since the decision")
 
 // launchPart is a share of a RunTask's tasks: on one capacity provider, or
 // with a launch type.
@@ -124,6 +140,12 @@ func (p *placer) placeBatch(batch []*placeRequest) {
 		var ops []store.Op
 		for _, r := range batch {
 			r.tasks, r.failures, r.err = nil, nil, nil
+			if r.write != nil {
+				if o, ok := s.store.Get(r.write.key); !ok || o.Rev != r.write.rev {
+					r.err = errStale
+					continue
+				}
+			}
 			if r.only == nil && len(insts) == 0 {
 				r.err = ecs.NewInvalidParameterException("No Container Instances were found in your cluster.")
 			}
@@ -134,6 +156,9 @@ func (p *placer) placeBatch(batch []*placeRequest) {
 		for _, r := range batch {
 			for _, t := range r.tasks {
 				ops = append(ops, store.Create(sc.key(kindTask, t.Cluster, t.ID), t))
+			}
+			if r.write != nil && r.err == nil {
+				ops = append(ops, store.Put(r.write.key, r.write.record(r.tasks, r.failures), r.write.rev))
 			}
 		}
 		for _, pi := range insts {

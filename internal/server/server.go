@@ -30,7 +30,9 @@ type Server struct {
 	registrations   registrar    // batches concurrent RegisterTaskDefinition calls per family
 	agentEndpoint   string       // the base URL agents reach this server at
 	tasksByInstance *store.Index // tasks not yet STOPPED, by instance
+	tasksByService  *store.Index // tasks the service scheduler looks at, by service
 	placers         sync.Map     // cluster -> *placer
+	services        serviceScheduler
 }
 
 // Options are the settings of a Server; the zero value is usable.
@@ -44,7 +46,7 @@ type Options struct {
 
 // New returns a Server on st.
 func New(st *store.Store, opts Options) *Server {
-	s := &Server{store: st, now: opts.Now, log: opts.Log, agentEndpoint: opts.AgentEndpoint, tasksByInstance: indexTasksByInstance(st)}
+	s := &Server{store: st, now: opts.Now, log: opts.Log, agentEndpoint: opts.AgentEndpoint, tasksByInstance: indexTasksByInstance(st), tasksByService: indexTasksByService(st)}
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -21,6 +21,7 @@ type taskLaunch struct {
 	launchType string
 	startedBy  string
 	group      string
+	service    string // the service whose scheduler starts the tasks, if any
 	execCmd    bool
 	needs      taskNeeds
 
@@ -128,6 +129,7 @@ func (s *Server) newTask(sc scope, l *taskLaunch, inst *instanceRecord) *taskRec
 		Overrides:            l.overrides,
 		StartedBy:            l.startedBy,
 		Group:                l.group,
+		ServiceName:          l.service,
 		Tags:                 l.tags,
 		Cpu:                  strconv.FormatInt(l.needs.CPU, 10),
 		Memory:               strconv.FormatInt(l.needs.Memory, 10),

@@ -31,6 +31,7 @@ type taskRecord struct {
 	StartedBy            string            `json:"startedBy,omitempty"`
 	Group                string            `json:"group,omitempty"`
 	ServiceName          string            `json:"serviceName,omitempty"`
+	ServiceSeen          bool              `json:"serviceSeen,omitempty"` // STOPPED, and its service's scheduler has counted it
 	Tags                 []ecs.Tag         `json:"tags,omitempty"`
 	Cpu                  string            `json:"cpu,omitempty"`
 	Memory               string            `json:"memory,omitempty"`

@@ -1,0 +1,710 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/berth-project/berth/api/ecs"
+	"github.com/berth-project/berth/internal/rollout"
+	"github.com/berth-project/berth/internal/scheduler"
+	"github.com/berth-project/berth/internal/store"
+)
+
+// The service scheduler. Each pass reads every service and its tasks from
+// the view and makes at most one guarded write per service: counting tasks
+// that stopped (the circuit breaker and the back-off feed on it), or the
+// stops, or the starts that internal/rollout plans. Writes are guarded by
+// the revision of the service record the decision was made on, so a pass
+// working from an outdated view, or a second scheduler during a change of
+// leader, writes nothing. It keeps no state of its own that matters: after
+// a restart the next pass takes up from what is stored.
+
+// Timing of the service scheduler, ECS's where ECS documents it.
+const (
+	steadyStateReminder = 6 * time.Hour    // ECS repeats "has reached a steady state" while it holds
+	maxLaunchBackoff    = 15 * time.Minute // the longest wait between launches of a failing service
+	placeRetry          = 5 * time.Second  // after a failed placement, unless the cluster changes
+	maxTasksPerWrite    = 50               // starts or stops in one transaction (etcd's 128 operations)
+)
+
+// Stopped reasons the service scheduler gives, as ECS words them.
+const reasonUnhealthy = "Task failed container health checks"
+
+func reasonScaling(deployment string) string {
+	return "Scaling activity initiated by (deployment " + deployment + ")"
+}
+
+// serviceScheduler is the in-memory side of the service scheduler: what it
+// may skip. Losing it costs one pass over everything.
+type serviceScheduler struct {
+	mu       sync.Mutex
+	seen     map[string]serviceSeen // by service key
+	rng      *rand.Rand
+	instants map[string]time.Time // by service key: no placement attempt before
+}
+
+// serviceSeen is what a service's last pass looked at: while none of it
+// changes and no timer is due, a pass has nothing to do for the service.
+type serviceSeen struct {
+	rev      int64
+	tasksVer uint64
+	instVer  int64
+	wake     time.Time
+}
+
+// ReconcileServices makes one pass of the service scheduler over every
+// service of every account. It returns when it next needs to run though
+// nothing changes (zero: only on change).
+func (s *Server) ReconcileServices(ctx context.Context) time.Duration {
+	ss := &s.services
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.seen == nil {
+		ss.seen, ss.instants = map[string]serviceSeen{}, map[string]time.Time{}
+		ss.rng = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	now := s.now()
+	var next time.Time
+	keys := map[string]bool{}
+	for _, o := range s.store.List(keyRoot+kindService+"/", "", 0) {
+		keys[o.Key] = true
+		sc, cluster, ok := serviceScope(o.Key)
+		if !ok {
+			continue
+		}
+		seen := serviceSeen{rev: o.Rev, instVer: s.store.Revision()}
+		seen.tasksVer = s.tasksByService.Version(serviceGroup(sc, cluster, o.Key[strings.LastIndex(o.Key, "/")+1:]))
+		last, had := ss.seen[o.Key]
+		instancesChanged := s.instancesChangedSince(sc, cluster, last.instVer)
+		if had && last.rev == seen.rev && last.tasksVer == seen.tasksVer && !instancesChanged && (last.wake.IsZero() || now.Before(last.wake)) {
+			if !last.wake.IsZero() && (next.IsZero() || last.wake.Before(next)) {
+				next = last.wake
+			}
+			continue
+		}
+		wake, err := s.reconcileService(ctx, sc, o)
+		if err != nil && ctx.Err() == nil && !errors.Is(err, errStale) {
+			s.log.Warn("service scheduler pass failed", "service", o.Key, "err", err)
+			wake = now.Add(time.Second)
+		}
+		if err != nil {
+			seen.rev = -1 // look again next pass
+		}
+		seen.wake = wake
+		ss.seen[o.Key] = seen
+		if !wake.IsZero() && (next.IsZero() || wake.Before(next)) {
+			next = wake
+		}
+	}
+	for k := range ss.seen {
+		if !keys[k] {
+			delete(ss.seen, k)
+		}
+	}
+	if next.IsZero() {
+		return 0
+	}
+	return max(next.Sub(now), time.Millisecond)
+}
+
+// instancesChangedSince: has any container instance of the cluster been
+// written since revision rev? DAEMON services and placement depend on them.
+func (s *Server) instancesChangedSince(sc scope, cluster string, rev int64) bool {
+	for _, o := range s.store.List(sc.prefix(kindInstance)+cluster+"/", "", 0) {
+		if o.Rev > rev {
+			return true
+		}
+	}
+	return false
+}
+
+// serviceScope reads the scope and cluster out of a service's key.
+func serviceScope(key string) (scope, string, bool) {
+	parts := strings.Split(strings.TrimPrefix(key, keyRoot+kindService+"/"), "/")
+	if len(parts) != 4 {
+		return scope{}, "", false
+	}
+	return scope{account: parts[0], region: parts[1]}, parts[2], true
+}
+
+// reconcileService makes one step for one service. It returns when the
+// service next needs a look even if nothing changes.
+func (s *Server) reconcileService(ctx context.Context, sc scope, o *store.Object) (time.Time, error) {
+	r, err := decodeCopy[serviceRecord](s, o)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if r.Status == statusInactive || r.DeploymentController == string(ecs.DeploymentControllerTypeExternal) {
+		return time.Time{}, nil
+	}
+	now := s.now().UTC()
+	tasks := s.serviceTasks(sc, r.Cluster, r.Name)
+	_, cl, err := s.findCluster(sc, r.Cluster)
+	if err != nil || cl == nil {
+		return time.Time{}, err
+	}
+	var daemon []rollout.DaemonInstance
+	if r.SchedulingStrategy == schedulingDaemon {
+		if daemon, err = s.daemonInstances(sc, cl, r, tasks); err != nil {
+			return time.Time{}, err
+		}
+	}
+	// 1. Bookkeeping: what happened since the last pass.
+	if seen, changed := s.account(sc, r, tasks, daemon, now); changed {
+		return now, s.writeService(ctx, o, r, seen)
+	}
+	// 2. What to do.
+	wake := time.Time{}
+	p := r.primary()
+	canLaunch := r.Status == statusActive && p != nil && !(p.RolloutState == rolloutFailed && !p.Rollback)
+	if r.NextLaunchAt != nil && now.Before(*r.NextLaunchAt) {
+		canLaunch, wake = false, *r.NextLaunchAt
+	}
+	in, graceEnds := s.rolloutTasks(sc, r, tasks, now)
+	if !graceEnds.IsZero() && (wake.IsZero() || graceEnds.Before(wake)) {
+		wake = graceEnds
+	}
+	primaryID := ""
+	if p != nil {
+		primaryID = p.ID
+	}
+	var plan rollout.Plan
+	dc := r.DeploymentConfiguration
+	if r.SchedulingStrategy == schedulingDaemon {
+		for i := range daemon {
+			for _, t := range in {
+				if t.Instance == daemon[i].ID {
+					daemon[i].Tasks = append(daemon[i].Tasks, t)
+				}
+			}
+			if r.Status != statusActive {
+				daemon[i].Eligible = false
+			}
+		}
+		plan = rollout.PlanDaemon(rollout.Daemon{MinimumHealthyPercent: int(ecs.Val(dc.MinimumHealthyPercent)), Primary: primaryID, CanLaunch: canLaunch, Instances: daemon})
+	} else {
+		plan = rollout.PlanReplica(rollout.Replica{Desired: r.DesiredCount, MinimumHealthyPercent: int(ecs.Val(dc.MinimumHealthyPercent)),
+			MaximumPercent: int(ecs.Val(dc.MaximumPercent)), Primary: primaryID, CanLaunch: canLaunch, Tasks: in})
+	}
+	// Starts first, so a rolling update gets going at once; the stops the
+	// plan also holds are the next pass's (the same state plans them again).
+	if plan.Start > 0 || len(plan.On) > 0 {
+		if at, ok := s.services.instants[o.Key]; ok && now.Before(at) {
+			return at, nil
+		}
+		delete(s.services.instants, o.Key)
+		return wake, s.startServiceTasks(ctx, sc, cl, o, r, p, plan)
+	}
+	if len(plan.Stop) > 0 {
+		return wake, s.stopServiceTasks(ctx, o, r, tasks, plan.Stop, primaryID)
+	}
+	return wake, nil
+}
+
+// account brings the service record up to date with its tasks: stopped
+// tasks counted (failed ones feed the circuit breaker and the back-off),
+// deployments that have no tasks left retired, a completed rollout and a
+// steady state reported. It returns the stopped tasks it counted.
+func (s *Server) account(sc scope, r *serviceRecord, tasks []serviceTask, daemon []rollout.DaemonInstance, now time.Time) ([]serviceTask, bool) {
+	changed := false
+	var seen []serviceTask
+	for _, st := range tasks {
+		t := st.rec
+		if t.LastStatus != "STOPPED" || t.ServiceSeen || len(seen) == maxTasksPerWrite {
+			continue
+		}
+		seen = append(seen, st)
+		changed = true
+		if !taskFailed(t) {
+			continue
+		}
+		if d := r.deployment(t.StartedBy); d != nil {
+			d.FailedTasks++
+			d.UpdatedAt = now
+		}
+		r.LaunchFailures++
+		if wait := launchBackoff(r.LaunchFailures); wait > 0 {
+			at := now.Add(wait)
+			r.NextLaunchAt = &at
+			if r.LaunchFailures == backoffAfter+1 {
+				r.addEvent(now, "(service %s) is unable to consistently start tasks successfully. For more information, see the Troubleshooting section of the Amazon ECS Developer Guide.", r.Name)
+			}
+		}
+	}
+	if r.SchedulingStrategy == schedulingDaemon && r.Status == statusActive {
+		eligible := 0
+		for _, inst := range daemon {
+			if inst.Eligible {
+				eligible++
+			}
+		}
+		if eligible != r.DaemonDesired {
+			r.DaemonDesired, changed = eligible, true
+		}
+	}
+	p := r.primary()
+	// The circuit breaker.
+	if p != nil && p.RolloutState == rolloutInProgress && r.circuitBreaker() && p.FailedTasks >= failureThreshold(r.desired()) {
+		s.tripCircuitBreaker(sc, r, p, now)
+		return seen, true
+	}
+	// Deployments with nothing left are done with.
+	live := map[string]int{}
+	for _, st := range tasks {
+		if st.rec.LastStatus != "STOPPED" {
+			live[st.rec.StartedBy]++
+		}
+	}
+	for i := len(r.Deployments) - 1; i >= 0; i-- {
+		if d := r.Deployments[i]; d.Status != deploymentPrimary && live[d.ID] == 0 {
+			r.retire(d.ID, now)
+			changed = true
+		}
+	}
+	// Deleted and empty: the service is gone.
+	if r.Status == statusDraining && len(live) == 0 {
+		r.Status = statusInactive
+		for len(r.Deployments) > 0 {
+			r.retire(r.Deployments[0].ID, now)
+		}
+		return seen, true
+	}
+	// A rollout completes when the primary alone runs, all of it healthy.
+	steady := p != nil && len(r.Deployments) == 1 && s.settled(r, p, tasks)
+	if steady && p.RolloutState == rolloutInProgress {
+		p.RolloutState, p.RolloutStateReason, p.UpdatedAt = rolloutCompleted, "ECS deployment "+p.ID+" completed.", now
+		p.FinishedAt = &now
+		r.addEvent(now, "(service %s) (deployment %s) deployment completed.", r.Name, p.ID)
+		changed = true
+	}
+	switch {
+	case steady && (r.SteadyAt == nil || now.Sub(*r.SteadyAt) >= steadyStateReminder):
+		r.SteadyAt = &now
+		r.LaunchFailures, r.NextLaunchAt = 0, nil
+		r.addEvent(now, "(service %s) has reached a steady state.", r.Name)
+		changed = true
+	case !steady && r.SteadyAt != nil:
+		r.SteadyAt = nil
+		changed = true
+	}
+	return seen, changed
+}
+
+// settled: the primary has exactly its desired tasks, every one healthy,
+// and nothing else of the service is left.
+func (s *Server) settled(r *serviceRecord, p *deploymentRecord, tasks []serviceTask) bool {
+	healthy := 0
+	for _, st := range tasks {
+		t := st.rec
+		if t.LastStatus == "STOPPED" {
+			continue
+		}
+		if t.StartedBy != p.ID || !t.live() || !taskHealthy(t) {
+			return false
+		}
+		healthy++
+	}
+	return healthy == r.desired()
+}
+
+// desired is the number of tasks the service should run now.
+func (r *serviceRecord) desired() int {
+	if r.SchedulingStrategy == schedulingDaemon {
+		if r.Status != statusActive {
+			return 0
+		}
+		return r.DaemonDesired
+	}
+	return r.DesiredCount
+}
+
+func (r *serviceRecord) circuitBreaker() bool {
+	cb := r.DeploymentConfiguration.DeploymentCircuitBreaker
+	return cb != nil && ecs.Val(cb.Enable)
+}
+
+// failureThreshold is ECS's circuit breaker threshold: half the desired
+// count, at least 3 and at most 200.
+func failureThreshold(desired int) int {
+	return min(max(3, (desired+1)/2), 200)
+}
+
+// backoffAfter failed tasks in a row, a service waits before launching
+// again, doubling up to maxLaunchBackoff: a broken image never becomes a
+// hot loop.
+const backoffAfter = 3
+
+func launchBackoff(failures int) time.Duration {
+	if failures <= backoffAfter {
+		return 0
+	}
+	wait := 5 * time.Second << min(failures-backoffAfter-1, 10)
+	return min(wait, maxLaunchBackoff)
+}
+
+// taskFailed: the task stopped without being asked to, or was stopped
+// for failing its health checks.
+func taskFailed(t *taskRecord) bool {
+	switch ecs.TaskStopCode(t.StopCode) {
+	case ecs.TaskStopCodeTaskFailedToStart, ecs.TaskStopCodeEssentialContainerExited:
+		return true
+	case ecs.TaskStopCodeServiceSchedulerInitiated:
+		return t.StoppedReason == reasonUnhealthy
+	}
+	return false
+}
+
+// taskHealthy: RUNNING and, when a container has a health check, HEALTHY.
+func taskHealthy(t *taskRecord) bool {
+	if t.LastStatus != "RUNNING" {
+		return false
+	}
+	for _, c := range t.Containers {
+		if c.HealthStatus != "" {
+			return t.HealthStatus == string(ecs.HealthStatusHealthy)
+		}
+	}
+	return true
+}
+
+// tripCircuitBreaker fails the primary deployment and, with rollback,
+// deploys the last one that completed again.
+func (s *Server) tripCircuitBreaker(sc scope, r *serviceRecord, p *deploymentRecord, now time.Time) {
+	p.RolloutState, p.UpdatedAt = rolloutFailed, now
+	p.RolloutStateReason = "ECS deployment circuit breaker: tasks failed to start."
+	p.FinishedAt = &now
+	r.addEvent(now, "(service %s) (deployment %s) deployment failed: tasks failed to start.", r.Name, p.ID)
+	cb := r.DeploymentConfiguration.DeploymentCircuitBreaker
+	if !ecs.Val(cb.Rollback) {
+		return
+	}
+	var last *deploymentRecord
+	for i := range r.Deployments {
+		if d := &r.Deployments[i]; d.ID != p.ID && d.RolloutState == rolloutCompleted {
+			last = d
+			break
+		}
+	}
+	if last == nil {
+		for i := range r.History {
+			if d := &r.History[i]; d.RolloutState == rolloutCompleted {
+				last = d
+				break
+			}
+		}
+	}
+	if last == nil {
+		return // nothing ever completed: nothing to go back to
+	}
+	back := deploymentRecord{
+		ID: newDeploymentID(), Status: deploymentPrimary, TaskDefinitionARN: last.TaskDefinitionARN, DesiredCount: r.DesiredCount,
+		LaunchType: last.LaunchType, CapacityProviderStrategy: last.CapacityProviderStrategy, PlatformVersion: last.PlatformVersion,
+		NetworkConfiguration: last.NetworkConfiguration, PlacementConstraints: last.PlacementConstraints, PlacementStrategy: last.PlacementStrategy,
+		RolloutState: rolloutInProgress, Rollback: true, CreatedAt: now, UpdatedAt: now,
+	}
+	r.RevisionCounter++
+	back.RevisionARN = sc.arn("service-revision/" + r.Cluster + "/" + r.Name + "/" + digits19(r.RevisionCounter))
+	back.RolloutStateReason = "ECS deployment circuit breaker: rolling back to deploymentId " + last.ID + "."
+	r.TaskDefinitionARN = last.TaskDefinitionARN
+	r.deploy(back, now)
+	r.addEvent(now, "(service %s) (deployment %s) rolling back to deployment %s.", r.Name, p.ID, last.ID)
+}
+
+// rolloutTasks turns the service's tasks into what the planner weighs, and
+// says when the first health check grace period still running ends.
+func (s *Server) rolloutTasks(sc scope, r *serviceRecord, tasks []serviceTask, now time.Time) ([]rollout.Task, time.Time) {
+	grace := time.Duration(ecs.Val(r.HealthCheckGracePeriodSeconds)) * time.Second
+	var out []rollout.Task
+	var graceEnds time.Time
+	draining := map[string]bool{}
+	for _, st := range tasks {
+		t := st.rec
+		if t.LastStatus == "STOPPED" {
+			continue
+		}
+		if _, ok := draining[t.InstanceID]; !ok {
+			_, inst, _ := s.findInstance(sc, r.Cluster, t.InstanceID)
+			draining[t.InstanceID] = inst != nil && inst.Status == statusDraining
+		}
+		rt := rollout.Task{ID: t.ID, Deployment: t.StartedBy, Instance: t.InstanceID, Healthy: taskHealthy(t) && t.live(),
+			Draining: draining[t.InstanceID], Stopping: !t.live(), Order: t.CreatedAt.UnixNano()}
+		if t.live() && t.LastStatus == "RUNNING" && t.HealthStatus == string(ecs.HealthStatusUnhealthy) {
+			ends := t.CreatedAt
+			if t.StartedAt != nil {
+				ends = *t.StartedAt
+			}
+			ends = ends.Add(grace)
+			if now.Before(ends) {
+				if graceEnds.IsZero() || ends.Before(graceEnds) {
+					graceEnds = ends
+				}
+			} else {
+				rt.Unhealthy = true
+			}
+		}
+		out = append(out, rt)
+	}
+	return out, graceEnds
+}
+
+// daemonInstances lists the cluster's instances with whether the DAEMON
+// service's tasks belong on each: ACTIVE, and its constraints, required
+// attributes and launch type hold there (resources are placement's to
+// judge, and fail with a reason).
+func (s *Server) daemonInstances(sc scope, cl *clusterRecord, r *serviceRecord, tasks []serviceTask) ([]rollout.DaemonInstance, error) {
+	var out []rollout.DaemonInstance
+	p := r.primary()
+	var demand *scheduler.Demand
+	if p != nil {
+		l, err := s.serviceLaunch(sc, cl, r, p)
+		if err != nil {
+			return nil, err
+		}
+		demand = l.demand("")
+		demand.CPU, demand.Memory, demand.Ports, demand.PortsUDP, demand.GPUs, demand.DynamicPorts = 0, 0, nil, nil, 0, 0
+	}
+	for _, o := range s.store.List(sc.prefix(kindInstance)+cl.Name+"/", "", 0) {
+		inst, err := decode[instanceRecord](s, o)
+		if err != nil {
+			return nil, err
+		}
+		if inst.Status == statusInactive {
+			continue
+		}
+		eligible := inst.Status == statusActive && demand != nil && !isBuiltInProvider(inst.CapacityProviderName)
+		if eligible {
+			cand := s.candidate(sc, inst)
+			cand.AgentConnected = true // a disconnected agent does not make its tasks go
+			cand.Groups = map[string]int{}
+			eligible = len(scheduler.Place([]*scheduler.Candidate{cand}, demand, 1, s.services.rng).Placed) == 1
+		}
+		out = append(out, rollout.DaemonInstance{ID: inst.ID, Eligible: eligible})
+	}
+	return out, nil
+}
+
+// serviceLaunch is a launch of tasks of one of the service's deployments.
+func (s *Server) serviceLaunch(sc scope, cl *clusterRecord, r *serviceRecord, d *deploymentRecord) (*taskLaunch, error) {
+	_, td, err := s.findTaskDef(sc, d.TaskDefinitionARN)
+	if err != nil {
+		return nil, err
+	}
+	if td == nil {
+		return nil, ecs.NewClientException("TaskDefinition not found.")
+	}
+	l := &taskLaunch{cluster: cl, def: &td.Definition, launchType: d.LaunchType, providers: d.CapacityProviderStrategy,
+		needs: needsOf(&td.Definition, nil), startedBy: d.ID, group: "service:" + r.Name, service: r.Name, execCmd: r.EnableExecuteCommand}
+	if len(l.providers) > 0 {
+		l.launchType = string(ecs.LaunchTypeEc2)
+		if isBuiltInProvider(ecs.Val(l.providers[0].CapacityProvider)) {
+			l.launchType = string(ecs.LaunchTypeFargate)
+		}
+	}
+	switch ecs.PropagateTags(r.PropagateTags) {
+	case ecs.PropagateTagsService:
+		l.tags = append(l.tags, r.Tags...)
+	case ecs.PropagateTagsTaskDefinition:
+		l.tags = append(l.tags, td.Tags...)
+	}
+	if r.EnableECSManagedTags {
+		l.tags = append(l.tags, ecs.Tag{Key: ecs.Ptr("aws:ecs:clusterName"), Value: ecs.Ptr(cl.Name)},
+			ecs.Tag{Key: ecs.Ptr("aws:ecs:serviceName"), Value: ecs.Ptr(r.Name)})
+	}
+	if l.constraints, l.strategies, err = placementRules(&td.Definition, d.PlacementConstraints, d.PlacementStrategy); err != nil {
+		return nil, err
+	}
+	l.rules = []any{d.PlacementConstraints, d.PlacementStrategy}
+	return l, nil
+}
+
+// writeService writes the service record, and marks the stopped tasks it
+// has counted, guarded by the revision it was read at.
+func (s *Server) writeService(ctx context.Context, o *store.Object, r *serviceRecord, seen []serviceTask) error {
+	ops := []store.Op{store.Put(o.Key, r, o.Rev)}
+	for _, st := range seen {
+		t := *st.rec
+		t.ServiceSeen = true
+		ops = append(ops, store.Put(st.obj.Key, &t, st.obj.Rev))
+	}
+	_, err := s.store.Commit(ctx, ops...)
+	if errors.Is(err, store.ErrConflict) {
+		return errStale
+	}
+	return err
+}
+
+// startServiceTasks places the plan's new tasks. The service record, with
+// the events saying what was started or why nothing could be, is written
+// in the placement's own transaction.
+func (s *Server) startServiceTasks(ctx context.Context, sc scope, cl *clusterRecord, o *store.Object, r *serviceRecord, p *deploymentRecord, plan rollout.Plan) error {
+	l, err := s.serviceLaunch(sc, cl, r, p)
+	if err != nil {
+		return err
+	}
+	now := s.now().UTC()
+	record := func(tasks []*taskRecord, failures []ecs.Failure) any {
+		cp, err := decodeCopy[serviceRecord](s, o)
+		if err != nil {
+			return r
+		}
+		if len(tasks) > 0 {
+			cp.addEvent(now, "(service %s) has started %d tasks: %s.", cp.Name, len(tasks), taskList(tasks))
+		}
+		if len(tasks) < len(plan.On)+plan.Start {
+			cp.addUnplaceableEvent(now, failures, "")
+		}
+		return cp
+	}
+	req := &placeRequest{sc: sc, launch: l, write: &recordWrite{key: o.Key, rev: o.Rev, record: record}}
+	if len(plan.On) > 0 {
+		req.only = []*placementInstance{}
+		for _, id := range plan.On[:min(len(plan.On), maxTasksPerWrite)] {
+			io, inst, err := s.findInstance(sc, cl.Name, id)
+			if err != nil {
+				return err
+			}
+			if inst != nil {
+				req.only = append(req.only, &placementInstance{obj: io, rec: inst})
+			}
+		}
+		req.count = len(req.only)
+	} else {
+		req.count = min(plan.Start, maxTasksPerWrite)
+		req.parts = l.split(req.count)
+	}
+	if err := s.place(ctx, req); err != nil {
+		return err
+	}
+	if errors.Is(req.err, errStale) {
+		return errStale
+	}
+	var apiErr *ecs.Error
+	if req.err != nil && errors.As(req.err, &apiErr) {
+		// Nothing could be tried (no instances at all): say so, once.
+		return s.serviceEvent(ctx, o, r, func(cp *serviceRecord) bool { return cp.addUnplaceableEvent(now, nil, apiErr.Message) })
+	}
+	if len(req.tasks) < req.count {
+		s.services.instants[o.Key] = now.Add(placeRetry)
+	}
+	return req.err
+}
+
+// serviceEvent writes an event (or any small change) to the service record.
+func (s *Server) serviceEvent(ctx context.Context, o *store.Object, r *serviceRecord, change func(*serviceRecord) bool) error {
+	cp, err := decodeCopy[serviceRecord](s, o)
+	if err != nil {
+		return err
+	}
+	if !change(cp) {
+		return nil
+	}
+	return s.writeService(ctx, o, cp, nil)
+}
+
+// addUnplaceableEvent says why a task could not be placed, as ECS does,
+// unless the newest event already says the same thing. It reports whether
+// it added one.
+func (r *serviceRecord) addUnplaceableEvent(now time.Time, failures []ecs.Failure, reason string) bool {
+	msg := fmt.Sprintf("(service %s) was unable to place a task because no container instance met all of its requirements.", r.Name)
+	switch {
+	case reason != "":
+		msg += " Reason: " + reason
+	case len(failures) > 0:
+		f := failures[0]
+		id := ecs.Val(f.Arn)
+		id = id[strings.LastIndex(id, "/")+1:]
+		msg += fmt.Sprintf(" The closest matching (container-instance %s) %s.", id, failureWords(ecs.Val(f.Reason)))
+	}
+	msg += " For more information, see the Troubleshooting section of the Amazon ECS Developer Guide."
+	for _, e := range r.Events {
+		if e.Message == msg && now.Sub(e.CreatedAt) < 5*time.Minute {
+			return false
+		}
+		break
+	}
+	r.Events = append([]serviceEvent{{ID: newEventID(), CreatedAt: now, Message: msg}}, r.Events...)
+	if len(r.Events) > maxServiceEvents {
+		r.Events = r.Events[:maxServiceEvents]
+	}
+	return true
+}
+
+// failureWords turns a placement failure reason into the words of ECS's event.
+func failureWords(reason string) string {
+	switch reason {
+	case scheduler.ReasonMemory:
+		return "has insufficient memory available"
+	case scheduler.ReasonCPU:
+		return "has insufficient CPU units available"
+	case scheduler.ReasonPorts, scheduler.ReasonPortsUDP:
+		return "is already using a port required by your task"
+	case scheduler.ReasonGPU:
+		return "has insufficient GPU available"
+	case scheduler.ReasonAttribute:
+		return "is missing an attribute required by your task"
+	case scheduler.ReasonAgent:
+		return "encountered error \"AGENT\""
+	case scheduler.ReasonDraining:
+		return "is in DRAINING state"
+	}
+	return "does not meet the placement constraints: " + reason
+}
+
+func taskList(tasks []*taskRecord) string {
+	parts := make([]string, len(tasks))
+	for i, t := range tasks {
+		parts[i] = "(task " + t.ID + ")"
+	}
+	return strings.Join(parts, " ")
+}
+
+// stopServiceTasks tells the plan's tasks to stop, with the service's
+// event, in one transaction.
+func (s *Server) stopServiceTasks(ctx context.Context, o *store.Object, r *serviceRecord, tasks []serviceTask, stops []rollout.Stop, primary string) error {
+	byID := map[string]serviceTask{}
+	for _, st := range tasks {
+		byID[st.rec.ID] = st
+	}
+	now := s.now().UTC()
+	cp, err := decodeCopy[serviceRecord](s, o)
+	if err != nil {
+		return err
+	}
+	var ops []store.Op
+	var stopped []*taskRecord
+	for _, st := range stops[:min(len(stops), maxTasksPerWrite)] {
+		cur, ok := byID[st.ID]
+		if !ok {
+			continue
+		}
+		t := *cur.rec
+		t.DesiredStatus, t.StoppingAt = "STOPPED", &now
+		if t.LastStatus == "RUNNING" {
+			t.LastStatus = "STOPPING"
+		}
+		t.StopCode = string(ecs.TaskStopCodeServiceSchedulerInitiated)
+		t.StoppedReason = reasonScaling(primary)
+		if st.Why == rollout.Unhealthy {
+			t.StoppedReason = reasonUnhealthy
+			cp.addEvent(now, "(service %s) (task %s) failed container health checks.", cp.Name, t.ID)
+		}
+		t.Version++
+		ops = append(ops, store.Put(cur.obj.Key, &t, cur.obj.Rev))
+		stopped = append(stopped, &t)
+	}
+	if len(stopped) == 0 {
+		return nil
+	}
+	cp.addEvent(now, "(service %s) has stopped %d running tasks: %s.", cp.Name, len(stopped), taskList(stopped))
+	ops = append(ops, store.Put(o.Key, cp, o.Rev))
+	_, err = s.store.Commit(ctx, ops...)
+	if errors.Is(err, store.ErrConflict) {
+		return errStale
+	}
+	return err
+}
