@@ -51,11 +51,17 @@ type Engine struct {
 	report  Reporter
 	log     *slog.Logger
 
-	mu    sync.Mutex
-	tasks map[string]*task
-	wake  chan struct{}
-	out   chan Report
+	mu     sync.Mutex
+	tasks  map[string]*task
+	wake   chan struct{}
+	out    chan Report
+	starts chan struct{} // bounds the container starts in flight
 }
+
+// startsInFlight is how many containers the engine creates and starts at
+// once: a burst of tasks (a service scaling out) starts in parallel, as
+// `docker run` processes would, without flooding the Engine.
+const startsInFlight = 8
 
 // New returns an engine for the cluster's tasks on rt.
 func New(rt *docker.Runtime, cluster string, report Reporter, log *slog.Logger) *Engine {
@@ -63,7 +69,7 @@ func New(rt *docker.Runtime, cluster string, report Reporter, log *slog.Logger) 
 		log = slog.Default()
 	}
 	return &Engine{rt: rt, cluster: cluster, report: report, log: log,
-		tasks: map[string]*task{}, wake: make(chan struct{}, 1), out: make(chan Report, 256)}
+		tasks: map[string]*task{}, wake: make(chan struct{}, 1), out: make(chan Report, 256), starts: make(chan struct{}, startsInFlight)}
 }
 
 func (e *Engine) poke() {
@@ -167,22 +173,37 @@ func (e *Engine) Adopt(ctx context.Context) error {
 	return nil
 }
 
-// Run reconciles until ctx ends: on every payload, Docker event, and second.
+// Run reconciles until ctx ends: on every payload and Docker event, and
+// every second. A Docker event names its container, so the pass it causes
+// inspects only that one; the pass each second inspects every container.
 func (e *Engine) Run(ctx context.Context) {
 	go e.sendReports(ctx)
 	events, _ := e.rt.Events(ctx)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	full, dirty := true, map[string]bool{}
 	for {
-		e.reconcile(ctx)
+		e.reconcile(ctx, full, dirty)
+		full, dirty = false, map[string]bool{}
 		select {
 		case <-ctx.Done():
 			return
 		case <-e.wake:
 		case <-tick.C:
-		case _, ok := <-events:
+			full = true
+		case id, ok := <-events:
+			for ok {
+				dirty[id] = true
+				select { // fold in the events already queued
+				case id, ok = <-events:
+					continue
+				default:
+				}
+				break
+			}
 			if !ok {
 				events, _ = e.rt.Events(ctx) // the stream broke: follow it again
+				full = true
 			}
 		}
 	}

@@ -20,11 +20,11 @@ const defaultStopTimeout = 30 * time.Second
 // reconcile makes one pass over every task. It holds the engine's lock, so
 // it only does what is quick; image pulls and stops run on their own and
 // wake the engine when they end.
-func (e *Engine) reconcile(ctx context.Context) {
+func (e *Engine) reconcile(ctx context.Context, full bool, dirty map[string]bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, t := range e.tasks {
-		e.observeTask(ctx, t)
+		e.observeTask(ctx, t, full, dirty)
 		if t.spec != nil && t.desired == statusRunning && t.known != statusStopped {
 			e.advance(ctx, t)
 		}
@@ -35,10 +35,11 @@ func (e *Engine) reconcile(ctx context.Context) {
 	}
 }
 
-// observeTask reads every created container's state from Docker.
-func (e *Engine) observeTask(ctx context.Context, t *task) {
+// observeTask reads the state of the task's containers from Docker: all of
+// them on a full pass, else those an event named.
+func (e *Engine) observeTask(ctx context.Context, t *task, full bool, dirty map[string]bool) {
 	for _, c := range t.containers {
-		if c.id == "" || c.known == statusStopped {
+		if c.id == "" || c.known == statusStopped || c.starting || !(full || dirty[c.id]) {
 			continue
 		}
 		st, err := e.rt.Inspect(ctx, c.id)
@@ -100,12 +101,10 @@ func (e *Engine) advance(ctx context.Context, t *task) {
 				c.known, c.reason = statusStopped, err.Error()
 				continue
 			}
-			if !ready {
+			if !ready || c.starting {
 				continue
 			}
-			if err := e.start(ctx, t, c); err != nil {
-				c.known, c.reason = statusStopped, err.Error()
-			}
+			e.start(ctx, t, c)
 		}
 	}
 	if t.known == statusNone && started == len(t.containers) {
@@ -156,16 +155,13 @@ func dependenciesMet(t *task, c *ctr) (bool, error) {
 	return true, nil
 }
 
-// start pulls (when needed), creates and starts one container.
-func (e *Engine) start(ctx context.Context, t *task, c *ctr) error {
-	image := ecs.Val(c.spec.Image)
+// start pulls (when needed), creates and starts one container, in the
+// background: the engine's lock is held only to read the spec and to record
+// the outcome, so many containers start at once.
+func (e *Engine) start(ctx context.Context, t *task, c *ctr) {
 	if t.pullStart.IsZero() {
 		t.pullStart = time.Now()
 	}
-	if err := e.rt.EnsureImage(ctx, image); err != nil {
-		return err
-	}
-	t.pullStop = time.Now()
 	env := map[string]string{}
 	for _, f := range c.spec.EnvironmentFiles {
 		env[ecs.Val(f.Value)] = readEnvFile(ecs.Val(f.Value))
@@ -178,20 +174,51 @@ func (e *Engine) start(ctx context.Context, t *task, c *ctr) error {
 	}
 	cfg, host, err := docker.Build(t.spec, c.spec, docker.Placement{ClusterName: e.cluster, Peers: peers, Volumes: t.volumeSources(), EnvFiles: env})
 	if err != nil {
-		return err
+		c.known, c.reason = statusStopped, err.Error()
+		return
 	}
-	id, err := e.rt.Create(ctx, dockerName(t, c), cfg, host)
-	if err != nil {
-		return fmt.Errorf("CannotCreateContainerError: %v", err)
-	}
-	c.id, c.known = id, statusCreated
-	if err := e.rt.Start(ctx, id); err != nil {
-		return fmt.Errorf("CannotStartContainerError: %v", err)
-	}
-	if st, err := e.rt.Inspect(ctx, id); err == nil {
-		observe(c, st)
-	}
-	return nil
+	image, name := ecs.Val(c.spec.Image), dockerName(t, c)
+	c.starting = true
+	go func() {
+		e.starts <- struct{}{}
+		defer func() { <-e.starts }()
+		var id string
+		var st docker.State
+		inspected := false
+		err := e.rt.EnsureImage(ctx, image)
+		pulled := time.Now()
+		if err == nil {
+			if id, err = e.rt.Create(ctx, name, cfg, host); err != nil {
+				err = fmt.Errorf("CannotCreateContainerError: %v", err)
+			}
+		}
+		if err == nil {
+			if err = e.rt.Start(ctx, id); err != nil {
+				err = fmt.Errorf("CannotStartContainerError: %v", err)
+			}
+		}
+		if err == nil {
+			var ierr error
+			st, ierr = e.rt.Inspect(ctx, id)
+			inspected = ierr == nil
+		}
+		e.mu.Lock()
+		c.starting = false
+		if t.pullStop.IsZero() {
+			t.pullStop = pulled
+		}
+		if id != "" {
+			c.id, c.known = id, statusCreated
+		}
+		switch {
+		case err != nil:
+			c.known, c.reason = statusStopped, err.Error()
+		case inspected:
+			observe(c, st)
+		}
+		e.mu.Unlock()
+		e.poke()
+	}()
 }
 
 // fail stops a task that cannot run, with the reason ECS shows.
@@ -209,6 +236,10 @@ func (e *Engine) stop(ctx context.Context, t *task) {
 	for _, c := range t.containers {
 		switch c.known {
 		case statusNone:
+			if c.starting {
+				all = false // its start is in flight: stop it once created
+				continue
+			}
 			c.known = statusStopped
 		case statusRunning, statusCreated:
 			all = false

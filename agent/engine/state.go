@@ -43,6 +43,7 @@ type ctr struct {
 	spec      *acsmsg.Container
 	id        string // Docker's id, once created
 	known     string
+	starting  bool // a create and start is in flight
 	stopping  bool
 	exitCode  *int32
 	reason    string

@@ -7,34 +7,27 @@
 package main
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"log"
-	"net"
-	"net/http"
-	"os"
 	"os/exec"
 	"runtime"
 	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
-	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
 
-	"github.com/berth-project/berth/api/auth"
+	"github.com/berth-project/berth/bench/internal/benchkit"
 )
 
-const image = "berth-bench/busybox:latest"
+const image = benchkit.Image
 
 func main() {
 	bin := flag.String("berth", "bin/berth", "the berth binary")
@@ -43,26 +36,25 @@ func main() {
 	ctx := context.Background()
 
 	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
-	must(err)
-	buildImage(ctx, cli)
+	benchkit.Must(err)
+	benchkit.BuildImage(ctx, cli)
 	defer cleanup(ctx, cli)
 
-	endpoint, stop := startDev(*bin)
+	endpoint, stop := benchkit.StartDev(*bin)
 	defer stop()
-	c := ecs.New(ecs.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
-		Credentials: credentials.NewStaticCredentialsProvider(auth.DefaultAccessKeyID, auth.DefaultSecretAccessKey, "")})
+	c := benchkit.Client(endpoint)
 	_, err = c.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{Family: aws.String("bench"), ContainerDefinitions: []types.ContainerDefinition{{
 		Name: aws.String("main"), Image: aws.String(image), Memory: aws.Int32(16), Command: []string{"/bin/busybox", "sleep", "3600"}, StopTimeout: aws.Int32(1),
 	}}})
-	must(err)
-	waitAgent(ctx, c)
+	benchkit.Must(err)
+	benchkit.WaitAgent(ctx, c)
 
 	var berth, bare []time.Duration
 	for i := 0; i < *runs; i++ {
 		berth = append(berth, runTask(ctx, c))
 		bare = append(bare, dockerRun())
 	}
-	fmt.Printf("machine: %d CPUs (%s/%s), Docker Engine %s; %d runs of each, alternating\n\n", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, engineVersion(ctx, cli), *runs)
+	fmt.Printf("machine: %d CPUs (%s/%s), Docker Engine %s; %d runs of each, alternating\n\n", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, benchkit.EngineVersion(ctx, cli), *runs)
 	fmt.Println("| case | median | p95 | min | max |")
 	fmt.Println("|---|---:|---:|---:|---:|")
 	report("Berth: RunTask call to the agent's RUNNING report", berth)
@@ -75,14 +67,14 @@ func main() {
 func runTask(ctx context.Context, c *ecs.Client) time.Duration {
 	start := time.Now()
 	out, err := c.RunTask(ctx, &ecs.RunTaskInput{TaskDefinition: aws.String("bench")})
-	must(err)
+	benchkit.Must(err)
 	if len(out.Tasks) != 1 {
 		log.Fatalf("RunTask failures: %+v", out.Failures)
 	}
 	arn := out.Tasks[0].TaskArn
 	for {
 		d, err := c.DescribeTasks(ctx, &ecs.DescribeTasksInput{Tasks: []string{*arn}})
-		must(err)
+		benchkit.Must(err)
 		if t := d.Tasks[0]; aws.ToString(t.LastStatus) == "RUNNING" && t.StartedAt != nil {
 			elapsed := t.StartedAt.Sub(start)
 			c.StopTask(ctx, &ecs.StopTaskInput{Task: arn})
@@ -110,60 +102,8 @@ func report(name string, d []time.Duration) {
 	fmt.Printf("| %s | %s | %s | %s | %s |\n", name, r(p(0.5)), r(p(0.95)), r(d[0]), r(d[len(d)-1]))
 }
 
-func startDev(bin string) (string, func()) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	must(err)
-	addr := l.Addr().String()
-	l.Close()
-	dir, err := os.MkdirTemp("", "berth-bench-")
-	must(err)
-	cmd := exec.Command(bin, "dev", "--listen", addr, "--data-dir", dir)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	must(cmd.Start())
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if resp, err := http.Get("http://" + addr + "/healthz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return "http://" + addr, func() { cmd.Process.Kill(); cmd.Wait(); os.RemoveAll(dir) }
-			}
-		}
-	}
-	log.Fatal("berth dev did not start")
-	return "", nil
-}
 
-func waitAgent(ctx context.Context, c *ecs.Client) {
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		l, err := c.ListContainerInstances(ctx, &ecs.ListContainerInstancesInput{})
-		if err != nil || len(l.ContainerInstanceArns) == 0 {
-			continue
-		}
-		d, err := c.DescribeContainerInstances(ctx, &ecs.DescribeContainerInstancesInput{ContainerInstances: l.ContainerInstanceArns})
-		if err == nil && d.ContainerInstances[0].AgentConnected {
-			return
-		}
-	}
-	log.Fatal("the agent of berth dev never connected")
-}
 
-func buildImage(ctx context.Context, cli *client.Client) {
-	data, err := os.ReadFile("/bin/busybox")
-	if err != nil {
-		log.Fatal("needs Debian's busybox-static at /bin/busybox: ", err)
-	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for name, body := range map[string][]byte{"Dockerfile": []byte("FROM scratch\nCOPY busybox /bin/busybox\n"), "busybox": data} {
-		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o755, Size: int64(len(body))})
-		tw.Write(body)
-	}
-	tw.Close()
-	resp, err := cli.ImageBuild(ctx, &buf, build.ImageBuildOptions{Tags: []string{image}, Remove: true})
-	must(err)
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-}
 
 func cleanup(ctx context.Context, cli *client.Client) {
 	for _, label := range []string{"berth-bench=1", "com.amazonaws.ecs.task-definition-family=bench"} {
@@ -174,16 +114,4 @@ func cleanup(ctx context.Context, cli *client.Client) {
 	}
 }
 
-func engineVersion(ctx context.Context, cli *client.Client) string {
-	v, err := cli.ServerVersion(ctx)
-	if err != nil {
-		return "?"
-	}
-	return v.Version + " (API " + v.APIVersion + ")"
-}
 
-func must(err error) {
-	if err != nil {
-		log.Fatal(err)
-	}
-}

@@ -282,6 +282,18 @@ func (s *Server) CreateService(ctx context.Context, in *ecs.CreateServiceRequest
 	if controller != string(ecs.DeploymentControllerTypeExternal) {
 		r.Deployments = []deploymentRecord{r.newDeployment(sc, now)}
 	}
+	if strategy == schedulingDaemon && td != nil {
+		// The first describe already shows how many tasks it will run.
+		insts, err := s.daemonInstances(sc, cl, r, nil)
+		if err != nil {
+			return nil, err
+		}
+		for _, inst := range insts {
+			if inst.Eligible {
+				r.DaemonDesired++
+			}
+		}
+	}
 	key := sc.key(kindService, cl.Name, name)
 	var out *serviceRecord
 	err = s.update(ctx, func() ([]store.Op, error) {

@@ -1,0 +1,274 @@
+package e2e
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/client"
+
+	"github.com/berth-project/berth/internal/berthtest"
+)
+
+// trapTerm is a container that exits at once on SIGTERM, so stops do not
+// wait out a stop timeout (busybox sleep as PID 1 ignores SIGTERM).
+func trapTerm(name string) types.ContainerDefinition {
+	return busybox(name, "sh", "-c", `trap "exit 0" TERM; while true; do /bin/busybox sleep 1 & wait $!; done`)
+}
+
+// runningContainers counts the cluster's task containers Docker has running.
+func runningContainers(t *testing.T, cli *client.Client) []container.Summary {
+	t.Helper()
+	list, err := cli.ContainerList(context.Background(), container.ListOptions{Filters: filters.NewArgs(filters.Arg("label", "com.amazonaws.ecs.cluster=default"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return list
+}
+
+func service(t *testing.T, c *ecs.Client, name string) types.Service {
+	t.Helper()
+	out, err := c.DescribeServices(context.Background(), &ecs.DescribeServicesInput{Services: []string{name}})
+	if err != nil || len(out.Services) != 1 {
+		t.Fatalf("describe service %s: %v %+v", name, err, out)
+	}
+	return out.Services[0]
+}
+
+func serviceEvents(s types.Service) string {
+	var b strings.Builder
+	for i := len(s.Events) - 1; i >= 0; i-- {
+		b.WriteString("\n  " + aws.ToString(s.Events[i].Message))
+	}
+	return b.String()
+}
+
+// stable waits with the SDK's services-stable waiter.
+func stable(t *testing.T, c *ecs.Client, name string) types.Service {
+	t.Helper()
+	w := ecs.NewServicesStableWaiter(c, func(o *ecs.ServicesStableWaiterOptions) { o.MinDelay, o.MaxDelay = 250*time.Millisecond, time.Second })
+	if err := w.Wait(context.Background(), &ecs.DescribeServicesInput{Services: []string{name}}, 3*time.Minute); err != nil {
+		s := service(t, c, name)
+		t.Fatalf("service %s never became stable (%v): running %d desired %d deployments %d; events:%s", name, err, s.RunningCount, s.DesiredCount, len(s.Deployments), serviceEvents(s))
+	}
+	return service(t, c, name)
+}
+
+// liveTasks counts the service's tasks by what ECS shows: RUNNING with
+// RUNNING desired (healthy, for these task definitions without health
+// checks), and all not yet STOPPED.
+func liveTasks(t *testing.T, c *ecs.Client, name string) (healthy, total int) {
+	t.Helper()
+	ctx := context.Background()
+	list, err := c.ListTasks(ctx, &ecs.ListTasksInput{ServiceName: aws.String(name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopping, err := c.ListTasks(ctx, &ecs.ListTasksInput{ServiceName: aws.String(name), DesiredStatus: types.DesiredStatusStopped})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arns := append(list.TaskArns, stopping.TaskArns...)
+	for len(arns) > 0 {
+		n := min(len(arns), 100)
+		out, err := c.DescribeTasks(ctx, &ecs.DescribeTasksInput{Tasks: arns[:n]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		arns = arns[n:]
+		for _, tk := range out.Tasks {
+			if aws.ToString(tk.LastStatus) == "STOPPED" {
+				continue
+			}
+			total++
+			if aws.ToString(tk.LastStatus) == "RUNNING" && aws.ToString(tk.DesiredStatus) == "RUNNING" {
+				healthy++
+			}
+		}
+	}
+	return healthy, total
+}
+
+func TestServicesOnDocker(t *testing.T) {
+	docker := berthtest.DockerClient(t)
+	berthtest.BuildBusyboxImage(t)
+	removeTaskContainers(docker)
+	t.Cleanup(func() { removeTaskContainers(docker) })
+
+	addr := freePort(t)
+	endpoint := "http://" + addr
+	dev := &process{t: t, args: []string{buildBerth(t), "dev", "--listen", addr, "--data-dir", t.TempDir()}, home: t.TempDir()}
+	dev.start()
+	t.Cleanup(dev.kill9)
+	waitHealthy(t, endpoint, dev)
+	c := sdk(endpoint)
+	ctx := context.Background()
+	waitInstance(t, c)
+
+	register(t, c, "svc", trapTerm("app"))
+	register(t, c, "svc", trapTerm("app"))
+	failing := trapTerm("app")
+	failing.HealthCheck = &types.HealthCheck{Command: []string{"CMD-SHELL", "exit 1"}, Interval: aws.Int32(5), Timeout: aws.Int32(2), Retries: aws.Int32(1)}
+	register(t, c, "svc", failing)
+
+	t.Run("bad input gets ECS's errors", func(t *testing.T) {
+		for _, tc := range []struct {
+			in   *ecs.CreateServiceInput
+			code string
+		}{
+			{&ecs.CreateServiceInput{ServiceName: aws.String("x"), TaskDefinition: aws.String("nope"), DesiredCount: aws.Int32(1)}, "ClientException"},
+			{&ecs.CreateServiceInput{ServiceName: aws.String("x"), TaskDefinition: aws.String("svc"), DesiredCount: aws.Int32(1), SchedulingStrategy: types.SchedulingStrategyDaemon}, "InvalidParameterException"},
+			{&ecs.CreateServiceInput{Cluster: aws.String("nope"), ServiceName: aws.String("x"), TaskDefinition: aws.String("svc"), DesiredCount: aws.Int32(1)}, "ClusterNotFoundException"},
+			{&ecs.CreateServiceInput{ServiceName: aws.String("x"), TaskDefinition: aws.String("svc"), DesiredCount: aws.Int32(1),
+				DeploymentConfiguration: &types.DeploymentConfiguration{MaximumPercent: aws.Int32(50)}}, "InvalidParameterException"},
+		} {
+			_, err := c.CreateService(ctx, tc.in)
+			if err == nil || !strings.Contains(err.Error(), tc.code) {
+				t.Errorf("CreateService %+v: want %s, got %v", tc.in, tc.code, err)
+			}
+		}
+		if out, err := c.ListServices(ctx, &ecs.ListServicesInput{}); err != nil || len(out.ServiceArns) != 0 {
+			t.Fatalf("bad input stored a service: %v %v", out, err)
+		}
+	})
+
+	_, err := c.CreateService(ctx, &ecs.CreateServiceInput{ServiceName: aws.String("web"), TaskDefinition: aws.String("svc:1"), DesiredCount: aws.Int32(4),
+		DeploymentConfiguration: &types.DeploymentConfiguration{MinimumHealthyPercent: aws.Int32(50), MaximumPercent: aws.Int32(150),
+			DeploymentCircuitBreaker: &types.DeploymentCircuitBreaker{Enable: true, Rollback: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("steady state: four containers running", func(t *testing.T) {
+		s := stable(t, c, "web")
+		if s.RunningCount != 4 || len(runningContainers(t, docker)) != 4 || !strings.Contains(serviceEvents(s), "(service web) has reached a steady state.") {
+			t.Fatalf("running %d, containers %d; events:%s", s.RunningCount, len(runningContainers(t, docker)), serviceEvents(s))
+		}
+	})
+
+	t.Run("rolling update from revision 1 to 2 within 50% and 150% throughout", func(t *testing.T) {
+		if _, err := c.UpdateService(ctx, &ecs.UpdateServiceInput{Service: aws.String("web"), TaskDefinition: aws.String("svc:2")}); err != nil {
+			t.Fatal(err)
+		}
+		// Watch until the deployment completes: never more than 6 tasks (or
+		// containers), never fewer than 2 healthy.
+		deadline := time.Now().Add(3 * time.Minute)
+		samples := 0
+		for {
+			healthy, total := liveTasks(t, c, "web")
+			containers := len(runningContainers(t, docker))
+			samples++
+			if total > 6 || containers > 6 || healthy < 2 {
+				t.Fatalf("out of bounds: %d tasks, %d containers, %d healthy; events:%s", total, containers, healthy, serviceEvents(service(t, c, "web")))
+			}
+			s := service(t, c, "web")
+			if len(s.Deployments) == 1 && s.Deployments[0].RolloutState == types.DeploymentRolloutStateCompleted && s.RunningCount == 4 {
+				if !strings.HasSuffix(aws.ToString(s.TaskDefinition), "svc:2") {
+					t.Fatalf("completed on %s", aws.ToString(s.TaskDefinition))
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the rollout never completed; events:%s", serviceEvents(s))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("bounds held over %d samples", samples)
+		if n := len(runningContainers(t, docker)); n != 4 {
+			t.Fatalf("%d containers after the rollout", n)
+		}
+	})
+
+	t.Run("a killed container is replaced", func(t *testing.T) {
+		victim := runningContainers(t, docker)[0]
+		if err := docker.ContainerKill(ctx, victim.ID, "KILL"); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(2 * time.Minute)
+		for {
+			s := service(t, c, "web")
+			list := runningContainers(t, docker)
+			replaced := len(list) == 4 && !slices.ContainsFunc(list, func(x container.Summary) bool { return x.ID == victim.ID })
+			if replaced && s.RunningCount == 4 && strings.Count(serviceEvents(s), "has started 1 tasks") >= 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the killed task was not replaced: %d containers; events:%s", len(list), serviceEvents(s))
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		stable(t, c, "web")
+	})
+
+	t.Run("the circuit breaker fails a deployment that never becomes healthy and rolls back", func(t *testing.T) {
+		if _, err := c.UpdateService(ctx, &ecs.UpdateServiceInput{Service: aws.String("web"), TaskDefinition: aws.String("svc:3")}); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(3 * time.Minute)
+		for {
+			s := service(t, c, "web")
+			ev := serviceEvents(s)
+			if strings.Contains(ev, "deployment failed: tasks failed to start.") && strings.HasSuffix(aws.ToString(s.TaskDefinition), "svc:2") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the circuit breaker never tripped; deployments %+v; events:%s", s.Deployments, ev)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		s := stable(t, c, "web")
+		if s.RunningCount != 4 || !strings.HasSuffix(aws.ToString(s.Deployments[0].TaskDefinition), "svc:2") {
+			t.Fatalf("after the rollback: %+v", s.Deployments)
+		}
+	})
+
+	t.Run("DAEMON puts one task on the instance", func(t *testing.T) {
+		if _, err := c.CreateService(ctx, &ecs.CreateServiceInput{ServiceName: aws.String("agent"), TaskDefinition: aws.String("svc:1"),
+			SchedulingStrategy: types.SchedulingStrategyDaemon}); err != nil {
+			t.Fatal(err)
+		}
+		s := stable(t, c, "agent")
+		if s.DesiredCount != 1 || s.RunningCount != 1 {
+			t.Fatalf("daemon: desired %d running %d", s.DesiredCount, s.RunningCount)
+		}
+		if _, err := c.DeleteService(ctx, &ecs.DeleteServiceInput{Service: aws.String("agent")}); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("scale to zero and delete", func(t *testing.T) {
+		if _, err := c.UpdateService(ctx, &ecs.UpdateServiceInput{Service: aws.String("web"), DesiredCount: aws.Int32(0)}); err != nil {
+			t.Fatal(err)
+		}
+		stable(t, c, "web")
+		if _, err := c.DeleteService(ctx, &ecs.DeleteServiceInput{Service: aws.String("web")}); err != nil {
+			t.Fatal(err)
+		}
+		w := ecs.NewServicesInactiveWaiter(c, func(o *ecs.ServicesInactiveWaiterOptions) { o.MinDelay, o.MaxDelay = 250*time.Millisecond, time.Second })
+		if err := w.Wait(ctx, &ecs.DescribeServicesInput{Services: []string{"web", "agent"}}, 2*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(time.Minute)
+		for len(runningContainers(t, docker)) > 0 {
+			if time.Now().After(deadline) {
+				var left []string
+				for _, x := range runningContainers(t, docker) {
+					arn := x.Labels["com.amazonaws.ecs.task-arn"]
+					out, _ := c.DescribeTasks(ctx, &ecs.DescribeTasksInput{Tasks: []string{arn}})
+					for _, tk := range out.Tasks {
+						left = append(left, describe(tk)+" group="+aws.ToString(tk.Group))
+					}
+				}
+				t.Fatalf("containers still running after delete: %v", left)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	})
+}
