@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -133,7 +134,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		buf.Reset()
 		buf.WriteString(`{"__type":"ServerException","message":"could not encode the answer"}`)
 	}
+	b := bytes.TrimRight(buf.Bytes(), "\n")
 	w.Header().Set("Content-Type", ContentType)
+	// A length, as AWS sends: a large answer is not sent chunked.
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
-	w.Write(bytes.TrimRight(buf.Bytes(), "\n"))
+	w.Write(b)
 }

@@ -102,9 +102,6 @@ func report(name string, d []time.Duration) {
 	fmt.Printf("| %s | %s | %s | %s | %s |\n", name, r(p(0.5)), r(p(0.95)), r(d[0]), r(d[len(d)-1]))
 }
 
-
-
-
 func cleanup(ctx context.Context, cli *client.Client) {
 	for _, label := range []string{"berth-bench=1", "com.amazonaws.ecs.task-definition-family=bench"} {
 		list, _ := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", label))})
@@ -113,5 +110,3 @@ func cleanup(ctx context.Context, cli *client.Client) {
 		}
 	}
 }
-
-

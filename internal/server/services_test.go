@@ -143,3 +143,182 @@ func TestServiceReachesSteadyStateAndRollsOut(t *testing.T) {
 		t.Fatalf("ListServices after delete: %v %v", list, err)
 	}
 }
+
+// tasksByInstance maps each instance ARN to the service's RUNNING tasks on it.
+func tasksByInstance(t *testing.T, c *ecs.Client, cluster, service string) map[string]int {
+	t.Helper()
+	ctx := context.Background()
+	list, err := c.ListTasks(ctx, &ecs.ListTasksInput{Cluster: aws.String(cluster), ServiceName: aws.String(service)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	if len(list.TaskArns) == 0 {
+		return out
+	}
+	d, err := c.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(cluster), Tasks: list.TaskArns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range d.Tasks {
+		if aws.ToString(task.LastStatus) == "RUNNING" {
+			out[aws.ToString(task.ContainerInstanceArn)]++
+		}
+	}
+	return out
+}
+
+func TestDaemonServiceRunsOneTaskPerInstance(t *testing.T) {
+	ctx := context.Background()
+	srv, c := serviceFleet(t, "dmn", 3)
+	out, err := c.CreateService(ctx, &ecs.CreateServiceInput{Cluster: aws.String("dmn"), ServiceName: aws.String("logs"), TaskDefinition: aws.String("app"),
+		SchedulingStrategy: types.SchedulingStrategyDaemon})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc := out.Service.DeploymentConfiguration
+	if out.Service.DesiredCount != 3 || aws.ToInt32(dc.MaximumPercent) != 100 || aws.ToInt32(dc.MinimumHealthyPercent) != 0 {
+		t.Fatalf("daemon service: desired %d, deployment configuration %+v", out.Service.DesiredCount, dc)
+	}
+	waitStable(t, c, "dmn", "logs")
+	if per := tasksByInstance(t, c, "dmn", "logs"); len(per) != 3 {
+		t.Fatalf("daemon tasks by instance: %v", per)
+	}
+	// A fourth instance gets one too; a new revision replaces each in place.
+	srv.Simulate(simulate.Config{Cluster: "dmn", Instances: 1, CPU: 4096, Memory: 4096})
+	waitUntil(t, "a task on the fourth instance", func() bool { return len(tasksByInstance(t, c, "dmn", "logs")) == 4 })
+	if _, err := c.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: aws.String("dmn"), Service: aws.String("logs"), TaskDefinition: aws.String("app:1")}); err != nil {
+		t.Fatal(err)
+	}
+	waitStable(t, c, "dmn", "logs")
+	per := tasksByInstance(t, c, "dmn", "logs")
+	for inst, n := range per {
+		if n != 1 {
+			t.Fatalf("%d tasks on %s", n, inst)
+		}
+	}
+	if s := describeService(t, c, "dmn", "logs"); len(per) != 4 || s.DesiredCount != 4 || !strings.HasSuffix(aws.ToString(s.TaskDefinition), "app:1") {
+		t.Fatalf("after the update: %v, desired %d, %s", per, s.DesiredCount, aws.ToString(s.TaskDefinition))
+	}
+}
+
+func waitUntil(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); !ok(); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("never: %s", what)
+		}
+	}
+}
+
+func TestDrainingInstanceIsEmptiedWithinBounds(t *testing.T) {
+	ctx := context.Background()
+	_, c := serviceFleet(t, "drain", 2)
+	if _, err := c.CreateService(ctx, &ecs.CreateServiceInput{Cluster: aws.String("drain"), ServiceName: aws.String("web"), TaskDefinition: aws.String("app"),
+		DesiredCount: aws.Int32(4), PlacementStrategy: []types.PlacementStrategy{{Type: types.PlacementStrategyTypeSpread, Field: aws.String("instanceId")}}}); err != nil {
+		t.Fatal(err)
+	}
+	waitStable(t, c, "drain", "web")
+	per := tasksByInstance(t, c, "drain", "web")
+	if len(per) != 2 {
+		t.Fatalf("spread: %v", per)
+	}
+	var victim string
+	for inst := range per {
+		victim = inst
+		break
+	}
+	if _, err := c.UpdateContainerInstancesState(ctx, &ecs.UpdateContainerInstancesStateInput{Cluster: aws.String("drain"), ContainerInstances: []string{victim}, Status: types.ContainerInstanceStatusDraining}); err != nil {
+		t.Fatal(err)
+	}
+	// While it moves, at least 4 tasks stay RUNNING (minimumHealthyPercent
+	// 100) and at most 8 exist (maximumPercent 200).
+	waitUntil(t, "the draining instance emptied", func() bool {
+		per := tasksByInstance(t, c, "drain", "web")
+		running := 0
+		for _, n := range per {
+			running += n
+		}
+		if running < 4 {
+			t.Fatalf("%d running while draining: %v", running, per)
+		}
+		return per[victim] == 0
+	})
+	waitStable(t, c, "drain", "web")
+	if per := tasksByInstance(t, c, "drain", "web"); len(per) != 1 || per[victim] != 0 {
+		t.Fatalf("after draining: %v", per)
+	}
+}
+
+func TestServiceInputIsCheckedAsECSChecksIt(t *testing.T) {
+	ctx := context.Background()
+	_, c := serviceFleet(t, "bad", 0)
+	create := func(mod func(*ecs.CreateServiceInput)) error {
+		in := &ecs.CreateServiceInput{Cluster: aws.String("bad"), ServiceName: aws.String("web"), TaskDefinition: aws.String("app"), DesiredCount: aws.Int32(1)}
+		mod(in)
+		_, err := c.CreateService(ctx, in)
+		return err
+	}
+	for _, tc := range []struct {
+		name      string
+		mod       func(*ecs.CreateServiceInput)
+		code, msg string
+	}{
+		{"unknown cluster", func(in *ecs.CreateServiceInput) { in.Cluster = aws.String("nope") }, "ClusterNotFoundException", "Cluster not found."},
+		{"unknown task definition", func(in *ecs.CreateServiceInput) { in.TaskDefinition = aws.String("nope:7") }, "ClientException", "TaskDefinition not found."},
+		{"desired count with DAEMON", func(in *ecs.CreateServiceInput) { in.SchedulingStrategy = types.SchedulingStrategyDaemon },
+			"InvalidParameterException", "The daemon scheduling strategy does not support a desired count for services."},
+		{"minimum above 100", func(in *ecs.CreateServiceInput) {
+			in.DeploymentConfiguration = &types.DeploymentConfiguration{MinimumHealthyPercent: aws.Int32(120)}
+		}, "InvalidParameterException", ""},
+		{"maximum below 100", func(in *ecs.CreateServiceInput) {
+			in.DeploymentConfiguration = &types.DeploymentConfiguration{MaximumPercent: aws.Int32(90)}
+		}, "InvalidParameterException", ""},
+		{"DAEMON with maximum 200", func(in *ecs.CreateServiceInput) {
+			in.DesiredCount, in.SchedulingStrategy = nil, types.SchedulingStrategyDaemon
+			in.DeploymentConfiguration = &types.DeploymentConfiguration{MaximumPercent: aws.Int32(200)}
+		}, "InvalidParameterException", ""},
+		{"DAEMON with a placement strategy", func(in *ecs.CreateServiceInput) {
+			in.DesiredCount, in.SchedulingStrategy = nil, types.SchedulingStrategyDaemon
+			in.PlacementStrategy = []types.PlacementStrategy{{Type: types.PlacementStrategyTypeRandom}}
+		}, "InvalidParameterException", ""},
+		{"a bad name", func(in *ecs.CreateServiceInput) { in.ServiceName = aws.String("no spaces") }, "InvalidParameterException", ""},
+		{"a load balancer on a port the container lacks", func(in *ecs.CreateServiceInput) {
+			in.LoadBalancers = []types.LoadBalancer{{TargetGroupArn: aws.String("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/x/1"), ContainerName: aws.String("web"), ContainerPort: aws.Int32(9999)}}
+		}, "InvalidParameterException", "The container web does not have a container port 9999 defined."},
+	} {
+		t.Run(tc.name, func(t *testing.T) { wantAPIError(t, create(tc.mod), tc.code, tc.msg) })
+	}
+	if out, err := c.ListServices(ctx, &ecs.ListServicesInput{Cluster: aws.String("bad")}); err != nil || len(out.ServiceArns) != 0 {
+		t.Fatalf("bad input stored a service: %v %v", out, err)
+	}
+
+	// The same name twice; the same client token is a retry.
+	token := func(in *ecs.CreateServiceInput) { in.ClientToken = aws.String("tok-1") }
+	if err := create(token); err != nil {
+		t.Fatal(err)
+	}
+	if err := create(token); err != nil {
+		t.Fatalf("a retry with the same client token: %v", err)
+	}
+	wantAPIError(t, create(func(*ecs.CreateServiceInput) {}), "InvalidParameterException", "Creation of service was not idempotent.")
+	_, err := c.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: aws.String("bad"), Service: aws.String("nope"), DesiredCount: aws.Int32(2)})
+	wantAPIError(t, err, "ServiceNotFoundException", "Service not found.")
+	d, err := c.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String("bad"), Services: []string{"web", "nope"}})
+	if err != nil || len(d.Services) != 1 || len(d.Failures) != 1 || aws.ToString(d.Failures[0].Reason) != "MISSING" {
+		t.Fatalf("describe with a missing service: %+v %v", d, err)
+	}
+	if _, err := c.DeleteService(ctx, &ecs.DeleteServiceInput{Cluster: aws.String("bad"), Service: aws.String("web"), Force: aws.Bool(true)}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: aws.String("bad"), Service: aws.String("web"), DesiredCount: aws.Int32(2)})
+	wantAPIError(t, err, "ServiceNotActiveException", "Service was not ACTIVE.")
+	// ListServices filters.
+	if err := create(func(in *ecs.CreateServiceInput) { in.ServiceName = aws.String("d"); in.DesiredCount = nil; in.SchedulingStrategy = types.SchedulingStrategyDaemon }); err != nil {
+		t.Fatal(err)
+	}
+	l, err := c.ListServices(ctx, &ecs.ListServicesInput{Cluster: aws.String("bad"), SchedulingStrategy: types.SchedulingStrategyDaemon})
+	if err != nil || len(l.ServiceArns) != 1 || !strings.HasSuffix(l.ServiceArns[0], ":service/bad/d") {
+		t.Fatalf("ListServices DAEMON: %v %v", l, err)
+	}
+}

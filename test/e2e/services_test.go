@@ -106,7 +106,12 @@ func TestServicesOnDocker(t *testing.T) {
 	endpoint := "http://" + addr
 	dev := &process{t: t, args: []string{buildBerth(t), "dev", "--listen", addr, "--data-dir", t.TempDir()}, home: t.TempDir()}
 	dev.start()
-	t.Cleanup(dev.kill9)
+	t.Cleanup(func() {
+		dev.kill9()
+		if t.Failed() {
+			t.Logf("berth dev's output:\n%s", dev.logs.String())
+		}
+	})
 	waitHealthy(t, endpoint, dev)
 	c := sdk(endpoint)
 	ctx := context.Background()
