@@ -258,7 +258,7 @@ func (s *Server) DeleteCluster(ctx context.Context, in *ecs.DeleteClusterRequest
 	sc := scopeOf(ctx)
 	c, err := s.changeCluster(ctx, in.Cluster, func(c *clusterRecord) error {
 		// The same checks, in the same order, as ECS.
-		if s.clusterServiceCount(sc, c.Name) > 0 {
+		if s.clusterServiceCount(sc, c.Name, true) > 0 {
 			return ecs.NewClusterContainsServicesException("The Cluster cannot be deleted while Services are active.")
 		}
 		if s.clusterInstanceCount(sc, c.Name) > 0 {
@@ -327,7 +327,7 @@ func (s *Server) clusterView(sc scope, c *clusterRecord, include map[ecs.Cluster
 		out.RegisteredContainerInstancesCount = ecs.Ptr(int32(s.clusterInstanceCount(sc, c.Name)))
 		out.RunningTasksCount = ecs.Ptr(int32(s.clusterTaskCount(sc, c.Name, "RUNNING")))
 		out.PendingTasksCount = ecs.Ptr(int32(s.clusterTaskCount(sc, c.Name, "PENDING")))
-		out.ActiveServicesCount = ecs.Ptr(int32(s.clusterServiceCount(sc, c.Name)))
+		out.ActiveServicesCount = ecs.Ptr(int32(s.clusterServiceCount(sc, c.Name, false)))
 	}
 	if include[ecs.ClusterFieldTags] {
 		out.Tags = orEmpty(c.Tags)
@@ -358,15 +358,24 @@ func (s *Server) clusterStatistics(sc scope, c *clusterRecord) []ecs.KeyValuePai
 		stat("pendingFargateTasksCount", 0),
 		stat("runningExternalTasksCount", 0),
 		stat("pendingExternalTasksCount", 0),
-		stat("activeEC2ServiceCount", s.clusterServiceCount(sc, c.Name)),
+		stat("activeEC2ServiceCount", s.clusterServiceCount(sc, c.Name, false)),
 		stat("activeFargateServiceCount", 0),
 		stat("drainingEC2ServiceCount", 0),
 		stat("drainingFargateServiceCount", 0),
 	}
 }
 
-// Services arrive with later work; until then a cluster has none.
-func (s *Server) clusterServiceCount(sc scope, cluster string) int { return 0 }
+// clusterServiceCount counts the cluster's ACTIVE services; with
+// draining, those being deleted too (they still hold tasks).
+func (s *Server) clusterServiceCount(sc scope, cluster string, draining bool) int {
+	n := 0
+	for _, o := range s.store.List(sc.prefix(kindService)+cluster+"/", "", 0) {
+		if r, err := decode[serviceRecord](s, o); err == nil && (r.Status == statusActive || draining && r.Status == statusDraining) {
+			n++
+		}
+	}
+	return n
+}
 
 // Cluster settings: containerInsights is the only one, with ECS's values.
 var containerInsightsValues = map[string]bool{"enabled": true, "disabled": true, "enhanced": true}

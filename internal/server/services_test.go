@@ -321,4 +321,10 @@ func TestServiceInputIsCheckedAsECSChecksIt(t *testing.T) {
 	if err != nil || len(l.ServiceArns) != 1 || !strings.HasSuffix(l.ServiceArns[0], ":service/bad/d") {
 		t.Fatalf("ListServices DAEMON: %v %v", l, err)
 	}
+	_, err = c.DeleteCluster(ctx, &ecs.DeleteClusterInput{Cluster: aws.String("bad")})
+	wantAPIError(t, err, "ClusterContainsServicesException", "The Cluster cannot be deleted while Services are active.")
+	cl, err := c.DescribeClusters(ctx, &ecs.DescribeClustersInput{Clusters: []string{"bad"}})
+	if err != nil || cl.Clusters[0].ActiveServicesCount != 1 {
+		t.Fatalf("activeServicesCount: %+v %v", cl, err)
+	}
 }

@@ -277,3 +277,109 @@ func TestServicesOnDocker(t *testing.T) {
 		}
 	})
 }
+
+// TestServiceRolloutSurvivesKill9 kills `berth dev` (control plane and
+// agent in one process) with SIGKILL in the middle of a rolling update and
+// starts it again on the same data: the rollout carries on to the end, with
+// exactly the desired tasks, each with one container, and no task the
+// service had started lost from the record.
+func TestServiceRolloutSurvivesKill9(t *testing.T) {
+	docker := berthtest.DockerClient(t)
+	berthtest.BuildBusyboxImage(t)
+	removeTaskContainers(docker)
+	t.Cleanup(func() { removeTaskContainers(docker) })
+
+	addr := freePort(t)
+	endpoint := "http://" + addr
+	dev := &process{t: t, args: []string{buildBerth(t), "dev", "--listen", addr, "--data-dir", t.TempDir()}, home: t.TempDir()}
+	dev.start()
+	t.Cleanup(func() {
+		dev.kill9()
+		if t.Failed() {
+			t.Logf("berth dev's output:\n%s", dev.logs.String())
+		}
+	})
+	waitHealthy(t, endpoint, dev)
+	c := sdk(endpoint)
+	ctx := context.Background()
+	waitInstance(t, c)
+	register(t, c, "roll", trapTerm("app"))
+	register(t, c, "roll", trapTerm("app"))
+
+	if _, err := c.CreateService(ctx, &ecs.CreateServiceInput{ServiceName: aws.String("roll"), TaskDefinition: aws.String("roll:1"), DesiredCount: aws.Int32(6),
+		DeploymentConfiguration: &types.DeploymentConfiguration{MinimumHealthyPercent: aws.Int32(50), MaximumPercent: aws.Int32(100)}}); err != nil {
+		t.Fatal(err)
+	}
+	stable(t, c, "roll")
+	if _, err := c.UpdateService(ctx, &ecs.UpdateServiceInput{Service: aws.String("roll"), TaskDefinition: aws.String("roll:2")}); err != nil {
+		t.Fatal(err)
+	}
+	// Kill once the new revision has tasks and the old one still has some.
+	seen := map[string]bool{}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the rollout never got under way")
+		}
+		out, err := c.DescribeServices(ctx, &ecs.DescribeServicesInput{Services: []string{"roll"}})
+		if err != nil || len(out.Services) != 1 {
+			continue
+		}
+		if d := out.Services[0].Deployments; len(d) == 2 && d[0].RunningCount+d[0].PendingCount > 0 && d[1].RunningCount > 0 {
+			break
+		}
+	}
+	for _, st := range []types.DesiredStatus{types.DesiredStatusRunning, types.DesiredStatusStopped} {
+		list, err := c.ListTasks(ctx, &ecs.ListTasksInput{ServiceName: aws.String("roll"), DesiredStatus: st})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, arn := range list.TaskArns {
+			seen[arn] = true
+		}
+	}
+	dev.kill9()
+	dev.start()
+	waitHealthy(t, endpoint, dev)
+
+	s := stable(t, c, "roll")
+	if s.RunningCount != 6 || !strings.HasSuffix(aws.ToString(s.TaskDefinition), "roll:2") {
+		t.Fatalf("after the restart: running %d on %s", s.RunningCount, aws.ToString(s.TaskDefinition))
+	}
+	// Exactly six containers, of six distinct RUNNING tasks of revision 2.
+	byTask := map[string]int{}
+	for _, x := range runningContainers(t, docker) {
+		byTask[x.Labels["com.amazonaws.ecs.task-arn"]]++
+	}
+	running, err := c.ListTasks(ctx, &ecs.ListTasksInput{ServiceName: aws.String("roll"), DesiredStatus: types.DesiredStatusRunning})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(byTask) != 6 || len(running.TaskArns) != 6 {
+		t.Fatalf("containers by task %v, running tasks %d", byTask, len(running.TaskArns))
+	}
+	d, err := c.DescribeTasks(ctx, &ecs.DescribeTasksInput{Tasks: running.TaskArns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tk := range d.Tasks {
+		if byTask[aws.ToString(tk.TaskArn)] != 1 || !strings.HasSuffix(aws.ToString(tk.TaskDefinitionArn), "roll:2") || aws.ToString(tk.LastStatus) != "RUNNING" {
+			t.Fatalf("task %s: %s, %d containers", aws.ToString(tk.TaskArn), describe(tk), byTask[aws.ToString(tk.TaskArn)])
+		}
+	}
+	// Every task seen before the kill is still on record.
+	var arns []string
+	for arn := range seen {
+		arns = append(arns, arn)
+	}
+	for len(arns) > 0 {
+		n := min(len(arns), 100)
+		out, err := c.DescribeTasks(ctx, &ecs.DescribeTasksInput{Tasks: arns[:n]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Failures) > 0 {
+			t.Fatalf("tasks lost over the restart: %+v", out.Failures)
+		}
+		arns = arns[n:]
+	}
+}
