@@ -37,3 +37,4 @@ bench: build
 	$(GO) run ./bench/tasks -berth ./$(BIN) -runs 50
 	$(GO) run ./bench/agentmem -bin bin
 	$(GO) run ./bench/placement -berth ./$(BIN) -sizes 1000,10000 -tasks-per-instance 10 -no-telemetry
+	$(GO) run ./bench/services -berth ./$(BIN) -tasks 50
