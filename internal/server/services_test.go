@@ -314,7 +314,11 @@ func TestServiceInputIsCheckedAsECSChecksIt(t *testing.T) {
 	_, err = c.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: aws.String("bad"), Service: aws.String("web"), DesiredCount: aws.Int32(2)})
 	wantAPIError(t, err, "ServiceNotActiveException", "Service was not ACTIVE.")
 	// ListServices filters.
-	if err := create(func(in *ecs.CreateServiceInput) { in.ServiceName = aws.String("d"); in.DesiredCount = nil; in.SchedulingStrategy = types.SchedulingStrategyDaemon }); err != nil {
+	if err := create(func(in *ecs.CreateServiceInput) {
+		in.ServiceName = aws.String("d")
+		in.DesiredCount = nil
+		in.SchedulingStrategy = types.SchedulingStrategyDaemon
+	}); err != nil {
 		t.Fatal(err)
 	}
 	l, err := c.ListServices(ctx, &ecs.ListServicesInput{Cluster: aws.String("bad"), SchedulingStrategy: types.SchedulingStrategyDaemon})
