@@ -185,6 +185,7 @@ func (r *serviceRecord) newDeployment(sc scope, now time.Time) deploymentRecord 
 		ID: id, Status: deploymentPrimary, TaskDefinitionARN: r.TaskDefinitionARN, DesiredCount: r.DesiredCount,
 		LaunchType: r.LaunchType, CapacityProviderStrategy: r.CapacityProviderStrategy, PlatformVersion: r.PlatformVersion,
 		NetworkConfiguration: r.NetworkConfiguration, PlacementConstraints: r.PlacementConstraints, PlacementStrategy: r.PlacementStrategy,
+		LoadBalancers: r.LoadBalancers, ServiceRegistries: r.ServiceRegistries,
 		RolloutState: rolloutInProgress, RolloutStateReason: "ECS deployment " + id + " in progress.",
 		RevisionARN: sc.arn("service-revision/" + r.Cluster + "/" + r.Name + "/" + digits19(r.RevisionCounter)),
 		CreatedAt:   now, UpdatedAt: now,
@@ -194,6 +195,9 @@ func (r *serviceRecord) newDeployment(sc scope, now time.Time) deploymentRecord 
 // deploy makes d the PRIMARY deployment; the one before becomes ACTIVE and
 // is drained by the service scheduler.
 func (r *serviceRecord) deploy(d deploymentRecord, now time.Time) {
+	for _, old := range r.Deployments {
+		d.SourceRevisionARNs = append(d.SourceRevisionARNs, old.RevisionARN)
+	}
 	for i := range r.Deployments {
 		if r.Deployments[i].Status == deploymentPrimary {
 			r.Deployments[i].Status, r.Deployments[i].UpdatedAt = deploymentActive, now

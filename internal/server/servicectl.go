@@ -161,7 +161,7 @@ func (s *Server) reconcileService(ctx context.Context, sc scope, o *store.Object
 	// 2. What to do.
 	wake := time.Time{}
 	p := r.primary()
-	canLaunch := r.Status == statusActive && p != nil && !(p.RolloutState == rolloutFailed && !p.Rollback)
+	canLaunch := r.Status == statusActive && p != nil && p.RolloutState != rolloutFailed && !p.Stopped
 	if r.NextLaunchAt != nil && now.Before(*r.NextLaunchAt) {
 		canLaunch, wake = false, *r.NextLaunchAt
 	}
@@ -380,12 +380,17 @@ func (s *Server) tripCircuitBreaker(sc scope, r *serviceRecord, p *deploymentRec
 	p.FinishedAt = &now
 	r.addEvent(now, "(service %s) (deployment %s) deployment failed: tasks failed to start.", r.Name, p.ID)
 	cb := r.DeploymentConfiguration.DeploymentCircuitBreaker
-	if !ecs.Val(cb.Rollback) {
-		return
+	if ecs.Val(cb.Rollback) {
+		r.rollBack(sc, p, "ECS deployment circuit breaker: rolling back to deploymentId %s.", now)
 	}
+}
+
+// rollBack deploys again the last deployment that completed, in place of
+// failed. It reports whether there was one.
+func (r *serviceRecord) rollBack(sc scope, failed *deploymentRecord, reasonFormat string, now time.Time) bool {
 	var last *deploymentRecord
 	for i := range r.Deployments {
-		if d := &r.Deployments[i]; d.ID != p.ID && d.RolloutState == rolloutCompleted {
+		if d := &r.Deployments[i]; d.ID != failed.ID && d.RolloutState == rolloutCompleted {
 			last = d
 			break
 		}
@@ -399,20 +404,22 @@ func (s *Server) tripCircuitBreaker(sc scope, r *serviceRecord, p *deploymentRec
 		}
 	}
 	if last == nil {
-		return // nothing ever completed: nothing to go back to
+		return false // nothing ever completed: nothing to go back to
 	}
-	back := deploymentRecord{
-		ID: newDeploymentID(), Status: deploymentPrimary, TaskDefinitionARN: last.TaskDefinitionARN, DesiredCount: r.DesiredCount,
-		LaunchType: last.LaunchType, CapacityProviderStrategy: last.CapacityProviderStrategy, PlatformVersion: last.PlatformVersion,
-		NetworkConfiguration: last.NetworkConfiguration, PlacementConstraints: last.PlacementConstraints, PlacementStrategy: last.PlacementStrategy,
-		RolloutState: rolloutInProgress, Rollback: true, CreatedAt: now, UpdatedAt: now,
-	}
+	back := *last
+	back.ID, back.Status, back.DesiredCount, back.FailedTasks = newDeploymentID(), deploymentPrimary, r.DesiredCount, 0
+	back.RolloutState, back.Rollback, back.RollbackOf = rolloutInProgress, true, failed.ID
+	back.RolloutStateReason = fmt.Sprintf(reasonFormat, last.ID)
+	back.CreatedAt, back.UpdatedAt, back.FinishedAt, back.Stopped, back.StoppedAt, back.SourceRevisionARNs = now, now, nil, false, nil, nil
 	r.RevisionCounter++
 	back.RevisionARN = sc.arn("service-revision/" + r.Cluster + "/" + r.Name + "/" + digits19(r.RevisionCounter))
-	back.RolloutStateReason = "ECS deployment circuit breaker: rolling back to deploymentId " + last.ID + "."
-	r.TaskDefinitionARN = last.TaskDefinitionARN
+	// The service's settings are those of the deployment it goes back to.
+	r.TaskDefinitionARN, r.LaunchType, r.CapacityProviderStrategy, r.PlatformVersion = last.TaskDefinitionARN, last.LaunchType, last.CapacityProviderStrategy, last.PlatformVersion
+	r.NetworkConfiguration, r.PlacementConstraints, r.PlacementStrategy = last.NetworkConfiguration, last.PlacementConstraints, last.PlacementStrategy
+	r.LoadBalancers, r.ServiceRegistries = last.LoadBalancers, last.ServiceRegistries
 	r.deploy(back, now)
-	r.addEvent(now, "(service %s) (deployment %s) rolling back to deployment %s.", r.Name, p.ID, last.ID)
+	r.addEvent(now, "(service %s) (deployment %s) rolling back to deployment %s.", r.Name, failed.ID, last.ID)
+	return true
 }
 
 // rolloutTasks turns the service's tasks into what the planner weighs, and

@@ -87,8 +87,13 @@ type deploymentRecord struct {
 	PlacementStrategy        []ecs.PlacementStrategy            `json:"placementStrategy,omitempty"`
 	RolloutState             string                             `json:"rolloutState"` // IN_PROGRESS, COMPLETED or FAILED
 	RolloutStateReason       string                             `json:"rolloutStateReason"`
-	Rollback                 bool                               `json:"rollback,omitempty"` // started by the circuit breaker
-	Stopped                  bool                               `json:"stopped,omitempty"`  // StopServiceDeployment ended it
+	Rollback                 bool                               `json:"rollback,omitempty"`   // started to roll another back
+	RollbackOf               string                             `json:"rollbackOf,omitempty"` // the deployment it rolls back
+	Stopped                  bool                               `json:"stopped,omitempty"`    // StopServiceDeployment ended it
+	StoppedAt                *time.Time                         `json:"stoppedAt,omitempty"`
+	SourceRevisionARNs       []string                           `json:"sourceRevisionArns,omitempty"` // what ran when it began
+	LoadBalancers            []ecs.LoadBalancer                 `json:"loadBalancers,omitempty"`
+	ServiceRegistries        []ecs.ServiceRegistry              `json:"serviceRegistries,omitempty"`
 	RevisionARN              string                             `json:"revisionArn"`
 	CreatedAt                time.Time                          `json:"createdAt"`
 	UpdatedAt                time.Time                          `json:"updatedAt"`

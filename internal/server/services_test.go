@@ -118,6 +118,53 @@ func TestServiceReachesSteadyStateAndRollsOut(t *testing.T) {
 		t.Fatalf("running tasks after the update: %v %v", running, err)
 	}
 
+	// The deployment APIs see both deployments and their revisions.
+	deps, err := c.ListServiceDeployments(ctx, &ecs.ListServiceDeploymentsInput{Cluster: aws.String("svc"), Service: aws.String("web")})
+	if err != nil || len(deps.ServiceDeployments) != 2 || deps.ServiceDeployments[0].Status != types.ServiceDeploymentStatusSuccessful ||
+		deps.ServiceDeployments[1].Status != types.ServiceDeploymentStatusSuccessful {
+		t.Fatalf("ListServiceDeployments: %+v %v", deps, err)
+	}
+	newest := deps.ServiceDeployments[0]
+	if aws.ToString(s2.CurrentServiceDeployment) != aws.ToString(newest.ServiceDeploymentArn) {
+		t.Fatalf("currentServiceDeployment %s, newest %s", aws.ToString(s2.CurrentServiceDeployment), aws.ToString(newest.ServiceDeploymentArn))
+	}
+	sd, err := c.DescribeServiceDeployments(ctx, &ecs.DescribeServiceDeploymentsInput{ServiceDeploymentArns: []string{aws.ToString(newest.ServiceDeploymentArn), "arn:aws:ecs:us-east-1:123456789012:service-deployment/svc/web/1"}})
+	if err != nil || len(sd.ServiceDeployments) != 1 || len(sd.Failures) != 1 {
+		t.Fatalf("DescribeServiceDeployments: %+v %v", sd, err)
+	}
+	if d := sd.ServiceDeployments[0]; len(d.SourceServiceRevisions) != 1 || aws.ToString(d.SourceServiceRevisions[0].Arn) != aws.ToString(deps.ServiceDeployments[1].TargetServiceRevisionArn) ||
+		d.TargetServiceRevision.RunningTaskCount != 4 {
+		t.Fatalf("service deployment: %+v", d)
+	}
+	revs, err := c.DescribeServiceRevisions(ctx, &ecs.DescribeServiceRevisionsInput{ServiceRevisionArns: []string{aws.ToString(newest.TargetServiceRevisionArn)}})
+	if err != nil || len(revs.ServiceRevisions) != 1 || !strings.HasSuffix(aws.ToString(revs.ServiceRevisions[0].TaskDefinition), "app:2") ||
+		len(revs.ServiceRevisions[0].ContainerImages) != 1 {
+		t.Fatalf("DescribeServiceRevisions: %+v %v", revs, err)
+	}
+	_, err = c.StopServiceDeployment(ctx, &ecs.StopServiceDeploymentInput{ServiceDeploymentArn: newest.ServiceDeploymentArn})
+	wantAPIError(t, err, "ConflictException", "")
+
+	// A deployment that cannot place anything, stopped with a rollback.
+	if _, err := c.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: aws.String("svc"), Service: aws.String("web"), TaskDefinition: aws.String("app:1"),
+		PlacementConstraints: []types.PlacementConstraint{{Type: types.PlacementConstraintTypeMemberOf, Expression: aws.String("attribute:stack == nowhere")}}}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the unplaceable event", func() bool {
+		return hasEvent(describeService(t, c, "svc", "web"), "was unable to place a task because no container instance met all of its requirements.")
+	})
+	stuck := describeService(t, c, "svc", "web")
+	if _, err := c.StopServiceDeployment(ctx, &ecs.StopServiceDeploymentInput{ServiceDeploymentArn: stuck.CurrentServiceDeployment}); err != nil {
+		t.Fatal(err)
+	}
+	waitStable(t, c, "svc", "web")
+	sd, err = c.DescribeServiceDeployments(ctx, &ecs.DescribeServiceDeploymentsInput{ServiceDeploymentArns: []string{aws.ToString(stuck.CurrentServiceDeployment)}})
+	if err != nil || len(sd.ServiceDeployments) != 1 || sd.ServiceDeployments[0].Status != types.ServiceDeploymentStatusRollbackSuccessful || sd.ServiceDeployments[0].Rollback == nil {
+		t.Fatalf("the stopped deployment: %+v %v", sd, err)
+	}
+	if s := describeService(t, c, "svc", "web"); !strings.HasSuffix(aws.ToString(s.TaskDefinition), "app:2") || s.RunningCount != 4 {
+		t.Fatalf("after the rollback: %s, running %d", aws.ToString(s.TaskDefinition), s.RunningCount)
+	}
+
 	// Scale to zero, then delete.
 	if _, err := c.DeleteService(ctx, &ecs.DeleteServiceInput{Cluster: aws.String("svc"), Service: aws.String("web")}); err == nil {
 		t.Fatal("deleting a service scaled above 0 without force succeeded")
