@@ -321,4 +321,3 @@ func (s *Server) StopServiceDeployment(ctx context.Context, in *ecs.StopServiceD
 	}
 	return &ecs.StopServiceDeploymentResponse{ServiceDeploymentArn: ecs.Ptr(arn)}, nil
 }
-
