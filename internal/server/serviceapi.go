@@ -239,6 +239,9 @@ func (s *Server) CreateService(ctx context.Context, in *ecs.CreateServiceRequest
 	if controller == string(ecs.DeploymentControllerTypeCodeDeploy) {
 		return nil, ecs.NewInvalidParameterException("The CODE_DEPLOY deployment controller needs AWS CodeDeploy, which Berth does not have. Use ECS or EXTERNAL.")
 	}
+	if controller == string(ecs.DeploymentControllerTypeExternal) && strategy == schedulingDaemon {
+		return nil, ecs.NewInvalidParameterException("The DAEMON scheduling strategy does not support the EXTERNAL deployment controller.")
+	}
 	if in.LaunchType != "" && len(in.CapacityProviderStrategy) > 0 {
 		return nil, ecs.NewInvalidParameterException("Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.")
 	}
@@ -345,7 +348,12 @@ func (s *Server) UpdateService(ctx context.Context, in *ecs.UpdateServiceRequest
 			return nil, err
 		}
 		before := *cur
-		external := r.DeploymentController == string(ecs.DeploymentControllerTypeExternal)
+		external := r.external()
+		if external && (in.TaskDefinition != nil || len(in.CapacityProviderStrategy) > 0 || in.NetworkConfiguration != nil ||
+			in.PlatformVersion != nil || in.LoadBalancers != nil || in.ServiceRegistries != nil) {
+			// ECS: with the EXTERNAL controller these belong to task sets.
+			return nil, ecs.NewInvalidParameterException("The task definition, capacity provider strategy, platform version, network configuration, load balancers and service registries of a service with the EXTERNAL deployment controller are set on its task sets: create a new task set.")
+		}
 		if in.DeploymentController != nil && string(in.DeploymentController.Type) != r.DeploymentController {
 			return nil, ecs.NewInvalidParameterException("Updating the deployment controller of a service is not supported by Berth.")
 		}
@@ -357,9 +365,6 @@ func (s *Server) UpdateService(ctx context.Context, in *ecs.UpdateServiceRequest
 		}
 		var td *ecs.TaskDefinition
 		if in.TaskDefinition != nil {
-			if external {
-				return nil, ecs.NewInvalidParameterException("Updating the task definition of a service with the EXTERNAL deployment controller is done with task sets.")
-			}
 			rec, err := s.serviceTaskDef(sc, *in.TaskDefinition)
 			if err != nil {
 				return nil, err

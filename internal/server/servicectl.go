@@ -139,7 +139,7 @@ func (s *Server) reconcileService(ctx context.Context, sc scope, o *store.Object
 	if err != nil {
 		return time.Time{}, err
 	}
-	if r.Status == statusInactive || r.DeploymentController == string(ecs.DeploymentControllerTypeExternal) {
+	if r.Status == statusInactive {
 		return time.Time{}, nil
 	}
 	now := s.now().UTC()
@@ -159,6 +159,9 @@ func (s *Server) reconcileService(ctx context.Context, sc scope, o *store.Object
 		return now, s.writeService(ctx, o, r, seen)
 	}
 	// 2. What to do.
+	if r.external() {
+		return s.reconcileTaskSets(ctx, sc, cl, o, r, tasks, now)
+	}
 	wake := time.Time{}
 	p := r.primary()
 	canLaunch := r.Status == statusActive && p != nil && p.RolloutState != rolloutFailed && !p.Stopped
@@ -194,10 +197,9 @@ func (s *Server) reconcileService(ctx context.Context, sc scope, o *store.Object
 	// Starts first, so a rolling update gets going at once; the stops the
 	// plan also holds are the next pass's (the same state plans them again).
 	if plan.Start > 0 || len(plan.On) > 0 {
-		if at, ok := s.services.instants[o.Key]; ok && now.Before(at) {
+		if at, wait := s.placementDeferred(o.Key, now); wait {
 			return at, nil
 		}
-		delete(s.services.instants, o.Key)
 		return wake, s.startServiceTasks(ctx, sc, cl, o, r, p, plan)
 	}
 	if len(plan.Stop) > 0 {
@@ -272,11 +274,19 @@ func (s *Server) account(sc scope, r *serviceRecord, tasks []serviceTask, daemon
 		for len(r.Deployments) > 0 {
 			r.retire(r.Deployments[0].ID, now)
 		}
+		r.TaskSets = nil
 		return seen, true
 	}
-	// A rollout completes when the primary alone runs, all of it healthy.
-	steady := p != nil && len(r.Deployments) == 1 && s.settled(r, p, tasks)
-	if steady && p.RolloutState == rolloutInProgress {
+	var steady bool
+	if r.external() {
+		var setsChanged bool
+		steady, setsChanged = s.accountTaskSets(r, tasks, now)
+		changed = changed || setsChanged
+	} else {
+		// A rollout completes when the primary alone runs, all of it healthy.
+		steady = p != nil && len(r.Deployments) == 1 && s.settled(r, p, tasks)
+	}
+	if steady && p != nil && p.RolloutState == rolloutInProgress {
 		p.RolloutState, p.RolloutStateReason, p.UpdatedAt = rolloutCompleted, "ECS deployment "+p.ID+" completed.", now
 		p.FinishedAt = &now
 		r.addEvent(now, "(service %s) (deployment %s) deployment completed.", r.Name, p.ID)
@@ -321,6 +331,12 @@ func (r *serviceRecord) desired() int {
 		return r.DaemonDesired
 	}
 	return r.DesiredCount
+}
+
+// external: the service's deployments are task sets an external
+// deployment controller manages.
+func (r *serviceRecord) external() bool {
+	return r.DeploymentController == string(ecs.DeploymentControllerTypeExternal)
 }
 
 func (r *serviceRecord) circuitBreaker() bool {

@@ -56,8 +56,9 @@ type serviceRecord struct {
 	// Deployments in progress: the PRIMARY first, then ACTIVE ones that
 	// still have tasks. Finished ones move to History.
 	Deployments []deploymentRecord `json:"deployments"`
-	History     []deploymentRecord `json:"history,omitempty"` // newest first, bounded
-	Events      []serviceEvent     `json:"events,omitempty"`  // newest first, bounded
+	TaskSets    []taskSetRecord    `json:"taskSets,omitempty"` // EXTERNAL deployment controller only (tasksets.go)
+	History     []deploymentRecord `json:"history,omitempty"`  // newest first, bounded
+	Events      []serviceEvent     `json:"events,omitempty"`   // newest first, bounded
 
 	// The service scheduler's own bookkeeping.
 	SteadyAt          *time.Time `json:"steadyAt,omitempty"`          // when it last reported a steady state
@@ -288,28 +289,11 @@ func isPending(status string) bool {
 // serviceView is the service as DescribeServices shows it, with the counts
 // of its tasks as they are now.
 func (s *Server) serviceView(sc scope, r *serviceRecord, withTags bool) ecs.Service {
-	type counts struct{ running, pending, live int }
-	byDeployment := map[string]*counts{}
-	var all counts
-	for _, st := range s.serviceTasks(sc, r.Cluster, r.Name) {
-		t := st.rec
-		c := byDeployment[t.StartedBy]
-		if c == nil {
-			c = &counts{}
-			byDeployment[t.StartedBy] = c
-		}
-		if !t.live() {
-			continue
-		}
-		c.live++
-		switch {
-		case t.LastStatus == "RUNNING":
-			c.running++
-			all.running++
-		case isPending(t.LastStatus):
-			c.pending++
-			all.pending++
-		}
+	byStarter := s.countTasksByStarter(sc, r)
+	var all taskSetCounts
+	for _, c := range byStarter {
+		all.running += c.running
+		all.pending += c.pending
 	}
 	desired := r.DesiredCount
 	if r.SchedulingStrategy == schedulingDaemon && r.Status == statusActive {
@@ -333,9 +317,9 @@ func (s *Server) serviceView(sc scope, r *serviceRecord, withTags bool) ecs.Serv
 		out.Tags = orEmpty(r.Tags)
 	}
 	for _, d := range r.Deployments {
-		c := byDeployment[d.ID]
+		c := byStarter[d.ID]
 		if c == nil {
-			c = &counts{}
+			c = &taskSetCounts{}
 		}
 		want := d.DesiredCount
 		if d.Status == deploymentPrimary {
@@ -353,6 +337,9 @@ func (s *Server) serviceView(sc scope, r *serviceRecord, withTags bool) ecs.Serv
 		if d.Status == deploymentPrimary {
 			out.CurrentServiceDeployment = ecs.Ptr(serviceDeploymentARN(sc, r, d.ID))
 		}
+	}
+	for i := range r.TaskSets {
+		out.TaskSets = append(out.TaskSets, taskSetView(r, &r.TaskSets[i], byStarter, withTags))
 	}
 	for _, e := range r.Events {
 		out.Events = append(out.Events, ecs.ServiceEvent{Id: ecs.Ptr(e.ID), CreatedAt: ecs.NewTimestamp(e.CreatedAt), Message: ecs.Ptr(e.Message)})

@@ -1,0 +1,149 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/berth-project/berth/api/ecs"
+	"github.com/berth-project/berth/internal/rollout"
+	"github.com/berth-project/berth/internal/store"
+)
+
+// The service scheduler's side of task sets (tasksets.go). A service of the
+// EXTERNAL deployment controller has no deployments: each of its task sets
+// is kept at its computed desired count on its own, replacing stopped and
+// unhealthy tasks and moving tasks off DRAINING instances within the
+// service's deploymentConfiguration, as a deployment would be. What goes
+// from one task set to another is the external controller's decision.
+
+// reconcileTaskSets makes one step for an EXTERNAL service: the first task
+// set (primary first) that has something to start or stop gets one write.
+func (s *Server) reconcileTaskSets(ctx context.Context, sc scope, cl *clusterRecord, o *store.Object, r *serviceRecord, tasks []serviceTask, now time.Time) (time.Time, error) {
+	wake := time.Time{}
+	canLaunch := r.Status == statusActive
+	if r.NextLaunchAt != nil && now.Before(*r.NextLaunchAt) {
+		canLaunch, wake = false, *r.NextLaunchAt
+	}
+	in, graceEnds := s.rolloutTasks(sc, r, tasks, now)
+	wake = earliest(wake, graceEnds)
+	dc := r.DeploymentConfiguration
+	for _, ts := range r.taskSetsPrimaryFirst() {
+		var mine []rollout.Task
+		for _, t := range in {
+			if t.Deployment == ts.ID {
+				mine = append(mine, t)
+			}
+		}
+		plan := rollout.PlanReplica(rollout.Replica{Desired: ts.computedDesired(r), MinimumHealthyPercent: int(ecs.Val(dc.MinimumHealthyPercent)),
+			MaximumPercent: int(ecs.Val(dc.MaximumPercent)), Primary: ts.ID, CanLaunch: canLaunch && ts.Status != taskSetDraining, Tasks: mine})
+		if plan.Start > 0 {
+			if at, wait := s.placementDeferred(o.Key, now); wait {
+				return earliest(wake, at), nil
+			}
+			return wake, s.startServiceTasks(ctx, sc, cl, o, r, ts.asDeployment(r), plan)
+		}
+		if len(plan.Stop) > 0 {
+			return wake, s.stopServiceTasks(ctx, o, r, tasks, plan.Stop, ts.ID)
+		}
+	}
+	// Tasks of a task set that is no longer there (deleted with force while
+	// the service was being deleted) go too.
+	var orphans []rollout.Stop
+	for _, t := range in {
+		if !t.Stopping && r.taskSet(t.Deployment) == nil {
+			orphans = append(orphans, rollout.Stop{ID: t.ID, Why: rollout.Replaced})
+		}
+	}
+	if len(orphans) > 0 {
+		return wake, s.stopServiceTasks(ctx, o, r, tasks, orphans, "")
+	}
+	return wake, nil
+}
+
+// taskSetsPrimaryFirst lists the task sets, the primary first: it serves
+// traffic, so its tasks come before the others' when room is short.
+func (r *serviceRecord) taskSetsPrimaryFirst() []*taskSetRecord {
+	var out []*taskSetRecord
+	if p := r.primaryTaskSet(); p != nil {
+		out = append(out, p)
+	}
+	for i := range r.TaskSets {
+		if r.TaskSets[i].Status != taskSetPrimary {
+			out = append(out, &r.TaskSets[i])
+		}
+	}
+	return out
+}
+
+// accountTaskSets is the bookkeeping for an EXTERNAL service: each task
+// set's stability brought up to date, and DRAINING task sets with no tasks
+// left removed. It reports whether the whole service is steady and whether
+// the record changed.
+func (s *Server) accountTaskSets(r *serviceRecord, tasks []serviceTask, now time.Time) (steady, changed bool) {
+	type tally struct{ healthy, other int }
+	bySet := map[string]*tally{}
+	orphans := 0
+	for _, st := range tasks {
+		t := st.rec
+		if t.LastStatus == "STOPPED" {
+			continue
+		}
+		if r.taskSet(t.StartedBy) == nil {
+			orphans++
+			continue
+		}
+		c := bySet[t.StartedBy]
+		if c == nil {
+			c = &tally{}
+			bySet[t.StartedBy] = c
+		}
+		if t.live() && taskHealthy(t) {
+			c.healthy++
+		} else {
+			c.other++
+		}
+	}
+	kept := r.TaskSets[:0:0]
+	steady = len(r.TaskSets) > 0 && orphans == 0
+	for _, ts := range r.TaskSets {
+		c := bySet[ts.ID]
+		if c == nil {
+			c = &tally{}
+		}
+		if ts.Status == taskSetDraining && c.healthy+c.other == 0 {
+			changed = true // deleted, and its tasks are gone
+			continue
+		}
+		status := string(ecs.StabilityStatusStabilizing)
+		if c.other == 0 && c.healthy == ts.computedDesired(r) {
+			status = string(ecs.StabilityStatusSteadyState)
+		}
+		if status != ts.StabilityStatus {
+			ts.StabilityStatus, ts.StabilityStatusAt, ts.UpdatedAt = status, now, now
+			changed = true
+		}
+		steady = steady && status == string(ecs.StabilityStatusSteadyState)
+		kept = append(kept, ts)
+	}
+	r.TaskSets = kept
+	return steady, changed
+}
+
+// placementDeferred: after a placement that could not place everything,
+// the service waits placeRetry before trying again, unless the cluster
+// changes. It says until when.
+func (s *Server) placementDeferred(key string, now time.Time) (time.Time, bool) {
+	if at, ok := s.services.instants[key]; ok && now.Before(at) {
+		return at, true
+	}
+	delete(s.services.instants, key)
+	return time.Time{}, false
+}
+
+// earliest of two wake-up times, zero meaning none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}

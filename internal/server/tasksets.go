@@ -1,0 +1,395 @@
+package server
+
+import (
+	"context"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/berth-project/berth/api/ecs"
+	"github.com/berth-project/berth/internal/store"
+)
+
+// Task sets: the EXTERNAL deployment controller's unit of deployment. A
+// service with that controller has no deployments of its own; whoever
+// deploys it (a CD tool) creates task sets, scales each as a percentage of
+// the service's desired count, and names one of them PRIMARY. The service
+// scheduler keeps each task set at its computed desired count
+// (tasksetctl.go). Task sets live inside their service's record, so a task
+// set and the service it belongs to always change together.
+
+// taskSetRecord is one task set as stored.
+type taskSetRecord struct {
+	ID                       string                             `json:"id"` // ecs-svc/<19 digits>; its tasks' startedBy
+	ARN                      string                             `json:"arn"`
+	Status                   string                             `json:"status"` // PRIMARY, ACTIVE or DRAINING
+	ExternalID               string                             `json:"externalId,omitempty"`
+	TaskDefinitionARN        string                             `json:"taskDefinitionArn"`
+	LaunchType               string                             `json:"launchType,omitempty"`
+	CapacityProviderStrategy []ecs.CapacityProviderStrategyItem `json:"capacityProviderStrategy,omitempty"`
+	PlatformVersion          string                             `json:"platformVersion,omitempty"`
+	NetworkConfiguration     *ecs.NetworkConfiguration          `json:"networkConfiguration,omitempty"`
+	LoadBalancers            []ecs.LoadBalancer                 `json:"loadBalancers,omitempty"`
+	ServiceRegistries        []ecs.ServiceRegistry              `json:"serviceRegistries,omitempty"`
+	ScalePercent             float64                            `json:"scalePercent"`
+	StabilityStatus          string                             `json:"stabilityStatus"` // STEADY_STATE or STABILIZING
+	StabilityStatusAt        time.Time                          `json:"stabilityStatusAt"`
+	Tags                     []ecs.Tag                          `json:"tags,omitempty"`
+	ClientToken              string                             `json:"clientToken,omitempty"`
+	CreatedAt                time.Time                          `json:"createdAt"`
+	UpdatedAt                time.Time                          `json:"updatedAt"`
+}
+
+const (
+	taskSetPrimary  = "PRIMARY"
+	taskSetActive   = "ACTIVE"
+	taskSetDraining = "DRAINING"
+
+	// maxTaskSets per service is Berth's limit: it keeps a service record
+	// small. A blue/green or canary deployment needs two or three.
+	maxTaskSets = 5
+)
+
+// computedDesired is the task set's share of the service's desired count,
+// rounded up as ECS rounds it; a DRAINING task set, or one of a service
+// being deleted, wants none.
+func (ts *taskSetRecord) computedDesired(r *serviceRecord) int {
+	if ts.Status == taskSetDraining || r.Status != statusActive {
+		return 0
+	}
+	// The small epsilon keeps 3 × 33.333…% from rounding up to 2.
+	return int(math.Ceil(float64(r.DesiredCount)*ts.ScalePercent/100 - 1e-9))
+}
+
+// asDeployment is the task set as the service scheduler launches tasks of
+// it: with its own task definition and launch settings and the service's
+// placement rules.
+func (ts *taskSetRecord) asDeployment(r *serviceRecord) *deploymentRecord {
+	return &deploymentRecord{ID: ts.ID, Status: ts.Status, TaskDefinitionARN: ts.TaskDefinitionARN, LaunchType: ts.LaunchType,
+		CapacityProviderStrategy: ts.CapacityProviderStrategy, PlatformVersion: ts.PlatformVersion, NetworkConfiguration: ts.NetworkConfiguration,
+		PlacementConstraints: r.PlacementConstraints, PlacementStrategy: r.PlacementStrategy, LoadBalancers: ts.LoadBalancers, ServiceRegistries: ts.ServiceRegistries}
+}
+
+func (r *serviceRecord) taskSet(ref string) *taskSetRecord {
+	for i := range r.TaskSets {
+		if ts := &r.TaskSets[i]; ts.ID == ref || ts.ARN == ref {
+			return ts
+		}
+	}
+	return nil
+}
+
+func (r *serviceRecord) primaryTaskSet() *taskSetRecord {
+	for i := range r.TaskSets {
+		if r.TaskSets[i].Status == taskSetPrimary {
+			return &r.TaskSets[i]
+		}
+	}
+	return nil
+}
+
+// takeSettingsOf makes the primary task set's settings the service's, as
+// ECS shows them: DescribeServices returns the primary's fields.
+func (r *serviceRecord) takeSettingsOf(ts *taskSetRecord) {
+	r.TaskDefinitionARN, r.LaunchType, r.CapacityProviderStrategy = ts.TaskDefinitionARN, ts.LaunchType, ts.CapacityProviderStrategy
+	r.PlatformVersion, r.NetworkConfiguration = ts.PlatformVersion, ts.NetworkConfiguration
+	r.LoadBalancers, r.ServiceRegistries = ts.LoadBalancers, ts.ServiceRegistries
+}
+
+// errNotExternal is ECS's answer to task set calls on a service that has
+// another deployment controller.
+func errNotExternal() error {
+	return ecs.NewInvalidParameterException("Amazon ECS only supports task set management on services configured to use external deployment controllers.")
+}
+
+func errTaskSetNotFound() error {
+	return ecs.NewTaskSetNotFoundException("The specified task set does not exist.")
+}
+
+// scalePercent checks a Scale as ECS takes it: PERCENT, 0 to 100.
+func scalePercent(in *ecs.Scale) (float64, error) {
+	if in == nil {
+		return 100, nil
+	}
+	if in.Unit != "" && in.Unit != ecs.ScaleUnitPercent {
+		return 0, ecs.NewInvalidParameterException("Scale unit must be PERCENT.")
+	}
+	v := ecs.Val(in.Value)
+	if math.IsNaN(v) || v < 0 || v > 100 {
+		return 0, ecs.NewInvalidParameterException("Scale value must be between 0 and 100.")
+	}
+	return v, nil
+}
+
+// externalService finds the ACTIVE service a task set call acts on.
+func (s *Server) externalService(sc scope, clusterRef, serviceRef *string) (*clusterRecord, *store.Object, *serviceRecord, error) {
+	_, cl, err := s.activeCluster(sc, clusterRef)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	o, cur, err := s.activeService(sc, cl.Name, ecs.Val(serviceRef))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if cur.DeploymentController != string(ecs.DeploymentControllerTypeExternal) {
+		return nil, nil, nil, errNotExternal()
+	}
+	return cl, o, cur, nil
+}
+
+func (s *Server) CreateTaskSet(ctx context.Context, in *ecs.CreateTaskSetRequest) (*ecs.CreateTaskSetResponse, error) {
+	sc := scopeOf(ctx)
+	pct, err := scalePercent(in.Scale)
+	if err != nil {
+		return nil, err
+	}
+	if in.LaunchType != "" && len(in.CapacityProviderStrategy) > 0 {
+		return nil, ecs.NewInvalidParameterException("Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.")
+	}
+	if err := validateTags(in.Tags); err != nil {
+		return nil, err
+	}
+	td, err := s.serviceTaskDef(sc, ecs.Val(in.TaskDefinition))
+	if err != nil {
+		return nil, err
+	}
+	var out *taskSetRecord
+	var svc *serviceRecord
+	err = s.update(ctx, func() ([]store.Op, error) {
+		cl, o, _, err := s.externalService(sc, in.Cluster, in.Service)
+		if err != nil {
+			return nil, err
+		}
+		r, err := decodeCopy[serviceRecord](s, o)
+		if err != nil {
+			return nil, err
+		}
+		if token := ecs.Val(in.ClientToken); token != "" {
+			if i := slices.IndexFunc(r.TaskSets, func(ts taskSetRecord) bool { return ts.ClientToken == token }); i >= 0 {
+				out, svc = &r.TaskSets[i], r // a retry of the call that created it
+				return nil, nil
+			}
+		}
+		if len(r.TaskSets) >= maxTaskSets {
+			return nil, ecs.NewLimitExceededException("A service can have at most %d task sets.", maxTaskSets)
+		}
+		now := s.now().UTC()
+		id := newDeploymentID()
+		ts := taskSetRecord{
+			ID: id, ARN: sc.arn("task-set/" + r.Cluster + "/" + r.Name + "/" + id), Status: taskSetActive, ExternalID: ecs.Val(in.ExternalId),
+			TaskDefinitionARN: ecs.Val(td.Definition.TaskDefinitionArn), LaunchType: string(in.LaunchType), CapacityProviderStrategy: in.CapacityProviderStrategy,
+			PlatformVersion: ecs.Val(in.PlatformVersion), NetworkConfiguration: in.NetworkConfiguration, LoadBalancers: in.LoadBalancers,
+			ServiceRegistries: in.ServiceRegistries, ScalePercent: pct, StabilityStatus: string(ecs.StabilityStatusStabilizing), StabilityStatusAt: now,
+			Tags: in.Tags, ClientToken: ecs.Val(in.ClientToken), CreatedAt: now, UpdatedAt: now,
+		}
+		if ts.LaunchType == "" && len(ts.CapacityProviderStrategy) == 0 {
+			if len(cl.DefaultCapacityProviderStrategy) > 0 {
+				ts.CapacityProviderStrategy = cl.DefaultCapacityProviderStrategy
+			} else {
+				ts.LaunchType = string(ecs.LaunchTypeEc2)
+			}
+		}
+		// The service's rules (launch type, ports of its load balancers,
+		// network configuration) hold for the task set as they would for a
+		// service running it.
+		check := *r
+		check.takeSettingsOf(&ts)
+		if err := s.checkService(sc, cl, &check, &td.Definition); err != nil {
+			return nil, err
+		}
+		r.TaskSets = append(r.TaskSets, ts)
+		r.SteadyAt = nil
+		out, svc = &r.TaskSets[len(r.TaskSets)-1], r
+		return []store.Op{store.Put(o.Key, r, o.Rev)}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	v := taskSetView(svc, out, s.countTasksByStarter(sc, svc), true)
+	return &ecs.CreateTaskSetResponse{TaskSet: &v}, nil
+}
+
+// changeTaskSet applies change to a task set of an EXTERNAL service and
+// writes the service back.
+func (s *Server) changeTaskSet(ctx context.Context, clusterRef, serviceRef, taskSetRef *string, change func(*serviceRecord, *taskSetRecord, time.Time) error) (*serviceRecord, *taskSetRecord, error) {
+	sc := scopeOf(ctx)
+	var svc *serviceRecord
+	var out *taskSetRecord
+	err := s.update(ctx, func() ([]store.Op, error) {
+		_, o, _, err := s.externalService(sc, clusterRef, serviceRef)
+		if err != nil {
+			return nil, err
+		}
+		r, err := decodeCopy[serviceRecord](s, o)
+		if err != nil {
+			return nil, err
+		}
+		ts := r.taskSet(ecs.Val(taskSetRef))
+		if ts == nil {
+			return nil, errTaskSetNotFound()
+		}
+		now := s.now().UTC()
+		if err := change(r, ts, now); err != nil {
+			return nil, err
+		}
+		ts.UpdatedAt = now
+		r.SteadyAt = nil
+		svc, out = r, ts
+		return []store.Op{store.Put(o.Key, r, o.Rev)}, nil
+	})
+	return svc, out, err
+}
+
+func (s *Server) UpdateTaskSet(ctx context.Context, in *ecs.UpdateTaskSetRequest) (*ecs.UpdateTaskSetResponse, error) {
+	pct, err := scalePercent(in.Scale)
+	if err != nil {
+		return nil, err
+	}
+	r, ts, err := s.changeTaskSet(ctx, in.Cluster, in.Service, in.TaskSet, func(_ *serviceRecord, ts *taskSetRecord, now time.Time) error {
+		if ts.Status == taskSetDraining {
+			return ecs.NewInvalidParameterException("The task set is being deleted and cannot be updated.")
+		}
+		ts.ScalePercent = pct
+		ts.StabilityStatus, ts.StabilityStatusAt = string(ecs.StabilityStatusStabilizing), now
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	v := taskSetView(r, ts, s.countTasksByStarter(scopeOf(ctx), r), false)
+	return &ecs.UpdateTaskSetResponse{TaskSet: &v}, nil
+}
+
+func (s *Server) UpdateServicePrimaryTaskSet(ctx context.Context, in *ecs.UpdateServicePrimaryTaskSetRequest) (*ecs.UpdateServicePrimaryTaskSetResponse, error) {
+	r, ts, err := s.changeTaskSet(ctx, in.Cluster, in.Service, in.PrimaryTaskSet, func(r *serviceRecord, ts *taskSetRecord, now time.Time) error {
+		if ts.Status == taskSetDraining {
+			return ecs.NewInvalidParameterException("The task set is being deleted and cannot be made the primary task set.")
+		}
+		for i := range r.TaskSets {
+			if other := &r.TaskSets[i]; other.Status == taskSetPrimary && other.ID != ts.ID {
+				other.Status, other.UpdatedAt = taskSetActive, now
+			}
+		}
+		ts.Status = taskSetPrimary
+		r.takeSettingsOf(ts)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	v := taskSetView(r, ts, s.countTasksByStarter(scopeOf(ctx), r), false)
+	return &ecs.UpdateServicePrimaryTaskSetResponse{TaskSet: &v}, nil
+}
+
+// DeleteTaskSet marks a task set DRAINING; the service scheduler stops its
+// tasks and then removes it.
+func (s *Server) DeleteTaskSet(ctx context.Context, in *ecs.DeleteTaskSetRequest) (*ecs.DeleteTaskSetResponse, error) {
+	r, ts, err := s.changeTaskSet(ctx, in.Cluster, in.Service, in.TaskSet, func(r *serviceRecord, ts *taskSetRecord, now time.Time) error {
+		if ts.Status == taskSetDraining {
+			return nil // already being deleted
+		}
+		if ts.computedDesired(r) > 0 && !ecs.Val(in.Force) {
+			return ecs.NewInvalidParameterException("The task set cannot be deleted while it is scaled above 0. Scale it to 0 first, or delete it with force.")
+		}
+		if ts.Status == taskSetPrimary {
+			r.takeSettingsOf(&taskSetRecord{}) // no primary: the service shows no task set's settings
+		}
+		ts.Status = taskSetDraining
+		ts.StabilityStatus, ts.StabilityStatusAt = string(ecs.StabilityStatusStabilizing), now
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	v := taskSetView(r, ts, s.countTasksByStarter(scopeOf(ctx), r), false)
+	return &ecs.DeleteTaskSetResponse{TaskSet: &v}, nil
+}
+
+func (s *Server) DescribeTaskSets(ctx context.Context, in *ecs.DescribeTaskSetsRequest) (*ecs.DescribeTaskSetsResponse, error) {
+	sc := scopeOf(ctx)
+	_, cl, err := s.activeCluster(sc, in.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	_, r, err := s.findService(sc, cl.Name, ecs.Val(in.Service))
+	if err != nil {
+		return nil, err
+	}
+	if r == nil {
+		return nil, ecs.NewServiceNotFoundException("Service not found.")
+	}
+	if r.Status == statusInactive {
+		return nil, ecs.NewServiceNotActiveException("Service was not ACTIVE.")
+	}
+	if r.DeploymentController != string(ecs.DeploymentControllerTypeExternal) {
+		return nil, errNotExternal()
+	}
+	tags := slices.Contains(in.Include, ecs.TaskSetFieldTags)
+	counts := s.countTasksByStarter(sc, r)
+	out := &ecs.DescribeTaskSetsResponse{TaskSets: []ecs.TaskSet{}, Failures: []ecs.Failure{}}
+	if len(in.TaskSets) == 0 {
+		for i := range r.TaskSets {
+			out.TaskSets = append(out.TaskSets, taskSetView(r, &r.TaskSets[i], counts, tags))
+		}
+		return out, nil
+	}
+	for _, ref := range in.TaskSets {
+		ts := r.taskSet(ref)
+		if ts == nil {
+			out.Failures = append(out.Failures, ecs.Failure{Arn: ecs.Ptr(ref), Reason: ecs.Ptr("MISSING")})
+			continue
+		}
+		out.TaskSets = append(out.TaskSets, taskSetView(r, ts, counts, tags))
+	}
+	return out, nil
+}
+
+// taskSetCounts counts a service's tasks by the task set (or deployment)
+// that started them: running, pending, and not yet stopping.
+type taskSetCounts struct{ running, pending, live int }
+
+func (s *Server) countTasksByStarter(sc scope, r *serviceRecord) map[string]*taskSetCounts {
+	out := map[string]*taskSetCounts{}
+	for _, st := range s.serviceTasks(sc, r.Cluster, r.Name) {
+		t := st.rec
+		c := out[t.StartedBy]
+		if c == nil {
+			c = &taskSetCounts{}
+			out[t.StartedBy] = c
+		}
+		if !t.live() {
+			continue
+		}
+		c.live++
+		switch {
+		case t.LastStatus == "RUNNING":
+			c.running++
+		case isPending(t.LastStatus):
+			c.pending++
+		}
+	}
+	return out
+}
+
+// taskSetView is a task set as the ECS API shows it, with its task counts
+// (countTasksByStarter) as they are now.
+func taskSetView(r *serviceRecord, ts *taskSetRecord, byStarter map[string]*taskSetCounts, withTags bool) ecs.TaskSet {
+	c := byStarter[ts.ID]
+	if c == nil {
+		c = &taskSetCounts{}
+	}
+	v := ecs.TaskSet{
+		Id: ecs.Ptr(ts.ID), TaskSetArn: ecs.Ptr(ts.ARN), ServiceArn: ecs.Ptr(r.ARN), ClusterArn: ecs.Ptr(r.ClusterARN),
+		ExternalId: strPtr(ts.ExternalID), Status: ecs.Ptr(ts.Status), TaskDefinition: ecs.Ptr(ts.TaskDefinitionARN),
+		ComputedDesiredCount: ecs.Ptr(int32(ts.computedDesired(r))), PendingCount: ecs.Ptr(int32(c.pending)), RunningCount: ecs.Ptr(int32(c.running)),
+		CreatedAt: ecs.NewTimestamp(ts.CreatedAt), UpdatedAt: ecs.NewTimestamp(ts.UpdatedAt), LaunchType: ecs.LaunchType(ts.LaunchType),
+		CapacityProviderStrategy: ts.CapacityProviderStrategy, PlatformVersion: strPtr(ts.PlatformVersion), NetworkConfiguration: ts.NetworkConfiguration,
+		LoadBalancers: orEmpty(ts.LoadBalancers), ServiceRegistries: orEmpty(ts.ServiceRegistries),
+		Scale:           &ecs.Scale{Value: ecs.Ptr(ts.ScalePercent), Unit: ecs.ScaleUnitPercent},
+		StabilityStatus: ecs.StabilityStatus(ts.StabilityStatus), StabilityStatusAt: ecs.NewTimestamp(ts.StabilityStatusAt),
+	}
+	if withTags {
+		v.Tags = orEmpty(ts.Tags)
+	}
+	return v
+}
