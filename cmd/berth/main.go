@@ -65,6 +65,15 @@ func envDefault(name, def string) string {
 	return def
 }
 
+// envDuration returns the environment's duration for name, or def when it
+// is unset or not a duration.
+func envDuration(name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(name)); err == nil {
+		return d
+	}
+	return def
+}
+
 func runServer(args []string) error {
 	fs := flag.NewFlagSet("berth server", flag.ContinueOnError)
 	listen := fs.String("listen", envDefault("BERTH_LISTEN", daemon.DefaultListen), "address to serve the ECS API on (BERTH_LISTEN)")
@@ -72,6 +81,7 @@ func runServer(args []string) error {
 	etcd := fs.String("etcd-endpoints", envDefault("BERTH_ETCD_ENDPOINTS", ""), "comma-separated URLs of an external etcd cluster; empty runs etcd embedded (BERTH_ETCD_ENDPOINTS)")
 	creds := fs.String("credentials-file", envDefault("BERTH_CREDENTIALS_FILE", ""), "file of extra access keys and their accounts (BERTH_CREDENTIALS_FILE)")
 	agentEndpoint := fs.String("agent-endpoint", envDefault("BERTH_AGENT_ENDPOINT", ""), "base URL agents are told to connect to, e.g. http://10.0.0.5:8450; default: the host they called (BERTH_AGENT_ENDPOINT)")
+	agentLost := fs.Duration("agent-lost-after", envDuration("BERTH_AGENT_LOST_AFTER", daemon.DefaultAgentLostAfter), "how long an instance's agent may stay disconnected before services replace their tasks on it (BERTH_AGENT_LOST_AFTER)")
 	logFormat := fs.String("log-format", envDefault("BERTH_LOG_FORMAT", "text"), "log format: text or json (BERTH_LOG_FORMAT)")
 	debugListen := fs.String("debug-listen", envDefault("BERTH_DEBUG_LISTEN", ""), "address to serve Go's /debug/pprof profiles on, e.g. 127.0.0.1:6060; empty: off (BERTH_DEBUG_LISTEN)")
 	if err := fs.Parse(args); err != nil {
@@ -96,7 +106,8 @@ func runServer(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	d, err := daemon.Start(ctx, daemon.Config{
-		Listen: *listen, DataDir: *dataDir, EtcdEndpoints: endpoints, CredentialsFile: *creds, AgentEndpoint: *agentEndpoint, Log: log,
+		Listen: *listen, DataDir: *dataDir, EtcdEndpoints: endpoints, CredentialsFile: *creds, AgentEndpoint: *agentEndpoint,
+		AgentLostAfter: *agentLost, Log: log,
 	})
 	if err != nil {
 		return err

@@ -130,6 +130,12 @@ func NeedTool(t testing.TB, candidates ...string) string {
 	return ""
 }
 
+// WithAgentLostAfter sets how long an agent may be gone before services
+// replace its tasks.
+func WithAgentLostAfter(d time.Duration) Option {
+	return func(c *daemon.Config) { c.AgentLostAfter = d }
+}
+
 // WithEtcdEndpoints makes the server use an external etcd instead of its own.
 func WithEtcdEndpoints(endpoints []string) Option {
 	return func(c *daemon.Config) { c.EtcdEndpoints = endpoints }

@@ -29,14 +29,19 @@ import (
 
 // Config is what `berth server` is started with.
 type Config struct {
-	Listen          string   // host:port; loopback by default
-	DataDir         string   // embedded etcd's home
-	EtcdEndpoints   []string // external etcd; empty means embedded
-	CredentialsFile string   // optional: more keys and accounts
-	AgentEndpoint   string   // base URL agents are told to connect to; empty: the Host they called
+	Listen          string        // host:port; loopback by default
+	DataDir         string        // embedded etcd's home
+	EtcdEndpoints   []string      // external etcd; empty means embedded
+	CredentialsFile string        // optional: more keys and accounts
+	AgentEndpoint   string        // base URL agents are told to connect to; empty: the Host they called
+	AgentLostAfter  time.Duration // how long an agent may be gone before services replace its tasks; server.DefaultAgentLostAfter when zero
 	Getenv          func(string) string
 	Log             *slog.Logger
 }
+
+// DefaultAgentLostAfter is how long an agent may be gone before services
+// replace its tasks.
+const DefaultAgentLostAfter = server.DefaultAgentLostAfter
 
 // DefaultListen is loopback only: Berth is not exposed unless asked to be.
 const DefaultListen = "127.0.0.1:8450"
@@ -138,7 +143,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		d.Stop(context.Background())
 		return nil, err
 	}
-	srv := server.New(st, server.Options{Log: cfg.Log, AgentEndpoint: cfg.AgentEndpoint})
+	srv := server.New(st, server.Options{Log: cfg.Log, AgentEndpoint: cfg.AgentEndpoint, AgentLostAfter: cfg.AgentLostAfter})
 	metrics := newAPIMetrics(registry)
 	var h http.Handler = &awsjson.Handler{
 		TargetPrefix: "AmazonEC2ContainerServiceV20141113",

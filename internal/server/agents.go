@@ -58,6 +58,7 @@ func (s *Server) ConnectAgent(ctx context.Context, account, region, cluster, ins
 		}
 		cp := *inst
 		cp.AgentConnected = true
+		cp.AgentDisconnectedAt = nil
 		cp.AgentSession = uuid.NewString()
 		cp.VersionInfo = ecs.VersionInfo{AgentVersion: strPtr(info.AgentVersion), AgentHash: strPtr(info.AgentHash), DockerVersion: strPtr(info.DockerVersion)}
 		cp.Version++
@@ -76,7 +77,9 @@ func (s *Server) DisconnectAgent(ctx context.Context, a acs.Agent) {
 			return nil, err // gone, or a newer session owns the instance now
 		}
 		cp := *inst
+		now := s.now().UTC()
 		cp.AgentConnected = false
+		cp.AgentDisconnectedAt = &now
 		cp.AgentSession = ""
 		cp.Version++
 		return []store.Op{store.Put(o.Key, &cp, o.Rev)}, nil

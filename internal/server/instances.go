@@ -32,7 +32,8 @@ type instanceRecord struct {
 	Attributes           []ecs.Attribute                    `json:"attributes,omitempty"` // name and value only
 	PlatformDevices      []ecs.PlatformDevice               `json:"platformDevices,omitempty"`
 	AgentConnected       bool                               `json:"agentConnected"`
-	AgentSession         string                             `json:"agentSession,omitempty"` // the ACS session that set AgentConnected
+	AgentSession         string                             `json:"agentSession,omitempty"`        // the ACS session that set AgentConnected
+	AgentDisconnectedAt  *time.Time                         `json:"agentDisconnectedAt,omitempty"` // when its agent's session ended; nil while connected
 	AgentUpdateStatus    ecs.AgentUpdateStatus              `json:"agentUpdateStatus,omitempty"`
 	Attachments          []ecs.Attachment                   `json:"attachments,omitempty"`
 	Health               *ecs.ContainerInstanceHealthStatus `json:"health,omitempty"`

@@ -27,8 +27,9 @@ type Server struct {
 	now   func() time.Time
 	log   *slog.Logger
 
-	registrations   registrar    // batches concurrent RegisterTaskDefinition calls per family
-	agentEndpoint   string       // the base URL agents reach this server at
+	registrations   registrar // batches concurrent RegisterTaskDefinition calls per family
+	agentEndpoint   string    // the base URL agents reach this server at
+	agentLostAfter  time.Duration
 	tasksByInstance *store.Index // tasks not yet STOPPED, by instance
 	tasksByService  *store.Index // tasks the service scheduler looks at, by service
 	placers         sync.Map     // cluster -> *placer
@@ -42,11 +43,19 @@ type Options struct {
 	// AgentEndpoint is the base URL (e.g. http://10.0.0.5:8450) that
 	// DiscoverPollEndpoint gives agents; empty: the Host of their request.
 	AgentEndpoint string
+	// AgentLostAfter is how long an instance's agent may stay disconnected
+	// before the service scheduler replaces the service tasks on it
+	// (agentlost.go); DefaultAgentLostAfter when zero.
+	AgentLostAfter time.Duration
 }
 
 // New returns a Server on st.
 func New(st *store.Store, opts Options) *Server {
-	s := &Server{store: st, now: opts.Now, log: opts.Log, agentEndpoint: opts.AgentEndpoint, tasksByInstance: indexTasksByInstance(st), tasksByService: indexTasksByService(st)}
+	s := &Server{store: st, now: opts.Now, log: opts.Log, agentEndpoint: opts.AgentEndpoint, agentLostAfter: opts.AgentLostAfter,
+		tasksByInstance: indexTasksByInstance(st), tasksByService: indexTasksByService(st)}
+	if s.agentLostAfter <= 0 {
+		s.agentLostAfter = DefaultAgentLostAfter
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -158,20 +158,22 @@ func (s *Server) reconcileService(ctx context.Context, sc scope, o *store.Object
 	if seen, changed := s.account(sc, r, tasks, daemon, now); changed {
 		return now, s.writeService(ctx, o, r, seen)
 	}
-	// 2. What to do.
-	if r.external() {
-		return s.reconcileTaskSets(ctx, sc, cl, o, r, tasks, now)
+	// 2. Tasks whose agent is lost are given up on; the next pass replaces them.
+	lost, wake := s.lostTasks(sc, r.Cluster, tasks, now)
+	if len(lost) > 0 {
+		return now, s.stopLostTasks(ctx, sc, o, r, lost)
 	}
-	wake := time.Time{}
+	// 3. What to do.
+	if r.external() {
+		return s.reconcileTaskSets(ctx, sc, cl, o, r, tasks, now, wake)
+	}
 	p := r.primary()
 	canLaunch := r.Status == statusActive && p != nil && p.RolloutState != rolloutFailed && !p.Stopped
 	if r.NextLaunchAt != nil && now.Before(*r.NextLaunchAt) {
-		canLaunch, wake = false, *r.NextLaunchAt
+		canLaunch, wake = false, earliest(wake, *r.NextLaunchAt)
 	}
 	in, graceEnds := s.rolloutTasks(sc, r, tasks, now)
-	if !graceEnds.IsZero() && (wake.IsZero() || graceEnds.Before(wake)) {
-		wake = graceEnds
-	}
+	wake = earliest(wake, graceEnds)
 	primaryID := ""
 	if p != nil {
 		primaryID = p.ID
@@ -198,7 +200,7 @@ func (s *Server) reconcileService(ctx context.Context, sc scope, o *store.Object
 	// plan also holds are the next pass's (the same state plans them again).
 	if plan.Start > 0 || len(plan.On) > 0 {
 		if at, wait := s.placementDeferred(o.Key, now); wait {
-			return at, nil
+			return earliest(wake, at), nil
 		}
 		return wake, s.startServiceTasks(ctx, sc, cl, o, r, p, plan)
 	}

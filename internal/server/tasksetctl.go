@@ -18,11 +18,11 @@ import (
 
 // reconcileTaskSets makes one step for an EXTERNAL service: the first task
 // set (primary first) that has something to start or stop gets one write.
-func (s *Server) reconcileTaskSets(ctx context.Context, sc scope, cl *clusterRecord, o *store.Object, r *serviceRecord, tasks []serviceTask, now time.Time) (time.Time, error) {
-	wake := time.Time{}
+// wake is when the service needs a look again though nothing changes.
+func (s *Server) reconcileTaskSets(ctx context.Context, sc scope, cl *clusterRecord, o *store.Object, r *serviceRecord, tasks []serviceTask, now, wake time.Time) (time.Time, error) {
 	canLaunch := r.Status == statusActive
 	if r.NextLaunchAt != nil && now.Before(*r.NextLaunchAt) {
-		canLaunch, wake = false, *r.NextLaunchAt
+		canLaunch, wake = false, earliest(wake, *r.NextLaunchAt)
 	}
 	in, graceEnds := s.rolloutTasks(sc, r, tasks, now)
 	wake = earliest(wake, graceEnds)

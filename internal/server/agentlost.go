@@ -1,0 +1,108 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/berth-project/berth/api/ecs"
+	"github.com/berth-project/berth/internal/store"
+)
+
+// Tasks whose agent is gone. When an instance's agent has been disconnected
+// for longer than agentLostAfter, or the instance was deregistered, nothing
+// will ever report its tasks' end: the service scheduler records those of
+// its services as STOPPED, gives their resources back, and replaces them
+// elsewhere. Should the agent come back, the task manifest it is sent no
+// longer lists them, and it stops their containers (stop verification).
+
+// DefaultAgentLostAfter: ECS has no such setting (it learns of lost EC2
+// instances from EC2); five minutes rides out an agent restart or upgrade.
+const DefaultAgentLostAfter = 5 * time.Minute
+
+// lostTasks returns the service's tasks not yet STOPPED whose instance's
+// agent is lost, and when the next one would be (zero: none is waiting).
+func (s *Server) lostTasks(sc scope, cluster string, tasks []serviceTask, now time.Time) ([]serviceTask, time.Time) {
+	var lost []serviceTask
+	var next time.Time
+	byInstance := map[string]*instanceRecord{}
+	for _, st := range tasks {
+		t := st.rec
+		if t.LastStatus == "STOPPED" || t.InstanceID == "" {
+			continue
+		}
+		inst, seen := byInstance[t.InstanceID]
+		if !seen {
+			_, inst, _ = s.findInstance(sc, cluster, t.InstanceID)
+			byInstance[t.InstanceID] = inst
+		}
+		switch {
+		case inst == nil || inst.Status == statusInactive:
+			lost = append(lost, st)
+		case inst.AgentConnected || inst.AgentDisconnectedAt == nil:
+		case now.Sub(*inst.AgentDisconnectedAt) >= s.agentLostAfter:
+			lost = append(lost, st)
+		default:
+			next = earliest(next, inst.AgentDisconnectedAt.Add(s.agentLostAfter))
+		}
+	}
+	return lost, next
+}
+
+// stopLostTasks records lost tasks as STOPPED, with their instances'
+// resources given back and the service's event, in one transaction guarded
+// by the revisions they were read at.
+func (s *Server) stopLostTasks(ctx context.Context, sc scope, o *store.Object, r *serviceRecord, lost []serviceTask) error {
+	now := s.now().UTC()
+	cp, err := decodeCopy[serviceRecord](s, o)
+	if err != nil {
+		return err
+	}
+	type held struct {
+		obj *store.Object
+		rec instanceRecord
+	}
+	instances := map[string]*held{}
+	var ops []store.Op
+	var stopped []*taskRecord
+	for _, st := range lost[:min(len(lost), maxTasksPerWrite)] {
+		t, err := decodeCopy[taskRecord](s, st.obj) // advanceTask changes its containers: a private copy
+		if err != nil {
+			return err
+		}
+		t.StopCode = string(ecs.TaskStopCodeServiceSchedulerInitiated)
+		t.StoppedReason = "Task stopped because its container instance's agent has been disconnected for more than " + s.agentLostAfter.String() + "."
+		var ic instanceChange
+		advanceTask(t, "STOPPED", t.StoppedReason, now, &ic)
+		t.Version++
+		ops = append(ops, store.Put(st.obj.Key, t, st.obj.Rev))
+		stopped = append(stopped, t)
+		if ic.release == nil {
+			continue
+		}
+		h := instances[t.InstanceID]
+		if h == nil {
+			io, inst, err := s.findInstance(sc, r.Cluster, t.InstanceID)
+			if err != nil {
+				return err
+			}
+			if inst == nil {
+				continue
+			}
+			h = &held{obj: io, rec: *inst}
+			instances[t.InstanceID] = h
+		}
+		h.rec.RemainingResources = adjusted(h.rec.RemainingResources, *ic.release, -1)
+	}
+	for _, h := range instances {
+		h.rec.Version++
+		ops = append(ops, store.Put(h.obj.Key, &h.rec, h.obj.Rev))
+	}
+	cp.addEvent(now, "(service %s) has stopped %d running tasks: %s.", cp.Name, len(stopped), taskList(stopped))
+	ops = append(ops, store.Put(o.Key, cp, o.Rev))
+	_, err = s.store.Commit(ctx, ops...)
+	if errors.Is(err, store.ErrConflict) {
+		return errStale
+	}
+	return err
+}
