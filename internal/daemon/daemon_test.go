@@ -65,7 +65,7 @@ func TestWire(t *testing.T) {
 		{"malformed JSON is SerializationException", prefix + "CreateCluster", `{"clusterName":`, 400, "SerializationException"},
 		{"a wrong JSON type is SerializationException", prefix + "CreateCluster", `{"clusterName":["a"]}`, 400, "SerializationException"},
 		{"a body over 1 MiB is refused", prefix + "CreateCluster", `{"clusterName":"` + strings.Repeat("a", 1<<20) + `"}`, 413, "RequestEntityTooLargeException"},
-		{"an operation not written yet names itself", prefix + "CreateTaskSet", `{"service":"web","cluster":"c","taskDefinition":"x"}`, 400, "UnsupportedFeatureException"},
+		{"an operation not written yet names itself", prefix + "GetTaskProtection", `{"cluster":"c"}`, 400, "UnsupportedFeatureException"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
