@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/berth-project/berth/api/ecs"
@@ -98,11 +97,5 @@ func (s *Server) stopLostTasks(ctx context.Context, sc scope, o *store.Object, r
 		h.rec.Version++
 		ops = append(ops, store.Put(h.obj.Key, &h.rec, h.obj.Rev))
 	}
-	cp.addEvent(now, "(service %s) has stopped %d running tasks: %s.", cp.Name, len(stopped), taskList(stopped))
-	ops = append(ops, store.Put(o.Key, cp, o.Rev))
-	_, err = s.store.Commit(ctx, ops...)
-	if errors.Is(err, store.ErrConflict) {
-		return errStale
-	}
-	return err
+	return s.commitStops(ctx, o, cp, stopped, ops, now)
 }

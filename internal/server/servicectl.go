@@ -725,9 +725,15 @@ func (s *Server) stopServiceTasks(ctx context.Context, o *store.Object, r *servi
 	if len(stopped) == 0 {
 		return nil
 	}
+	return s.commitStops(ctx, o, cp, stopped, ops, now)
+}
+
+// commitStops writes stopped tasks (ops) with the service record cp and
+// its event saying what was stopped, guarded by the revisions read.
+func (s *Server) commitStops(ctx context.Context, o *store.Object, cp *serviceRecord, stopped []*taskRecord, ops []store.Op, now time.Time) error {
 	cp.addEvent(now, "(service %s) has stopped %d running tasks: %s.", cp.Name, len(stopped), taskList(stopped))
 	ops = append(ops, store.Put(o.Key, cp, o.Rev))
-	_, err = s.store.Commit(ctx, ops...)
+	_, err := s.store.Commit(ctx, ops...)
 	if errors.Is(err, store.ErrConflict) {
 		return errStale
 	}

@@ -79,16 +79,9 @@ func (r *serviceRecord) deploymentStatus(d *deploymentRecord) ecs.ServiceDeploym
 
 func (s *Server) ListServiceDeployments(ctx context.Context, in *ecs.ListServiceDeploymentsRequest) (*ecs.ListServiceDeploymentsResponse, error) {
 	sc := scopeOf(ctx)
-	_, cl, err := s.activeCluster(sc, in.Cluster)
+	r, err := s.existingService(sc, in.Cluster, in.Service)
 	if err != nil {
 		return nil, err
-	}
-	_, r, err := s.findService(sc, cl.Name, ecs.Val(in.Service))
-	if err != nil {
-		return nil, err
-	}
-	if r == nil {
-		return nil, ecs.NewServiceNotFoundException("Service not found.")
 	}
 	if r.DeploymentController != string(ecs.DeploymentControllerTypeEcs) {
 		return nil, ecs.NewUnsupportedFeatureException("Service deployments are only available for services that use the ECS deployment controller.")

@@ -222,6 +222,23 @@ func (s *Server) findService(sc scope, cluster, ref string) (*store.Object, *ser
 	return o, r, nil
 }
 
+// existingService finds a service a read names, in any status:
+// ServiceNotFound for none.
+func (s *Server) existingService(sc scope, clusterRef, serviceRef *string) (*serviceRecord, error) {
+	_, cl, err := s.activeCluster(sc, clusterRef)
+	if err != nil {
+		return nil, err
+	}
+	_, r, err := s.findService(sc, cl.Name, ecs.Val(serviceRef))
+	if err != nil {
+		return nil, err
+	}
+	if r == nil {
+		return nil, ecs.NewServiceNotFoundException("Service not found.")
+	}
+	return r, nil
+}
+
 // activeService finds a service an update may change: ServiceNotFound for
 // none, ServiceNotActive for one being deleted or deleted.
 func (s *Server) activeService(sc scope, cluster, ref string) (*store.Object, *serviceRecord, error) {

@@ -307,16 +307,9 @@ func (s *Server) DeleteTaskSet(ctx context.Context, in *ecs.DeleteTaskSetRequest
 
 func (s *Server) DescribeTaskSets(ctx context.Context, in *ecs.DescribeTaskSetsRequest) (*ecs.DescribeTaskSetsResponse, error) {
 	sc := scopeOf(ctx)
-	_, cl, err := s.activeCluster(sc, in.Cluster)
+	r, err := s.existingService(sc, in.Cluster, in.Service)
 	if err != nil {
 		return nil, err
-	}
-	_, r, err := s.findService(sc, cl.Name, ecs.Val(in.Service))
-	if err != nil {
-		return nil, err
-	}
-	if r == nil {
-		return nil, ecs.NewServiceNotFoundException("Service not found.")
 	}
 	if r.Status == statusInactive {
 		return nil, ecs.NewServiceNotActiveException("Service was not ACTIVE.")
