@@ -95,13 +95,19 @@ func (e *Engine) advance(ctx context.Context, t *task) {
 				e.fail(t, c.reason)
 				return
 			}
-		case c.known == statusNone:
+		case c.known == statusNone, c.known == statusCreated && c.id != "":
 			ready, err := dependenciesMet(t, c)
 			if err != nil {
 				c.known, c.reason = statusStopped, err.Error()
 				continue
 			}
 			if !ready || c.starting {
+				continue
+			}
+			if c.known == statusCreated {
+				// Created by an agent that was stopped before it started
+				// it (found by Adopt): start that one, not a second.
+				e.startCreated(ctx, c)
 				continue
 			}
 			e.start(ctx, t, c)
@@ -219,6 +225,32 @@ func (e *Engine) start(ctx context.Context, t *task, c *ctr) {
 		e.mu.Unlock()
 		e.poke()
 	}()
+}
+
+// startCreated starts a container that exists but never ran, in the
+// background like start.
+func (e *Engine) startCreated(ctx context.Context, c *ctr) {
+	c.starting = true
+	go func(id string) {
+		e.starts <- struct{}{}
+		defer func() { <-e.starts }()
+		err := e.rt.Start(ctx, id)
+		var st docker.State
+		var ierr error
+		if err == nil {
+			st, ierr = e.rt.Inspect(ctx, id)
+		}
+		e.mu.Lock()
+		c.starting = false
+		switch {
+		case err != nil:
+			c.known, c.reason = statusStopped, fmt.Sprintf("CannotStartContainerError: %v", err)
+		case ierr == nil:
+			observe(c, st)
+		}
+		e.mu.Unlock()
+		e.poke()
+	}(c.id)
 }
 
 // fail stops a task that cannot run, with the reason ECS shows.

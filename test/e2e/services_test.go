@@ -80,10 +80,32 @@ func stable(t *testing.T, c *ecs.Client, name string) types.Service {
 			return s
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("service %s never became stable: running %d desired %d deployments %d; events:%s", name, s.RunningCount, s.DesiredCount, len(s.Deployments), serviceEvents(s))
+			t.Fatalf("service %s never became stable: running %d desired %d deployments %d; events:%s\ntasks:%s", name, s.RunningCount, s.DesiredCount, len(s.Deployments), serviceEvents(s), serviceTasks(c, name))
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+}
+
+// serviceTasks describes the service's tasks not yet STOPPED, for a failure's message.
+func serviceTasks(c *ecs.Client, name string) string {
+	ctx := context.Background()
+	var b strings.Builder
+	for _, st := range []types.DesiredStatus{types.DesiredStatusRunning, types.DesiredStatusStopped} {
+		list, err := c.ListTasks(ctx, &ecs.ListTasksInput{ServiceName: aws.String(name), DesiredStatus: st})
+		if err != nil || len(list.TaskArns) == 0 {
+			continue
+		}
+		out, err := c.DescribeTasks(ctx, &ecs.DescribeTasksInput{Tasks: list.TaskArns})
+		if err != nil {
+			continue
+		}
+		for _, tk := range out.Tasks {
+			if aws.ToString(tk.LastStatus) != "STOPPED" {
+				b.WriteString("\n  " + describe(tk))
+			}
+		}
+	}
+	return b.String()
 }
 
 // liveTasks counts the service's tasks by what ECS shows: RUNNING with

@@ -289,6 +289,26 @@ func waitInstance(t *testing.T, c *ecs.Client) {
 	t.Fatal("the agent of berth dev never connected")
 }
 
+// recreateUnstarted replaces a container with one of the same name, labels
+// and configuration that Docker has created but not started, and returns
+// its id.
+func recreateUnstarted(t *testing.T, cli *client.Client, id string) string {
+	t.Helper()
+	ctx := context.Background()
+	old, err := cli.ContainerInspect(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	made, err := cli.ContainerCreate(ctx, old.Config, old.HostConfig, nil, nil, strings.TrimPrefix(old.Name, "/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return made.ID
+}
+
 func listInstances(c *ecs.Client) []string {
 	out, err := c.ListContainerInstances(context.Background(), &ecs.ListContainerInstancesInput{})
 	if err != nil || len(out.ContainerInstanceArns) == 0 {
@@ -332,11 +352,16 @@ func TestAgentRestart(t *testing.T) {
 		t.Fatalf("availabilityZone %q, want the agent's lab-1a", aws.ToString(before.AvailabilityZone))
 	}
 	v := waitTask(t, c, victim, "RUNNING", status("RUNNING"))
+	late := run(t, c, "pair")
+	l := waitTask(t, c, late, "RUNNING", status("RUNNING"))
 
 	agent.kill9()
 	if err := docker.ContainerKill(ctx, aws.ToString(containerOf(v, "victim").RuntimeId), "KILL"); err != nil {
 		t.Fatal(err)
 	}
+	// An agent killed between creating a container and starting it leaves
+	// it created: put one of late's containers in that state.
+	created := recreateUnstarted(t, docker, aws.ToString(containerOf(l, "keep").RuntimeId))
 	agent.start()
 
 	stopped := waitTask(t, c, victim, "STOPPED", status("STOPPED"))
@@ -346,6 +371,15 @@ func TestAgentRestart(t *testing.T) {
 	after := waitTask(t, c, keep, "RUNNING", status("RUNNING"))
 	if aws.ToString(containerOf(after, "keep").RuntimeId) != aws.ToString(containerOf(before, "keep").RuntimeId) {
 		t.Fatalf("the running task's container was replaced")
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		st, err := docker.ContainerInspect(ctx, created)
+		if err == nil && st.State.Running {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the restarted agent never started the container it found created: %v %+v", err, st.State)
+		}
 	}
 	if _, err := c.StopTask(ctx, &ecs.StopTaskInput{Task: aws.String(keep), Reason: aws.String("after the restart")}); err != nil {
 		t.Fatal(err)
