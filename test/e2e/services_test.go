@@ -13,8 +13,6 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
-
-	"github.com/berth-project/berth/internal/berthtest"
 )
 
 // trapTerm is a container that exits at once on SIGTERM, so stops do not
@@ -158,23 +156,8 @@ func liveTasks(t *testing.T, c *ecs.Client, name string) (healthy, total int) {
 }
 
 func TestServicesOnDocker(t *testing.T) {
-	docker := berthtest.DockerClient(t)
-	berthtest.BuildBusyboxImage(t)
-	removeTaskContainers(docker)
-	t.Cleanup(func() { removeTaskContainers(docker) })
-
-	addr := freePort(t)
-	endpoint := "http://" + addr
-	dev := &process{t: t, args: []string{buildBerth(t), "dev", "--listen", addr, "--data-dir", t.TempDir()}, home: t.TempDir()}
-	dev.start()
-	t.Cleanup(func() {
-		dev.kill9()
-		if t.Failed() {
-			t.Logf("berth dev's output:\n%s", dev.logs.String())
-		}
-	})
-	waitHealthy(t, endpoint, dev)
-	c := sdk(endpoint)
+	docker := dockerForTasks(t)
+	_, _, c := startDev(t)
 	ctx := context.Background()
 	waitInstance(t, c)
 
@@ -345,23 +328,8 @@ func TestServicesOnDocker(t *testing.T) {
 // exactly the desired tasks, each with one container, and no task the
 // service had started lost from the record.
 func TestServiceRolloutSurvivesKill9(t *testing.T) {
-	docker := berthtest.DockerClient(t)
-	berthtest.BuildBusyboxImage(t)
-	removeTaskContainers(docker)
-	t.Cleanup(func() { removeTaskContainers(docker) })
-
-	addr := freePort(t)
-	endpoint := "http://" + addr
-	dev := &process{t: t, args: []string{buildBerth(t), "dev", "--listen", addr, "--data-dir", t.TempDir()}, home: t.TempDir()}
-	dev.start()
-	t.Cleanup(func() {
-		dev.kill9()
-		if t.Failed() {
-			t.Logf("berth dev's output:\n%s", dev.logs.String())
-		}
-	})
-	waitHealthy(t, endpoint, dev)
-	c := sdk(endpoint)
+	docker := dockerForTasks(t)
+	dev, endpoint, c := startDev(t)
 	ctx := context.Background()
 	waitInstance(t, c)
 	register(t, c, "roll", trapTerm("app"))

@@ -146,18 +146,8 @@ func removeTaskContainers(cli *client.Client) {
 }
 
 func TestTasksOnDocker(t *testing.T) {
-	docker := berthtest.DockerClient(t)
-	berthtest.BuildBusyboxImage(t)
-	removeTaskContainers(docker)
-	t.Cleanup(func() { removeTaskContainers(docker) })
-
-	addr := freePort(t)
-	endpoint := "http://" + addr
-	dev := &process{t: t, args: []string{buildBerth(t), "dev", "--listen", addr, "--data-dir", t.TempDir()}, home: t.TempDir()}
-	dev.start()
-	t.Cleanup(dev.kill9)
-	waitHealthy(t, endpoint, dev)
-	c := sdk(endpoint)
+	docker := dockerForTasks(t)
+	dev, endpoint, c := startDev(t)
 	ctx := context.Background()
 	waitInstance(t, c)
 
@@ -309,6 +299,36 @@ func recreateUnstarted(t *testing.T, cli *client.Client, id string) string {
 	return made.ID
 }
 
+// dockerForTasks is the local Engine with the busybox image built and no
+// task containers left from earlier tests (nor after this one).
+func dockerForTasks(t *testing.T) *client.Client {
+	t.Helper()
+	docker := berthtest.DockerClient(t)
+	berthtest.BuildBusyboxImage(t)
+	removeTaskContainers(docker)
+	t.Cleanup(func() { removeTaskContainers(docker) })
+	return docker
+}
+
+// startDev runs `berth dev` on a free loopback port with fresh data and
+// waits until it serves; it is killed when the test ends, and its output
+// shown when the test failed.
+func startDev(t *testing.T) (*process, string, *ecs.Client) {
+	t.Helper()
+	addr := freePort(t)
+	endpoint := "http://" + addr
+	dev := &process{t: t, args: []string{buildBerth(t), "dev", "--listen", addr, "--data-dir", t.TempDir()}, home: t.TempDir()}
+	dev.start()
+	t.Cleanup(func() {
+		dev.kill9()
+		if t.Failed() {
+			t.Logf("berth dev's output:\n%s", dev.logs.String())
+		}
+	})
+	waitHealthy(t, endpoint, dev)
+	return dev, endpoint, sdk(endpoint)
+}
+
 func listInstances(c *ecs.Client) []string {
 	out, err := c.ListContainerInstances(context.Background(), &ecs.ListContainerInstancesInput{})
 	if err != nil || len(out.ContainerInstanceArns) == 0 {
@@ -322,11 +342,7 @@ func listInstances(c *ecs.Client) []string {
 // restart, and a container killed while the agent was down is reported
 // STOPPED with its exit code.
 func TestAgentRestart(t *testing.T) {
-	docker := berthtest.DockerClient(t)
-	berthtest.BuildBusyboxImage(t)
-	removeTaskContainers(docker)
-	t.Cleanup(func() { removeTaskContainers(docker) })
-
+	docker := dockerForTasks(t)
 	bin := buildBerth(t)
 	addr := freePort(t)
 	endpoint := "http://" + addr

@@ -13,23 +13,8 @@ import (
 // starts beside it, green becomes primary, blue is scaled to 0 and deleted.
 func TestTaskSetsThroughTheCLIOnDocker(t *testing.T) {
 	awsCLI = berthtest.NeedTool(t, "/usr/bin/aws", "aws")
-	docker := berthtest.DockerClient(t)
-	berthtest.BuildBusyboxImage(t)
-	removeTaskContainers(docker)
-	t.Cleanup(func() { removeTaskContainers(docker) })
-
-	addr := freePort(t)
-	dev := &process{t: t, args: []string{buildBerth(t), "dev", "--listen", addr, "--data-dir", t.TempDir()}, home: t.TempDir()}
-	dev.start()
-	t.Cleanup(func() {
-		dev.kill9()
-		if t.Failed() {
-			t.Logf("berth dev's output:\n%s", dev.logs.String())
-		}
-	})
-	endpoint := "http://" + addr
-	waitHealthy(t, endpoint, dev)
-	c := sdk(endpoint)
+	docker := dockerForTasks(t)
+	_, endpoint, c := startDev(t)
 	waitInstance(t, c)
 	cli := &server{t: t, endpoint: endpoint}
 	// The task set operations require --cluster, as the ECS model does.
