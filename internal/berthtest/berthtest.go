@@ -5,14 +5,18 @@ package berthtest
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
@@ -103,13 +107,31 @@ func (s *Server) Client() *ecs.Client {
 }
 
 // ClientFor is an ECS client with the given key pair and region. It retries
-// nothing, so each test sees each answer exactly as sent.
+// only the SDK's own connection race (ClosedConnRetryer), so each test sees
+// each answer exactly as the server sent it.
 func (s *Server) ClientFor(keyID, secret, region string) *ecs.Client {
 	return ecs.New(ecs.Options{
 		Region:       region,
 		BaseEndpoint: aws.String(s.Endpoint()),
 		Credentials:  credentials.NewStaticCredentialsProvider(keyID, secret, ""),
-		Retryer:      aws.NopRetryer{},
+		Retryer:      ClosedConnRetryer(),
+	})
+}
+
+// ClosedConnRetryer retries a call whose connection the client's own HTTP
+// transport closed under it ("use of closed network connection", often
+// after a 200 answer), and nothing else. That is a known race on the
+// client side (aws/aws-sdk-go-v2 issues 1825 and 2737), which the SDK's
+// default retryer retries since; tests otherwise retry nothing, so that
+// every ECS error reaches them as sent.
+func ClosedConnRetryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = 3
+		o.RateLimiter = ratelimit.None
+		o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 10 * time.Millisecond, nil })
+		o.Retryables = []retry.IsErrorRetryable{retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
+			return aws.BoolTernary(errors.Is(err, net.ErrClosed))
+		})}
 	})
 }
 

@@ -66,7 +66,7 @@ func waitHealthy(t *testing.T, endpoint string, p *process) {
 
 func sdk(endpoint string) *ecs.Client {
 	return ecs.New(ecs.Options{
-		Region: "us-east-1", BaseEndpoint: aws.String(endpoint), Retryer: aws.NopRetryer{},
+		Region: "us-east-1", BaseEndpoint: aws.String(endpoint), Retryer: berthtest.ClosedConnRetryer(),
 		Credentials: credentials.NewStaticCredentialsProvider(auth.DefaultAccessKeyID, auth.DefaultSecretAccessKey, ""),
 	})
 }
