@@ -430,13 +430,6 @@ func TestConcurrentRunTaskNeverOvercommits(t *testing.T) {
 	if len(fleet.Instances) != instances {
 		t.Fatalf("fleet of %d", len(fleet.Instances))
 	}
-	// The second server learns of the cluster and the fleet through its
-	// etcd watch, which has been seen to take over a second to deliver its
-	// first events after start: wait until it sees them all.
-	waitUntil(t, "the second server sees the fleet", func() bool {
-		out, err := clients[1].ListContainerInstances(ctx, &ecs.ListContainerInstancesInput{Cluster: aws.String("hammer")})
-		return err == nil && len(out.ContainerInstanceArns) == instances
-	})
 	mem := webTaskDef("mem") // 200 MiB, a dynamic host port
 	mem.ContainerDefinitions[0].Memory = aws.Int32(200)
 	static := webTaskDef("static") // 64 MiB on host port 80

@@ -46,6 +46,10 @@ func Open(ctx context.Context, cli *clientv3.Client, prefix string, log *slog.Lo
 		defer close(s.done)
 		v.run(runCtx, rev)
 	}()
+	if err := v.waitLive(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("watch state in etcd: %w", err)
+	}
 	return s, nil
 }
 

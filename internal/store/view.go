@@ -28,6 +28,9 @@ type view struct {
 	rev     int64                  // the etcd revision the view reflects
 	changed chan struct{}          // closed and replaced whenever rev advances
 	indexes []*Index               // kept in step with objects
+
+	live     chan struct{} // closed once the watch has answered for the first time
+	liveOnce sync.Once
 }
 
 func newView(cli *clientv3.Client, prefix string, log *slog.Logger) *view {
@@ -37,6 +40,27 @@ func newView(cli *clientv3.Client, prefix string, log *slog.Logger) *view {
 		log:     log,
 		objects: btree.NewG(32, func(a, b *Object) bool { return a.Key < b.Key }),
 		changed: make(chan struct{}),
+		live:    make(chan struct{}),
+	}
+}
+
+// waitLive blocks until the view's watch has answered once, asking for a
+// progress notification until it does. A watch etcd has not yet caught up
+// delivers nothing: a second server sharing an etcd was seen serving the
+// state of its start for over a second. Because the watch starts at the
+// listing's own revision, etcd answers the request once the watch has
+// caught up (it answers none for a watch that starts past the current
+// revision).
+func (v *view) waitLive(ctx context.Context) error {
+	for {
+		select {
+		case <-v.live:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+			_ = v.cli.RequestProgress(clientv3.WithRequireLeader(ctx))
+		}
 	}
 }
 
@@ -61,11 +85,12 @@ func (v *view) load(ctx context.Context) (int64, error) {
 	return resp.Header.Revision, nil
 }
 
-// run keeps the view current until ctx ends. It starts from the revision
-// that load returned.
+// run keeps the view current until ctx ends. It watches from the revision
+// that load returned: the events of that revision are in the listing
+// already, and applying them again changes nothing.
 func (v *view) run(ctx context.Context, rev int64) {
 	for ctx.Err() == nil {
-		err := v.follow(ctx, rev+1)
+		err := v.follow(ctx, rev)
 		if ctx.Err() != nil {
 			return
 		}
@@ -92,6 +117,7 @@ func (v *view) follow(ctx context.Context, rev int64) error {
 		if err := resp.Err(); err != nil {
 			return err // compacted or cancelled: run lists again
 		}
+		v.liveOnce.Do(func() { close(v.live) })
 		// A progress notification promises every event up to its revision
 		// has been delivered; an event batch only vouches for its own events
 		// (a watcher catching up may be sent a header revision ahead of them).
