@@ -66,12 +66,17 @@ func envDefault(name, def string) string {
 }
 
 // envDuration returns the environment's duration for name, or def when it
-// is unset or not a duration.
-func envDuration(name string, def time.Duration) time.Duration {
-	if d, err := time.ParseDuration(os.Getenv(name)); err == nil {
-		return d
+// is unset.
+func envDuration(name string, def time.Duration) (time.Duration, error) {
+	v, ok := os.LookupEnv(name)
+	if !ok {
+		return def, nil
 	}
-	return def
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %v", name, err)
+	}
+	return d, nil
 }
 
 func runServer(args []string) error {
@@ -81,11 +86,18 @@ func runServer(args []string) error {
 	etcd := fs.String("etcd-endpoints", envDefault("BERTH_ETCD_ENDPOINTS", ""), "comma-separated URLs of an external etcd cluster; empty runs etcd embedded (BERTH_ETCD_ENDPOINTS)")
 	creds := fs.String("credentials-file", envDefault("BERTH_CREDENTIALS_FILE", ""), "file of extra access keys and their accounts (BERTH_CREDENTIALS_FILE)")
 	agentEndpoint := fs.String("agent-endpoint", envDefault("BERTH_AGENT_ENDPOINT", ""), "base URL agents are told to connect to, e.g. http://10.0.0.5:8450; default: the host they called (BERTH_AGENT_ENDPOINT)")
-	agentLost := fs.Duration("agent-lost-after", envDuration("BERTH_AGENT_LOST_AFTER", daemon.DefaultAgentLostAfter), "how long an instance's agent may stay disconnected before services replace their tasks on it (BERTH_AGENT_LOST_AFTER)")
+	lostDefault, err := envDuration("BERTH_AGENT_LOST_AFTER", daemon.DefaultAgentLostAfter)
+	if err != nil {
+		return err
+	}
+	agentLost := fs.Duration("agent-lost-after", lostDefault, "how long an instance's agent may stay disconnected before services replace their tasks on it (BERTH_AGENT_LOST_AFTER)")
 	logFormat := fs.String("log-format", envDefault("BERTH_LOG_FORMAT", "text"), "log format: text or json (BERTH_LOG_FORMAT)")
 	debugListen := fs.String("debug-listen", envDefault("BERTH_DEBUG_LISTEN", ""), "address to serve Go's /debug/pprof profiles on, e.g. 127.0.0.1:6060; empty: off (BERTH_DEBUG_LISTEN)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *agentLost <= 0 {
+		return errors.New("--agent-lost-after must be a positive duration, e.g. 5m")
 	}
 	log, err := newLogger(*logFormat)
 	if err != nil {
