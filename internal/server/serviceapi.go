@@ -63,6 +63,25 @@ func mergeDeploymentConfiguration(base ecs.DeploymentConfiguration, in *ecs.Depl
 	return base
 }
 
+func errLaunchTypeAndStrategy() error {
+	return ecs.NewInvalidParameterException("Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.")
+}
+
+// launchChoice is what a service or task set launches with, as ECS takes
+// it from the call: a launch type or a capacity provider strategy, not
+// both; with neither, the cluster's default strategy, or else EC2.
+func launchChoice(cl *clusterRecord, lt ecs.LaunchType, providers []ecs.CapacityProviderStrategyItem) (string, []ecs.CapacityProviderStrategyItem, error) {
+	switch {
+	case lt != "" && len(providers) > 0:
+		return "", nil, errLaunchTypeAndStrategy()
+	case lt != "" || len(providers) > 0:
+		return string(lt), providers, nil
+	case len(cl.DefaultCapacityProviderStrategy) > 0:
+		return "", cl.DefaultCapacityProviderStrategy, nil
+	}
+	return string(ecs.LaunchTypeEc2), nil, nil
+}
+
 // checkService applies ECS's rules to a service as it would be after a
 // create or an update. td is the task definition it runs (nil for an
 // EXTERNAL service without one).
@@ -242,14 +261,15 @@ func (s *Server) CreateService(ctx context.Context, in *ecs.CreateServiceRequest
 	if controller == string(ecs.DeploymentControllerTypeExternal) && strategy == schedulingDaemon {
 		return nil, ecs.NewInvalidParameterException("The DAEMON scheduling strategy does not support the EXTERNAL deployment controller.")
 	}
-	if in.LaunchType != "" && len(in.CapacityProviderStrategy) > 0 {
-		return nil, ecs.NewInvalidParameterException("Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.")
+	launchType, providers, err := launchChoice(cl, in.LaunchType, in.CapacityProviderStrategy)
+	if err != nil {
+		return nil, err
 	}
 	now := s.now().UTC()
 	r := &serviceRecord{
 		Schema: serviceSchema, ARN: sc.arn("service/" + cl.Name + "/" + name), Name: name, Cluster: cl.Name, ClusterARN: cl.ARN,
 		Status: statusActive, DesiredCount: int(ecs.Val(in.DesiredCount)), SchedulingStrategy: strategy,
-		LaunchType: string(in.LaunchType), CapacityProviderStrategy: in.CapacityProviderStrategy, PlatformVersion: ecs.Val(in.PlatformVersion),
+		LaunchType: launchType, CapacityProviderStrategy: providers, PlatformVersion: ecs.Val(in.PlatformVersion),
 		DeploymentConfiguration: mergeDeploymentConfiguration(defaultDeploymentConfiguration(strategy), in.DeploymentConfiguration),
 		DeploymentController:    controller, PlacementConstraints: in.PlacementConstraints, PlacementStrategy: in.PlacementStrategy,
 		NetworkConfiguration: in.NetworkConfiguration, LoadBalancers: in.LoadBalancers, ServiceRegistries: in.ServiceRegistries,
@@ -260,13 +280,6 @@ func (s *Server) CreateService(ctx context.Context, in *ecs.CreateServiceRequest
 	}
 	if r.PropagateTags == "" {
 		r.PropagateTags = string(ecs.PropagateTagsNone)
-	}
-	if r.LaunchType == "" && len(r.CapacityProviderStrategy) == 0 {
-		if len(cl.DefaultCapacityProviderStrategy) > 0 {
-			r.CapacityProviderStrategy = cl.DefaultCapacityProviderStrategy
-		} else {
-			r.LaunchType = string(ecs.LaunchTypeEc2)
-		}
 	}
 	if r.AvailabilityZoneRebalancing == "" {
 		r.AvailabilityZoneRebalancing = string(ecs.AvailabilityZoneRebalancingDisabled)

@@ -307,7 +307,7 @@ func isPending(status string) bool {
 // of its tasks as they are now.
 func (s *Server) serviceView(sc scope, r *serviceRecord, withTags bool) ecs.Service {
 	byStarter := s.countTasksByStarter(sc, r)
-	var all taskSetCounts
+	var all starterCounts
 	for _, c := range byStarter {
 		all.running += c.running
 		all.pending += c.pending
@@ -336,7 +336,7 @@ func (s *Server) serviceView(sc scope, r *serviceRecord, withTags bool) ecs.Serv
 	for _, d := range r.Deployments {
 		c := byStarter[d.ID]
 		if c == nil {
-			c = &taskSetCounts{}
+			c = &starterCounts{}
 		}
 		want := d.DesiredCount
 		if d.Status == deploymentPrimary {

@@ -55,7 +55,7 @@ func (s *Server) prepareLaunch(sc scope, clusterRef, taskDefRef *string, launchT
 		return nil, ecs.NewClientException("TaskDefinition is inactive")
 	}
 	if launchType != "" && len(strategy) > 0 {
-		return nil, ecs.NewInvalidParameterException("Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.")
+		return nil, errLaunchTypeAndStrategy()
 	}
 	whose := "the capacity provider strategy"
 	if launchType == "" && len(strategy) == 0 {

@@ -46,17 +46,6 @@ func (s *Server) reconcileTaskSets(ctx context.Context, sc scope, cl *clusterRec
 			return wake, s.stopServiceTasks(ctx, o, r, tasks, plan.Stop, ts.ID)
 		}
 	}
-	// Tasks of a task set that is no longer there (deleted with force while
-	// the service was being deleted) go too.
-	var orphans []rollout.Stop
-	for _, t := range in {
-		if !t.Stopping && r.taskSet(t.Deployment) == nil {
-			orphans = append(orphans, rollout.Stop{ID: t.ID, Why: rollout.Replaced})
-		}
-	}
-	if len(orphans) > 0 {
-		return wake, s.stopServiceTasks(ctx, o, r, tasks, orphans, "")
-	}
 	return wake, nil
 }
 
@@ -77,19 +66,15 @@ func (r *serviceRecord) taskSetsPrimaryFirst() []*taskSetRecord {
 
 // accountTaskSets is the bookkeeping for an EXTERNAL service: each task
 // set's stability brought up to date, and DRAINING task sets with no tasks
-// left removed. It reports whether the whole service is steady and whether
-// the record changed.
+// left removed. (A task set is removed only once none of its tasks is
+// left, so every task of the service belongs to one.) It reports whether
+// the whole service is steady and whether the record changed.
 func (s *Server) accountTaskSets(r *serviceRecord, tasks []serviceTask, now time.Time) (steady, changed bool) {
 	type tally struct{ healthy, other int }
 	bySet := map[string]*tally{}
-	orphans := 0
 	for _, st := range tasks {
 		t := st.rec
 		if t.LastStatus == "STOPPED" {
-			continue
-		}
-		if r.taskSet(t.StartedBy) == nil {
-			orphans++
 			continue
 		}
 		c := bySet[t.StartedBy]
@@ -104,7 +89,7 @@ func (s *Server) accountTaskSets(r *serviceRecord, tasks []serviceTask, now time
 		}
 	}
 	kept := r.TaskSets[:0:0]
-	steady = len(r.TaskSets) > 0 && orphans == 0
+	steady = len(r.TaskSets) > 0
 	for _, ts := range r.TaskSets {
 		c := bySet[ts.ID]
 		if c == nil {

@@ -143,9 +143,6 @@ func (s *Server) CreateTaskSet(ctx context.Context, in *ecs.CreateTaskSetRequest
 	if err != nil {
 		return nil, err
 	}
-	if in.LaunchType != "" && len(in.CapacityProviderStrategy) > 0 {
-		return nil, ecs.NewInvalidParameterException("Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.")
-	}
 	if err := validateTags(in.Tags); err != nil {
 		return nil, err
 	}
@@ -177,17 +174,13 @@ func (s *Server) CreateTaskSet(ctx context.Context, in *ecs.CreateTaskSetRequest
 		id := newDeploymentID()
 		ts := taskSetRecord{
 			ID: id, ARN: sc.arn("task-set/" + r.Cluster + "/" + r.Name + "/" + id), Status: taskSetActive, ExternalID: ecs.Val(in.ExternalId),
-			TaskDefinitionARN: ecs.Val(td.Definition.TaskDefinitionArn), LaunchType: string(in.LaunchType), CapacityProviderStrategy: in.CapacityProviderStrategy,
-			PlatformVersion: ecs.Val(in.PlatformVersion), NetworkConfiguration: in.NetworkConfiguration, LoadBalancers: in.LoadBalancers,
+			TaskDefinitionARN: ecs.Val(td.Definition.TaskDefinitionArn),
+			PlatformVersion:   ecs.Val(in.PlatformVersion), NetworkConfiguration: in.NetworkConfiguration, LoadBalancers: in.LoadBalancers,
 			ServiceRegistries: in.ServiceRegistries, ScalePercent: pct, StabilityStatus: string(ecs.StabilityStatusStabilizing), StabilityStatusAt: now,
 			Tags: in.Tags, ClientToken: ecs.Val(in.ClientToken), CreatedAt: now, UpdatedAt: now,
 		}
-		if ts.LaunchType == "" && len(ts.CapacityProviderStrategy) == 0 {
-			if len(cl.DefaultCapacityProviderStrategy) > 0 {
-				ts.CapacityProviderStrategy = cl.DefaultCapacityProviderStrategy
-			} else {
-				ts.LaunchType = string(ecs.LaunchTypeEc2)
-			}
+		if ts.LaunchType, ts.CapacityProviderStrategy, err = launchChoice(cl, in.LaunchType, in.CapacityProviderStrategy); err != nil {
+			return nil, err
 		}
 		// The service's rules (launch type, ports of its load balancers,
 		// network configuration) hold for the task set as they would for a
@@ -209,9 +202,10 @@ func (s *Server) CreateTaskSet(ctx context.Context, in *ecs.CreateTaskSetRequest
 	return &ecs.CreateTaskSetResponse{TaskSet: &v}, nil
 }
 
-// changeTaskSet applies change to a task set of an EXTERNAL service and
-// writes the service back.
-func (s *Server) changeTaskSet(ctx context.Context, clusterRef, serviceRef, taskSetRef *string, change func(*serviceRecord, *taskSetRecord, time.Time) error) (*serviceRecord, *taskSetRecord, error) {
+// changeTaskSet applies change to a task set of an EXTERNAL service, writes
+// the service back and answers the task set as it is then. A change that
+// returns errUnchanged writes nothing.
+func (s *Server) changeTaskSet(ctx context.Context, clusterRef, serviceRef, taskSetRef *string, change func(*serviceRecord, *taskSetRecord, time.Time) error) (*ecs.TaskSet, error) {
 	sc := scopeOf(ctx)
 	var svc *serviceRecord
 	var out *taskSetRecord
@@ -228,16 +222,22 @@ func (s *Server) changeTaskSet(ctx context.Context, clusterRef, serviceRef, task
 		if ts == nil {
 			return nil, errTaskSetNotFound()
 		}
+		svc, out = r, ts
 		now := s.now().UTC()
-		if err := change(r, ts, now); err != nil {
+		if err := change(r, ts, now); err == errUnchanged {
+			return nil, nil
+		} else if err != nil {
 			return nil, err
 		}
 		ts.UpdatedAt = now
 		r.SteadyAt = nil
-		svc, out = r, ts
 		return []store.Op{store.Put(o.Key, r, o.Rev)}, nil
 	})
-	return svc, out, err
+	if err != nil {
+		return nil, err
+	}
+	v := taskSetView(svc, out, s.countTasksByStarter(sc, svc), false)
+	return &v, nil
 }
 
 func (s *Server) UpdateTaskSet(ctx context.Context, in *ecs.UpdateTaskSetRequest) (*ecs.UpdateTaskSetResponse, error) {
@@ -245,7 +245,7 @@ func (s *Server) UpdateTaskSet(ctx context.Context, in *ecs.UpdateTaskSetRequest
 	if err != nil {
 		return nil, err
 	}
-	r, ts, err := s.changeTaskSet(ctx, in.Cluster, in.Service, in.TaskSet, func(_ *serviceRecord, ts *taskSetRecord, now time.Time) error {
+	v, err := s.changeTaskSet(ctx, in.Cluster, in.Service, in.TaskSet, func(_ *serviceRecord, ts *taskSetRecord, now time.Time) error {
 		if ts.Status == taskSetDraining {
 			return ecs.NewInvalidParameterException("The task set is being deleted and cannot be updated.")
 		}
@@ -256,12 +256,11 @@ func (s *Server) UpdateTaskSet(ctx context.Context, in *ecs.UpdateTaskSetRequest
 	if err != nil {
 		return nil, err
 	}
-	v := taskSetView(r, ts, s.countTasksByStarter(scopeOf(ctx), r), false)
-	return &ecs.UpdateTaskSetResponse{TaskSet: &v}, nil
+	return &ecs.UpdateTaskSetResponse{TaskSet: v}, nil
 }
 
 func (s *Server) UpdateServicePrimaryTaskSet(ctx context.Context, in *ecs.UpdateServicePrimaryTaskSetRequest) (*ecs.UpdateServicePrimaryTaskSetResponse, error) {
-	r, ts, err := s.changeTaskSet(ctx, in.Cluster, in.Service, in.PrimaryTaskSet, func(r *serviceRecord, ts *taskSetRecord, now time.Time) error {
+	v, err := s.changeTaskSet(ctx, in.Cluster, in.Service, in.PrimaryTaskSet, func(r *serviceRecord, ts *taskSetRecord, now time.Time) error {
 		if ts.Status == taskSetDraining {
 			return ecs.NewInvalidParameterException("The task set is being deleted and cannot be made the primary task set.")
 		}
@@ -277,16 +276,15 @@ func (s *Server) UpdateServicePrimaryTaskSet(ctx context.Context, in *ecs.Update
 	if err != nil {
 		return nil, err
 	}
-	v := taskSetView(r, ts, s.countTasksByStarter(scopeOf(ctx), r), false)
-	return &ecs.UpdateServicePrimaryTaskSetResponse{TaskSet: &v}, nil
+	return &ecs.UpdateServicePrimaryTaskSetResponse{TaskSet: v}, nil
 }
 
 // DeleteTaskSet marks a task set DRAINING; the service scheduler stops its
 // tasks and then removes it.
 func (s *Server) DeleteTaskSet(ctx context.Context, in *ecs.DeleteTaskSetRequest) (*ecs.DeleteTaskSetResponse, error) {
-	r, ts, err := s.changeTaskSet(ctx, in.Cluster, in.Service, in.TaskSet, func(r *serviceRecord, ts *taskSetRecord, now time.Time) error {
+	v, err := s.changeTaskSet(ctx, in.Cluster, in.Service, in.TaskSet, func(r *serviceRecord, ts *taskSetRecord, now time.Time) error {
 		if ts.Status == taskSetDraining {
-			return nil // already being deleted
+			return errUnchanged // already being deleted
 		}
 		if ts.computedDesired(r) > 0 && !ecs.Val(in.Force) {
 			return ecs.NewInvalidParameterException("The task set cannot be deleted while it is scaled above 0. Scale it to 0 first, or delete it with force.")
@@ -301,8 +299,7 @@ func (s *Server) DeleteTaskSet(ctx context.Context, in *ecs.DeleteTaskSetRequest
 	if err != nil {
 		return nil, err
 	}
-	v := taskSetView(r, ts, s.countTasksByStarter(scopeOf(ctx), r), false)
-	return &ecs.DeleteTaskSetResponse{TaskSet: &v}, nil
+	return &ecs.DeleteTaskSetResponse{TaskSet: v}, nil
 }
 
 func (s *Server) DescribeTaskSets(ctx context.Context, in *ecs.DescribeTaskSetsRequest) (*ecs.DescribeTaskSetsResponse, error) {
@@ -337,17 +334,17 @@ func (s *Server) DescribeTaskSets(ctx context.Context, in *ecs.DescribeTaskSetsR
 	return out, nil
 }
 
-// taskSetCounts counts a service's tasks by the task set (or deployment)
+// starterCounts counts a service's tasks by the task set (or deployment)
 // that started them: running, pending, and not yet stopping.
-type taskSetCounts struct{ running, pending, live int }
+type starterCounts struct{ running, pending, live int }
 
-func (s *Server) countTasksByStarter(sc scope, r *serviceRecord) map[string]*taskSetCounts {
-	out := map[string]*taskSetCounts{}
+func (s *Server) countTasksByStarter(sc scope, r *serviceRecord) map[string]*starterCounts {
+	out := map[string]*starterCounts{}
 	for _, st := range s.serviceTasks(sc, r.Cluster, r.Name) {
 		t := st.rec
 		c := out[t.StartedBy]
 		if c == nil {
-			c = &taskSetCounts{}
+			c = &starterCounts{}
 			out[t.StartedBy] = c
 		}
 		if !t.live() {
@@ -366,10 +363,10 @@ func (s *Server) countTasksByStarter(sc scope, r *serviceRecord) map[string]*tas
 
 // taskSetView is a task set as the ECS API shows it, with its task counts
 // (countTasksByStarter) as they are now.
-func taskSetView(r *serviceRecord, ts *taskSetRecord, byStarter map[string]*taskSetCounts, withTags bool) ecs.TaskSet {
+func taskSetView(r *serviceRecord, ts *taskSetRecord, byStarter map[string]*starterCounts, withTags bool) ecs.TaskSet {
 	c := byStarter[ts.ID]
 	if c == nil {
-		c = &taskSetCounts{}
+		c = &starterCounts{}
 	}
 	v := ecs.TaskSet{
 		Id: ecs.Ptr(ts.ID), TaskSetArn: ecs.Ptr(ts.ARN), ServiceArn: ecs.Ptr(r.ARN), ClusterArn: ecs.Ptr(r.ClusterARN),

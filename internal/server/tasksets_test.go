@@ -8,6 +8,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/berth-project/berth/internal/simulate"
 )
 
 func describeTaskSet(t *testing.T, c *ecs.Client, cluster, service, id string) types.TaskSet {
@@ -297,5 +299,38 @@ func TestTaskSetInputIsCheckedAsECSChecksIt(t *testing.T) {
 	}
 	if s := describeService(t, c, "bad", "ext"); s.TaskDefinition != nil || len(s.TaskSets) != 5 {
 		t.Fatalf("EXTERNAL service without a primary task set shows task definition %v, %d task sets", aws.ToString(s.TaskDefinition), len(s.TaskSets))
+	}
+}
+
+// A task set being deleted (DRAINING until its tasks have stopped) cannot be
+// scaled or made primary, and deleting it again changes nothing. The fleet is
+// passive: it never reports, so the task set stays DRAINING.
+func TestADrainingTaskSetCannotChange(t *testing.T) {
+	ctx := context.Background()
+	srv, c := serviceFleet(t, "drain", 0)
+	srv.Simulate(simulate.Config{Cluster: "drain", Instances: 1, CPU: 4096, Memory: 4096, Zones: []string{"a"}, Passive: true})
+	if _, err := c.CreateService(ctx, &ecs.CreateServiceInput{Cluster: aws.String("drain"), ServiceName: aws.String("web"), DesiredCount: aws.Int32(1),
+		DeploymentController: &types.DeploymentController{Type: types.DeploymentControllerTypeExternal}}); err != nil {
+		t.Fatal(err)
+	}
+	ts := createTaskSet(t, c, "drain", "web", "app:1", 100)
+	waitUntil(t, "a task of the task set placed", func() bool { return describeTaskSet(t, c, "drain", "web", aws.ToString(ts.Id)).PendingCount == 1 })
+	deleted, err := c.DeleteTaskSet(ctx, &ecs.DeleteTaskSetInput{Cluster: aws.String("drain"), Service: aws.String("web"), TaskSet: ts.Id, Force: aws.Bool(true)})
+	if err != nil || aws.ToString(deleted.TaskSet.Status) != "DRAINING" {
+		t.Fatalf("delete with force: %v %+v", err, deleted)
+	}
+	_, err = c.UpdateTaskSet(ctx, &ecs.UpdateTaskSetInput{Cluster: aws.String("drain"), Service: aws.String("web"), TaskSet: ts.Id,
+		Scale: &types.Scale{Value: 50, Unit: types.ScaleUnitPercent}})
+	wantAPIError(t, err, "InvalidParameterException", "The task set is being deleted and cannot be updated.")
+	_, err = c.UpdateServicePrimaryTaskSet(ctx, &ecs.UpdateServicePrimaryTaskSetInput{Cluster: aws.String("drain"), Service: aws.String("web"), PrimaryTaskSet: ts.Id})
+	wantAPIError(t, err, "InvalidParameterException", "The task set is being deleted and cannot be made the primary task set.")
+	before := describeTaskSet(t, c, "drain", "web", aws.ToString(ts.Id))
+	again, err := c.DeleteTaskSet(ctx, &ecs.DeleteTaskSetInput{Cluster: aws.String("drain"), Service: aws.String("web"), TaskSet: ts.Id})
+	if err != nil || aws.ToString(again.TaskSet.Status) != "DRAINING" {
+		t.Fatalf("second delete: %v %+v", err, again)
+	}
+	after := describeTaskSet(t, c, "drain", "web", aws.ToString(ts.Id))
+	if aws.ToString(after.Status) != "DRAINING" || after.Scale.Value != 100 || !aws.ToTime(after.UpdatedAt).Equal(aws.ToTime(before.UpdatedAt)) {
+		t.Fatalf("the refusals or the second delete changed the task set: before %+v, after %+v", before, after)
 	}
 }
