@@ -19,10 +19,16 @@ import (
 // instances from EC2); five minutes rides out an agent restart or upgrade.
 const DefaultAgentLostAfter = 5 * time.Minute
 
+// lostTask is a task given up on, with the stoppedReason it gets.
+type lostTask struct {
+	serviceTask
+	reason string
+}
+
 // lostTasks returns the service's tasks not yet STOPPED whose instance's
 // agent is lost, and when the next one would be (zero: none is waiting).
-func (s *Server) lostTasks(sc scope, cluster string, tasks []serviceTask, now time.Time) ([]serviceTask, time.Time) {
-	var lost []serviceTask
+func (s *Server) lostTasks(sc scope, cluster string, tasks []serviceTask, now time.Time) ([]lostTask, time.Time) {
+	var lost []lostTask
 	var next time.Time
 	byInstance := map[string]*instanceRecord{}
 	for _, st := range tasks {
@@ -37,10 +43,10 @@ func (s *Server) lostTasks(sc scope, cluster string, tasks []serviceTask, now ti
 		}
 		switch {
 		case inst == nil || inst.Status == statusInactive:
-			lost = append(lost, st)
+			lost = append(lost, lostTask{st, "Task stopped because its container instance was deregistered."})
 		case inst.AgentConnected || inst.AgentDisconnectedAt == nil:
 		case now.Sub(*inst.AgentDisconnectedAt) >= s.agentLostAfter:
-			lost = append(lost, st)
+			lost = append(lost, lostTask{st, "Task stopped because its container instance's agent has been disconnected for more than " + s.agentLostAfter.String() + "."})
 		default:
 			next = earliest(next, inst.AgentDisconnectedAt.Add(s.agentLostAfter))
 		}
@@ -51,7 +57,7 @@ func (s *Server) lostTasks(sc scope, cluster string, tasks []serviceTask, now ti
 // stopLostTasks records lost tasks as STOPPED, with their instances'
 // resources given back and the service's event, in one transaction guarded
 // by the revisions they were read at.
-func (s *Server) stopLostTasks(ctx context.Context, sc scope, o *store.Object, r *serviceRecord, lost []serviceTask) error {
+func (s *Server) stopLostTasks(ctx context.Context, sc scope, o *store.Object, r *serviceRecord, lost []lostTask) error {
 	now := s.now().UTC()
 	cp, err := decodeCopy[serviceRecord](s, o)
 	if err != nil {
@@ -70,7 +76,7 @@ func (s *Server) stopLostTasks(ctx context.Context, sc scope, o *store.Object, r
 			return err
 		}
 		t.StopCode = string(ecs.TaskStopCodeServiceSchedulerInitiated)
-		t.StoppedReason = "Task stopped because its container instance's agent has been disconnected for more than " + s.agentLostAfter.String() + "."
+		t.StoppedReason = st.reason
 		var ic instanceChange
 		advanceTask(t, "STOPPED", t.StoppedReason, now, &ic)
 		t.Version++

@@ -98,3 +98,43 @@ func TestServiceReplacesTheTasksOfALostAgent(t *testing.T) {
 		}
 	}
 }
+
+// Deregistering an instance with force gives up on the service tasks on it
+// at once: they are recorded STOPPED and run again elsewhere.
+func TestServiceReplacesTheTasksOfADeregisteredInstance(t *testing.T) {
+	ctx := context.Background()
+	srv, c := serviceFleet(t, "dereg", 0)
+	first := srv.Simulate(simulate.Config{Cluster: "dereg", Instances: 1, CPU: 4096, Memory: 4096, Zones: []string{"a"}})
+	if _, err := c.CreateService(ctx, &ecs.CreateServiceInput{Cluster: aws.String("dereg"), ServiceName: aws.String("web"), TaskDefinition: aws.String("app:1"), DesiredCount: aws.Int32(2)}); err != nil {
+		t.Fatal(err)
+	}
+	waitStable(t, c, "dereg", "web")
+	old, err := c.ListTasks(ctx, &ecs.ListTasksInput{Cluster: aws.String("dereg"), ServiceName: aws.String("web")})
+	if err != nil || len(old.TaskArns) != 2 {
+		t.Fatalf("first tasks: %v %v", old, err)
+	}
+	second := srv.Simulate(simulate.Config{Cluster: "dereg", Instances: 1, CPU: 4096, Memory: 4096, Zones: []string{"b"}})
+	if _, err := c.DeregisterContainerInstance(ctx, &ecs.DeregisterContainerInstanceInput{Cluster: aws.String("dereg"),
+		ContainerInstance: aws.String(first.Instances[0].ARN), Force: aws.Bool(true)}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the deregistered instance's tasks STOPPED", func() bool {
+		out, err := c.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String("dereg"), Tasks: old.TaskArns})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, task := range out.Tasks {
+			if aws.ToString(task.LastStatus) != "STOPPED" {
+				return false
+			}
+			if task.StopCode != types.TaskStopCodeServiceSchedulerInitiated || aws.ToString(task.StoppedReason) != "Task stopped because its container instance was deregistered." {
+				t.Fatalf("task of the deregistered instance stopped with %s: %s", task.StopCode, aws.ToString(task.StoppedReason))
+			}
+		}
+		return true
+	})
+	waitStable(t, c, "dereg", "web")
+	if by := tasksByInstance(t, c, "dereg", "web"); by[second.Instances[0].ARN] != 2 || len(by) != 1 {
+		t.Fatalf("tasks by instance after the deregistration: %v", by)
+	}
+}
