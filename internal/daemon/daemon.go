@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/berth-project/berth/internal/state"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -46,11 +48,8 @@ const DefaultAgentLostAfter = server.DefaultAgentLostAfter
 // DefaultListen is loopback only: Berth is not exposed unless asked to be.
 const DefaultListen = "127.0.0.1:8450"
 
-// storePrefix scopes Berth's keys in a shared etcd.
-const storePrefix = "/berth/v1/"
-
 // electionKey is where servers sharing an etcd elect the one that runs the
-// controllers; outside storePrefix, so the view never holds it.
+// controllers; outside state.Root, so the view never holds it.
 const electionKey = "/berth/leader"
 
 // DefaultDataDir is ~/.berth/data, or ./berth-data without a home directory.
@@ -232,7 +231,7 @@ func (d *Daemon) openStore(ctx context.Context) (*store.Store, error) {
 	}
 	d.closers = append(d.closers, func() { cli.Close() })
 	d.etcd = cli
-	st, err := store.Open(ctx, cli, storePrefix, d.cfg.Log)
+	st, err := store.Open(ctx, cli, state.Root, d.cfg.Log)
 	if err != nil {
 		return nil, err
 	}

@@ -2,10 +2,11 @@ package server
 
 import (
 	"context"
-	"net/url"
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/berth-project/berth/internal/state"
 
 	"github.com/berth-project/berth/api/ecs"
 	"github.com/berth-project/berth/internal/store"
@@ -16,14 +17,6 @@ import (
 // PutAccountSetting by or for the root change the same value); an IAM user
 // or role may override it. The effective value for a principal is its own,
 // else the account default, else ECS's built-in default.
-
-// accountSettingRecord is one explicitly set value.
-type accountSettingRecord struct {
-	Schema    int    `json:"schema"`
-	Name      string `json:"name"`
-	Value     string `json:"value"`
-	Principal string `json:"principal"` // an IAM ARN; the root's for account defaults
-}
 
 // settingRule is what ECS accepts for a setting and what it is when unset.
 type settingRule struct {
@@ -47,17 +40,17 @@ var settingRules = map[ecs.SettingName]settingRule{
 
 var iamPrincipalPattern = regexp.MustCompile(`^arn:aws[a-z-]*:iam::(\d{12}):(root|user/.+|role/.+)$`)
 
-func rootPrincipal(sc scope) string { return "arn:aws:iam::" + sc.account + ":root" }
+func rootPrincipal(sc state.Scope) string { return "arn:aws:iam::" + sc.Account + ":root" }
 
 // principalOf checks a principalArn parameter; empty means the caller,
 // which in Berth is always the account root.
-func principalOf(sc scope, arn *string) (string, error) {
+func principalOf(sc state.Scope, arn *string) (string, error) {
 	p := ecs.Val(arn)
 	if p == "" {
 		return rootPrincipal(sc), nil
 	}
 	m := iamPrincipalPattern.FindStringSubmatch(p)
-	if m == nil || m[1] != sc.account {
+	if m == nil || m[1] != sc.Account {
 		return "", ecs.NewInvalidParameterException("Invalid principal ARN: %s. Specify the ARN of an IAM user, role or the root user of this account.", p)
 	}
 	return p, nil
@@ -71,18 +64,14 @@ func checkSetting(name ecs.SettingName, value string) error {
 	return nil
 }
 
-func (sc scope) settingKey(principal string, name ecs.SettingName) string {
-	return sc.key(kindAccountSetting, url.PathEscape(principal), string(name))
-}
-
 // putSetting stores one explicit value and answers it as ECS does.
 func (s *Server) putSetting(ctx context.Context, principal string, name ecs.SettingName, value string) (*ecs.Setting, error) {
 	if err := checkSetting(name, value); err != nil {
 		return nil, err
 	}
 	sc := scopeOf(ctx)
-	key := sc.settingKey(principal, name)
-	rec := &accountSettingRecord{Schema: 1, Name: string(name), Value: value, Principal: principal}
+	key := sc.SettingKey(principal, name)
+	rec := &state.AccountSetting{Schema: 1, Name: string(name), Value: value, Principal: principal}
 	err := s.update(ctx, func() ([]store.Op, error) {
 		if o, found := s.store.Get(key); found {
 			return []store.Op{store.Put(key, rec, o.Rev)}, nil
@@ -121,14 +110,14 @@ func (s *Server) DeleteAccountSetting(ctx context.Context, in *ecs.DeleteAccount
 	if err != nil {
 		return nil, err
 	}
-	key := sc.settingKey(principal, in.Name)
-	var deleted *accountSettingRecord
+	key := sc.SettingKey(principal, in.Name)
+	var deleted *state.AccountSetting
 	err = s.update(ctx, func() ([]store.Op, error) {
 		o, found := s.store.Get(key)
 		if !found {
 			return nil, ecs.NewInvalidParameterException("The %s account setting is not set for %s.", string(in.Name), principal)
 		}
-		rec, err := decode[accountSettingRecord](s, o)
+		rec, err := decode[state.AccountSetting](s, o)
 		if err != nil {
 			return nil, err
 		}
@@ -144,12 +133,12 @@ func (s *Server) DeleteAccountSetting(ctx context.Context, in *ecs.DeleteAccount
 }
 
 // explicitSetting reads a principal's own value of a setting.
-func (s *Server) explicitSetting(sc scope, principal string, name ecs.SettingName) (*ecs.Setting, bool) {
-	o, found := s.store.Get(sc.settingKey(principal, name))
+func (s *Server) explicitSetting(sc state.Scope, principal string, name ecs.SettingName) (*ecs.Setting, bool) {
+	o, found := s.store.Get(sc.SettingKey(principal, name))
 	if !found {
 		return nil, false
 	}
-	rec, err := decode[accountSettingRecord](s, o)
+	rec, err := decode[state.AccountSetting](s, o)
 	if err != nil {
 		return nil, false
 	}
@@ -158,7 +147,7 @@ func (s *Server) explicitSetting(sc scope, principal string, name ecs.SettingNam
 
 // accountSetting is the effective value of a setting for the account root
 // (the caller of every Berth request).
-func (s *Server) accountSetting(sc scope, name ecs.SettingName) string {
+func (s *Server) accountSetting(sc state.Scope, name ecs.SettingName) string {
 	if st, ok := s.explicitSetting(sc, rootPrincipal(sc), name); ok {
 		return ecs.Val(st.Value)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/berth-project/berth/internal/state"
+
 	"github.com/berth-project/berth/api/ecs"
 	"github.com/berth-project/berth/internal/store"
 )
@@ -21,28 +23,28 @@ const DefaultAgentLostAfter = 5 * time.Minute
 
 // lostTask is a task given up on, with the stoppedReason it gets.
 type lostTask struct {
-	serviceTask
+	state.ServiceTask
 	reason string
 }
 
 // lostTasks returns the service's tasks not yet STOPPED whose instance's
 // agent is lost, and when the next one would be (zero: none is waiting).
-func (s *Server) lostTasks(sc scope, cluster string, tasks []serviceTask, now time.Time) ([]lostTask, time.Time) {
+func (s *Server) lostTasks(sc state.Scope, cluster string, tasks []state.ServiceTask, now time.Time) ([]lostTask, time.Time) {
 	var lost []lostTask
 	var next time.Time
-	byInstance := map[string]*instanceRecord{}
+	byInstance := map[string]*state.Instance{}
 	for _, st := range tasks {
-		t := st.rec
+		t := st.Rec
 		if t.LastStatus == "STOPPED" || t.InstanceID == "" {
 			continue
 		}
 		inst, seen := byInstance[t.InstanceID]
 		if !seen {
-			_, inst, _ = s.findInstance(sc, cluster, t.InstanceID)
+			_, inst, _ = s.state.Instance(sc, cluster, t.InstanceID)
 			byInstance[t.InstanceID] = inst
 		}
 		switch {
-		case inst == nil || inst.Status == statusInactive:
+		case inst == nil || inst.Status == state.StatusInactive:
 			lost = append(lost, lostTask{st, "Task stopped because its container instance was deregistered."})
 		case inst.AgentConnected || inst.AgentDisconnectedAt == nil:
 		case now.Sub(*inst.AgentDisconnectedAt) >= s.agentLostAfter:
@@ -57,37 +59,37 @@ func (s *Server) lostTasks(sc scope, cluster string, tasks []serviceTask, now ti
 // stopLostTasks records lost tasks as STOPPED, with their instances'
 // resources given back and the service's event, in one transaction guarded
 // by the revisions they were read at.
-func (s *Server) stopLostTasks(ctx context.Context, sc scope, o *store.Object, r *serviceRecord, lost []lostTask) error {
+func (s *Server) stopLostTasks(ctx context.Context, sc state.Scope, o *store.Object, r *state.Service, lost []lostTask) error {
 	now := s.now().UTC()
-	cp, err := decodeCopy[serviceRecord](s, o)
+	cp, err := decodeCopy[state.Service](s, o)
 	if err != nil {
 		return err
 	}
 	type held struct {
 		obj *store.Object
-		rec instanceRecord
+		rec state.Instance
 	}
 	instances := map[string]*held{}
 	var ops []store.Op
-	var stopped []*taskRecord
+	var stopped []*state.Task
 	for _, st := range lost[:min(len(lost), maxTasksPerWrite)] {
-		t, err := decodeCopy[taskRecord](s, st.obj) // advanceTask changes its containers: a private copy
+		t, err := decodeCopy[state.Task](s, st.Obj) // advanceTask changes its containers: a private copy
 		if err != nil {
 			return err
 		}
 		t.StopCode = string(ecs.TaskStopCodeServiceSchedulerInitiated)
 		t.StoppedReason = st.reason
-		var ic instanceChange
-		advanceTask(t, "STOPPED", t.StoppedReason, now, &ic)
+		var ic state.InstanceChange
+		state.AdvanceTask(t, "STOPPED", t.StoppedReason, now, &ic)
 		t.Version++
-		ops = append(ops, store.Put(st.obj.Key, t, st.obj.Rev))
+		ops = append(ops, store.Put(st.Obj.Key, t, st.Obj.Rev))
 		stopped = append(stopped, t)
-		if ic.release == nil {
+		if ic.Release == nil {
 			continue
 		}
 		h := instances[t.InstanceID]
 		if h == nil {
-			io, inst, err := s.findInstance(sc, r.Cluster, t.InstanceID)
+			io, inst, err := s.state.Instance(sc, r.Cluster, t.InstanceID)
 			if err != nil {
 				return err
 			}
@@ -97,7 +99,7 @@ func (s *Server) stopLostTasks(ctx context.Context, sc scope, o *store.Object, r
 			h = &held{obj: io, rec: *inst}
 			instances[t.InstanceID] = h
 		}
-		h.rec.RemainingResources = adjusted(h.rec.RemainingResources, *ic.release, -1)
+		h.rec.RemainingResources = state.Adjusted(h.rec.RemainingResources, *ic.Release, -1)
 	}
 	for _, h := range instances {
 		h.rec.Version++

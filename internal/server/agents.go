@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/berth-project/berth/internal/state"
+
 	"github.com/google/uuid"
 
 	acsmsg "github.com/berth-project/berth/api/acs"
@@ -20,27 +22,27 @@ var _ acs.Backend = (*Server)(nil)
 
 // agentInstance finds the instance an agent names when it connects: the
 // cluster as a name or ARN, the instance by ARN, ACTIVE or DRAINING.
-func (s *Server) agentInstance(sc scope, clusterRef, instanceARN string) (*store.Object, *instanceRecord, *clusterRecord, error) {
+func (s *Server) agentInstance(sc state.Scope, clusterRef, instanceARN string) (*store.Object, *state.Instance, *state.Cluster, error) {
 	_, cl, err := s.activeCluster(sc, &clusterRef)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	o, inst, err := s.findInstance(sc, cl.Name, instanceARN)
+	o, inst, err := s.state.Instance(sc, cl.Name, instanceARN)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if inst == nil || inst.Status == statusInactive {
+	if inst == nil || inst.Status == state.StatusInactive {
 		return nil, nil, nil, fmt.Errorf("container instance %s is not registered in cluster %s", instanceARN, cl.Name)
 	}
 	return o, inst, cl, nil
 }
 
-func agentOf(sc scope, cl *clusterRecord, inst *instanceRecord) acs.Agent {
-	return acs.Agent{Account: sc.account, Region: sc.region, Cluster: cl.Name, ClusterARN: cl.ARN, InstanceARN: inst.ARN, InstanceID: inst.ID}
+func agentOf(sc state.Scope, cl *state.Cluster, inst *state.Instance) acs.Agent {
+	return acs.Agent{Account: sc.Account, Region: sc.Region, Cluster: cl.Name, ClusterARN: cl.ARN, InstanceARN: inst.ARN, InstanceID: inst.ID}
 }
 
 func (s *Server) LookupAgent(ctx context.Context, account, region, cluster, instanceARN string) (acs.Agent, error) {
-	sc := scope{account: account, region: region}
+	sc := state.Scope{Account: account, Region: region}
 	_, inst, cl, err := s.agentInstance(sc, cluster, instanceARN)
 	if err != nil {
 		return acs.Agent{}, err
@@ -49,7 +51,7 @@ func (s *Server) LookupAgent(ctx context.Context, account, region, cluster, inst
 }
 
 func (s *Server) ConnectAgent(ctx context.Context, account, region, cluster, instanceARN string, info acs.AgentInfo) (acs.Agent, error) {
-	sc := scope{account: account, region: region}
+	sc := state.Scope{Account: account, Region: region}
 	var agent acs.Agent
 	err := s.update(ctx, func() ([]store.Op, error) {
 		o, inst, cl, err := s.agentInstance(sc, cluster, instanceARN)
@@ -70,9 +72,9 @@ func (s *Server) ConnectAgent(ctx context.Context, account, region, cluster, ins
 }
 
 func (s *Server) DisconnectAgent(ctx context.Context, a acs.Agent) {
-	sc := scope{account: a.Account, region: a.Region}
+	sc := state.Scope{Account: a.Account, Region: a.Region}
 	err := s.update(ctx, func() ([]store.Op, error) {
-		o, inst, err := s.findInstance(sc, a.Cluster, a.InstanceID)
+		o, inst, err := s.state.Instance(sc, a.Cluster, a.InstanceID)
 		if err != nil || inst == nil || inst.AgentSession != a.Session {
 			return nil, err // gone, or a newer session owns the instance now
 		}
@@ -90,15 +92,15 @@ func (s *Server) DisconnectAgent(ctx context.Context, a acs.Agent) {
 }
 
 func (s *Server) Changed(a acs.Agent) <-chan struct{} {
-	return s.tasksByInstance.Changed(instanceGroup(scope{account: a.Account, region: a.Region}, a.Cluster, a.InstanceID))
+	return s.state.TasksByInstance.Changed(state.InstanceGroup(state.Scope{Account: a.Account, Region: a.Region}, a.Cluster, a.InstanceID))
 }
 
 // AssignedTasks translates, for one agent, every task on its instance that
 // it has not yet reported STOPPED.
 func (s *Server) AssignedTasks(a acs.Agent, need func(arn, desired string) bool) ([]acs.AssignedTask, error) {
-	sc := scope{account: a.Account, region: a.Region}
+	sc := state.Scope{Account: a.Account, Region: a.Region}
 	var out []acs.AssignedTask
-	for _, t := range s.tasksOn(sc, a.Cluster, a.InstanceID) {
+	for _, t := range s.state.TasksOn(sc, a.Cluster, a.InstanceID) {
 		if !need(t.ARN, t.DesiredStatus) {
 			out = append(out, acs.AssignedTask{ARN: t.ARN, DesiredStatus: t.DesiredStatus, Version: t.Version})
 			continue
@@ -114,8 +116,8 @@ func (s *Server) AssignedTasks(a acs.Agent, need func(arn, desired string) bool)
 }
 
 // agentTask is a task in the shape its agent receives.
-func (s *Server) agentTask(sc scope, t *taskRecord) (*acsmsg.Task, error) {
-	_, td, err := s.findTaskDef(sc, t.TaskDefinitionARN)
+func (s *Server) agentTask(sc state.Scope, t *state.Task) (*acsmsg.Task, error) {
+	_, td, err := s.state.TaskDef(sc, t.TaskDefinitionARN)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +151,7 @@ func (s *Server) agentTask(sc scope, t *taskRecord) (*acsmsg.Task, error) {
 func (s *Server) ReportHealth(ctx context.Context, a acs.Agent, reports []tcs.TaskHealth) error {
 	for _, r := range reports {
 		ref := a.Cluster
-		_, err := s.changeTask(withScope(ctx, a), &ref, ecs.Val(r.TaskArn), func(t *taskRecord, _ *instanceChange) error {
+		_, err := s.changeTask(withScope(ctx, a), &ref, ecs.Val(r.TaskArn), func(t *state.Task, _ *state.InstanceChange) error {
 			changed := false
 			for _, ch := range r.Containers {
 				for i := range t.Containers {
@@ -159,7 +161,7 @@ func (s *Server) ReportHealth(ctx context.Context, a acs.Agent, reports []tcs.Ta
 					}
 				}
 			}
-			if h := taskHealth(t); h != t.HealthStatus {
+			if h := state.TaskHealth(t); h != t.HealthStatus {
 				t.HealthStatus, changed = h, true
 			}
 			if !changed {
@@ -172,26 +174,6 @@ func (s *Server) ReportHealth(ctx context.Context, a acs.Agent, reports []tcs.Ta
 		}
 	}
 	return nil
-}
-
-func taskHealth(t *taskRecord) string {
-	checked, healthy := 0, 0
-	for _, c := range t.Containers {
-		if !c.Essential || c.HealthStatus == "" {
-			continue
-		}
-		checked++
-		switch c.HealthStatus {
-		case string(ecs.HealthStatusUnhealthy):
-			return string(ecs.HealthStatusUnhealthy)
-		case string(ecs.HealthStatusHealthy):
-			healthy++
-		}
-	}
-	if checked > 0 && healthy == checked {
-		return string(ecs.HealthStatusHealthy)
-	}
-	return string(ecs.HealthStatusUnknown)
 }
 
 // withScope gives an agent's calls into the server the agent's account and

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/berth-project/berth/internal/state"
+
 	"github.com/berth-project/berth/api/ecs"
 	"github.com/berth-project/berth/internal/store"
 )
@@ -114,7 +116,7 @@ func checkAttributeRequest(attrs []ecs.Attribute, checkValues bool) error {
 		if id == "" {
 			return ecs.NewInvalidParameterException("Attribute %q has no targetId. Specify the container instance ID or full ARN.", ecs.Val(a.Name))
 		}
-		if !isARN(id) && a.TargetType == "" {
+		if !state.IsARN(id) && a.TargetType == "" {
 			return ecs.NewInvalidParameterException("targetType must be specified when targetId is not a full ARN.")
 		}
 	}
@@ -126,26 +128,26 @@ func checkAttributeRequest(attrs []ecs.Attribute, checkValues bool) error {
 // name it, in the order first named.
 type attributeTargets struct {
 	objs    map[string]*store.Object
-	records map[string]*instanceRecord
+	records map[string]*state.Instance
 	order   []string
 }
 
-func (s *Server) resolveAttributeTargets(sc scope, cluster string, attrs []ecs.Attribute) (*attributeTargets, []string, error) {
-	t := &attributeTargets{objs: map[string]*store.Object{}, records: map[string]*instanceRecord{}}
+func (s *Server) resolveAttributeTargets(sc state.Scope, cluster string, attrs []ecs.Attribute) (*attributeTargets, []string, error) {
+	t := &attributeTargets{objs: map[string]*store.Object{}, records: map[string]*state.Instance{}}
 	keys := make([]string, len(attrs))
 	for i, a := range attrs {
-		o, r, err := s.findInstance(sc, cluster, ecs.Val(a.TargetId))
+		o, r, err := s.state.Instance(sc, cluster, ecs.Val(a.TargetId))
 		if err != nil {
 			return nil, nil, err
 		}
-		if o == nil || r.Status == statusInactive {
+		if o == nil || r.Status == state.StatusInactive {
 			return nil, nil, errTargetNotFound()
 		}
 		keys[i] = o.Key
 		if _, ok := t.records[o.Key]; ok {
 			continue
 		}
-		cp, err := decodeCopy[instanceRecord](s, o)
+		cp, err := decodeCopy[state.Instance](s, o)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -249,7 +251,7 @@ func (s *Server) ListAttributes(ctx context.Context, in *ecs.ListAttributesReque
 	if err != nil {
 		return nil, err
 	}
-	prefix := sc.prefix(kindInstance) + cl.Name + "/"
+	prefix := sc.Prefix(state.KindInstance) + cl.Name + "/"
 	after := ""
 	if t := ecs.Val(in.NextToken); t != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(t)
@@ -261,11 +263,11 @@ func (s *Server) ListAttributes(ctx context.Context, in *ecs.ListAttributesReque
 	out := &ecs.ListAttributesResponse{Attributes: []ecs.Attribute{}}
 	lastCursor := ""
 	for _, o := range s.store.List(prefix, "", 0) {
-		r, err := decode[instanceRecord](s, o)
+		r, err := decode[state.Instance](s, o)
 		if err != nil {
 			return nil, err
 		}
-		if r.Status == statusInactive {
+		if r.Status == state.StatusInactive {
 			continue
 		}
 		attrs := append([]ecs.Attribute(nil), r.Attributes...)

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/berth-project/berth/internal/state"
+
 	"github.com/berth-project/berth/api/ecs"
 	"github.com/berth-project/berth/internal/store"
 )
@@ -14,49 +16,7 @@ import (
 // Auto Scaling group settings are stored and shown as given, and nothing
 // scales. FARGATE and FARGATE_SPOT exist in every account, as in ECS.
 
-// capacityProviderRecord is a custom capacity provider as stored.
-type capacityProviderRecord struct {
-	Schema                   int                                              `json:"schema"`
-	ARN                      string                                           `json:"arn"`
-	Name                     string                                           `json:"name"`
-	Status                   string                                           `json:"status"` // ACTIVE or INACTIVE
-	UpdateStatus             string                                           `json:"updateStatus,omitempty"`
-	Type                     string                                           `json:"type"`
-	Cluster                  string                                           `json:"cluster,omitempty"`
-	AutoScalingGroupProvider *ecs.AutoScalingGroupProvider                    `json:"autoScalingGroupProvider,omitempty"`
-	ManagedInstancesProvider *ecs.CreateManagedInstancesProviderConfiguration `json:"managedInstancesProvider,omitempty"`
-	Tags                     []ecs.Tag                                        `json:"tags,omitempty"`
-}
-
-var builtInProviders = []string{"FARGATE", "FARGATE_SPOT"}
-
 var capacityProviderNamePattern = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,255}$`)
-
-// isBuiltInProvider: FARGATE or FARGATE_SPOT, which run on the instances
-// designated for them (see docs/compatibility.md).
-func isBuiltInProvider(name string) bool { return slices.Contains(builtInProviders, name) }
-
-// providerNameFrom returns the name a capacityProvider parameter (a name or
-// an ARN) refers to in this scope.
-func providerNameFrom(sc scope, ref string) (string, bool) {
-	if !isARN(ref) {
-		return ref, ref != ""
-	}
-	a, ok := parseARN(ref)
-	if !ok || a.kind != "capacity-provider" || len(a.path) != 1 || !a.inScope(sc) {
-		return "", false
-	}
-	return a.path[0], true
-}
-
-func (s *Server) findProvider(sc scope, name string) (*store.Object, *capacityProviderRecord, error) {
-	o, found := s.store.Get(sc.key(kindCapacityProvider, name))
-	if !found {
-		return nil, nil, nil
-	}
-	p, err := decode[capacityProviderRecord](s, o)
-	return o, p, err
-}
 
 // withScalingDefaults fills in what ECS reports for settings left out.
 func withScalingDefaults(p *ecs.AutoScalingGroupProvider) *ecs.AutoScalingGroupProvider {
@@ -108,8 +68,8 @@ func (s *Server) CreateCapacityProvider(ctx context.Context, in *ecs.CreateCapac
 	if err := validateTags(in.Tags); err != nil {
 		return nil, err
 	}
-	rec := &capacityProviderRecord{
-		Schema: 1, ARN: sc.arn("capacity-provider/" + name), Name: name, Status: statusActive,
+	rec := &state.CapacityProvider{
+		Schema: 1, ARN: sc.ARN("capacity-provider/" + name), Name: name, Status: state.StatusActive,
 		Type: string(ecs.CapacityProviderTypeEc2Autoscaling), Tags: in.Tags,
 	}
 	if in.AutoScalingGroupProvider != nil {
@@ -121,17 +81,17 @@ func (s *Server) CreateCapacityProvider(ctx context.Context, in *ecs.CreateCapac
 		}
 		rec.Type, rec.Cluster, rec.ManagedInstancesProvider = string(ecs.CapacityProviderTypeManagedInstances), cl.Name, in.ManagedInstancesProvider
 	}
-	key := sc.key(kindCapacityProvider, name)
+	key := sc.Key(state.KindCapacityProvider, name)
 	err := s.update(ctx, func() ([]store.Op, error) {
 		o, found := s.store.Get(key)
 		if !found {
 			return []store.Op{store.Create(key, rec)}, nil
 		}
-		old, err := decode[capacityProviderRecord](s, o)
+		old, err := decode[state.CapacityProvider](s, o)
 		if err != nil {
 			return nil, err
 		}
-		if old.Status == statusActive {
+		if old.Status == state.StatusActive {
 			return nil, ecs.NewClientException("The specified capacity provider already exists. To change the configuration of an existing capacity provider, update the capacity provider.")
 		}
 		return []store.Op{store.Put(key, rec, o.Rev)}, nil // the name of a deleted provider is free again
@@ -144,20 +104,20 @@ func (s *Server) CreateCapacityProvider(ctx context.Context, in *ecs.CreateCapac
 
 func (s *Server) UpdateCapacityProvider(ctx context.Context, in *ecs.UpdateCapacityProviderRequest) (*ecs.UpdateCapacityProviderResponse, error) {
 	sc := scopeOf(ctx)
-	name, _ := providerNameFrom(sc, ecs.Val(in.Name))
-	if isBuiltInProvider(name) {
+	name, _ := state.ProviderNameFrom(sc, ecs.Val(in.Name))
+	if state.IsBuiltInProvider(name) {
 		return nil, ecs.NewClientException("The %s capacity provider cannot be updated.", name)
 	}
-	var result *capacityProviderRecord
+	var result *state.CapacityProvider
 	err := s.update(ctx, func() ([]store.Op, error) {
-		o, p, err := s.findProvider(sc, name)
+		o, p, err := s.state.Provider(sc, name)
 		if err != nil {
 			return nil, err
 		}
-		if p == nil || p.Status != statusActive {
+		if p == nil || p.Status != state.StatusActive {
 			return nil, ecs.NewClientException("The specified capacity provider does not exist.")
 		}
-		changed, err := decodeCopy[capacityProviderRecord](s, o)
+		changed, err := decodeCopy[state.CapacityProvider](s, o)
 		if err != nil {
 			return nil, err
 		}
@@ -189,27 +149,27 @@ func (s *Server) UpdateCapacityProvider(ctx context.Context, in *ecs.UpdateCapac
 
 func (s *Server) DeleteCapacityProvider(ctx context.Context, in *ecs.DeleteCapacityProviderRequest) (*ecs.DeleteCapacityProviderResponse, error) {
 	sc := scopeOf(ctx)
-	name, _ := providerNameFrom(sc, ecs.Val(in.CapacityProvider))
-	if isBuiltInProvider(name) {
+	name, _ := state.ProviderNameFrom(sc, ecs.Val(in.CapacityProvider))
+	if state.IsBuiltInProvider(name) {
 		return nil, ecs.NewClientException("The %s capacity provider cannot be deleted.", name)
 	}
-	var result *capacityProviderRecord
+	var result *state.CapacityProvider
 	err := s.update(ctx, func() ([]store.Op, error) {
-		o, p, err := s.findProvider(sc, name)
+		o, p, err := s.state.Provider(sc, name)
 		if err != nil {
 			return nil, err
 		}
-		if p == nil || p.Status != statusActive {
+		if p == nil || p.Status != state.StatusActive {
 			return nil, ecs.NewClientException("The specified capacity provider does not exist.")
 		}
 		if user := s.clusterUsingProvider(sc, name); user != "" {
 			return nil, ecs.NewClientException("The specified capacity provider is in use by cluster %s. Remove the capacity provider from the cluster's capacity providers and default strategy and try again.", user)
 		}
-		changed, err := decodeCopy[capacityProviderRecord](s, o)
+		changed, err := decodeCopy[state.CapacityProvider](s, o)
 		if err != nil {
 			return nil, err
 		}
-		changed.Status = statusInactive
+		changed.Status = state.StatusInactive
 		changed.UpdateStatus = string(ecs.CapacityProviderUpdateStatusDeleteComplete)
 		result = changed
 		return []store.Op{store.Put(o.Key, changed, o.Rev)}, nil
@@ -221,10 +181,10 @@ func (s *Server) DeleteCapacityProvider(ctx context.Context, in *ecs.DeleteCapac
 }
 
 // clusterUsingProvider names an ACTIVE cluster that uses a provider, or "".
-func (s *Server) clusterUsingProvider(sc scope, name string) string {
-	for _, o := range s.store.List(sc.prefix(kindCluster), "", 0) {
-		c, err := decode[clusterRecord](s, o)
-		if err != nil || c.Status != statusActive {
+func (s *Server) clusterUsingProvider(sc state.Scope, name string) string {
+	for _, o := range s.store.List(sc.Prefix(state.KindCluster), "", 0) {
+		c, err := decode[state.Cluster](s, o)
+		if err != nil || c.Status != state.StatusActive {
 			continue
 		}
 		uses := slices.Contains(c.CapacityProviders, name)
@@ -244,19 +204,19 @@ func (s *Server) DescribeCapacityProviders(ctx context.Context, in *ecs.Describe
 	out := &ecs.DescribeCapacityProvidersResponse{CapacityProviders: []ecs.CapacityProvider{}, Failures: []ecs.Failure{}}
 	if len(in.CapacityProviders) > 0 {
 		for _, ref := range in.CapacityProviders {
-			name, ok := providerNameFrom(sc, ref)
-			if ok && isBuiltInProvider(name) {
+			name, ok := state.ProviderNameFrom(sc, ref)
+			if ok && state.IsBuiltInProvider(name) {
 				out.CapacityProviders = append(out.CapacityProviders, *builtInProviderView(sc, name))
 				continue
 			}
-			_, p, err := s.findProvider(sc, name)
+			_, p, err := s.state.Provider(sc, name)
 			if err != nil {
 				return nil, err
 			}
 			if !ok || p == nil {
 				arn := ref
-				if !isARN(ref) {
-					arn = sc.arn("capacity-provider/" + ref)
+				if !state.IsARN(ref) {
+					arn = sc.ARN("capacity-provider/" + ref)
 				}
 				out.Failures = append(out.Failures, ecs.Failure{Arn: ecs.Ptr(arn), Reason: ecs.Ptr("MISSING")})
 				continue
@@ -268,11 +228,11 @@ func (s *Server) DescribeCapacityProviders(ctx context.Context, in *ecs.Describe
 
 	// All providers: the built-in ones first, then the account's, paged by name.
 	var all []ecs.CapacityProvider
-	for _, name := range builtInProviders {
+	for _, name := range state.BuiltInProviders {
 		all = append(all, *builtInProviderView(sc, name))
 	}
-	for _, o := range s.store.List(sc.prefix(kindCapacityProvider), "", 0) {
-		p, err := decode[capacityProviderRecord](s, o)
+	for _, o := range s.store.List(sc.Prefix(state.KindCapacityProvider), "", 0) {
+		p, err := decode[state.CapacityProvider](s, o)
 		if err != nil {
 			return nil, err
 		}
@@ -300,9 +260,9 @@ func (s *Server) DescribeCapacityProviders(ctx context.Context, in *ecs.Describe
 	return out, nil
 }
 
-func builtInProviderView(sc scope, name string) *ecs.CapacityProvider {
+func builtInProviderView(sc state.Scope, name string) *ecs.CapacityProvider {
 	return &ecs.CapacityProvider{
-		CapacityProviderArn: ecs.Ptr(sc.arn("capacity-provider/" + name)),
+		CapacityProviderArn: ecs.Ptr(sc.ARN("capacity-provider/" + name)),
 		Name:                ecs.Ptr(name),
 		Status:              ecs.CapacityProviderStatusActive,
 		Type:                ecs.CapacityProviderType(name),
@@ -310,7 +270,7 @@ func builtInProviderView(sc scope, name string) *ecs.CapacityProvider {
 	}
 }
 
-func providerView(p *capacityProviderRecord, withTags bool) *ecs.CapacityProvider {
+func providerView(p *state.CapacityProvider, withTags bool) *ecs.CapacityProvider {
 	out := &ecs.CapacityProvider{
 		CapacityProviderArn:      ecs.Ptr(p.ARN),
 		Name:                     ecs.Ptr(p.Name),
@@ -330,18 +290,18 @@ func providerView(p *capacityProviderRecord, withTags bool) *ecs.CapacityProvide
 // validateCapacityProviders checks the capacity providers a cluster is to
 // use and its default strategy, as CreateCluster and
 // PutClusterCapacityProviders do in ECS.
-func (s *Server) validateCapacityProviders(sc scope, names []string, strategy []ecs.CapacityProviderStrategyItem) error {
+func (s *Server) validateCapacityProviders(sc state.Scope, names []string, strategy []ecs.CapacityProviderStrategyItem) error {
 	fargate, custom := false, false
 	for _, name := range names {
-		if isBuiltInProvider(name) {
+		if state.IsBuiltInProvider(name) {
 			fargate = true
 			continue
 		}
-		_, p, err := s.findProvider(sc, name)
+		_, p, err := s.state.Provider(sc, name)
 		if err != nil {
 			return err
 		}
-		if p == nil || p.Status != statusActive {
+		if p == nil || p.Status != state.StatusActive {
 			return ecs.NewInvalidParameterException("The specified capacity provider '%s' does not exist or is not ACTIVE. Specify a valid capacity provider and try again.", name)
 		}
 		custom = true
@@ -364,9 +324,11 @@ func (s *Server) validateCapacityProviders(sc scope, names []string, strategy []
 	if fargate && custom && len(strategy) > 0 {
 		mixed := false
 		for _, item := range strategy {
-			mixed = mixed || !isBuiltInProvider(ecs.Val(item.CapacityProvider))
+			mixed = mixed || !state.IsBuiltInProvider(ecs.Val(item.CapacityProvider))
 		}
-		if mixed && slices.ContainsFunc(strategy, func(i ecs.CapacityProviderStrategyItem) bool { return isBuiltInProvider(ecs.Val(i.CapacityProvider)) }) {
+		if mixed && slices.ContainsFunc(strategy, func(i ecs.CapacityProviderStrategyItem) bool {
+			return state.IsBuiltInProvider(ecs.Val(i.CapacityProvider))
+		}) {
 			return ecs.NewInvalidParameterException("The capacity provider strategy cannot contain a mix of capacity providers using Auto Scaling groups and Fargate providers. Specify one or the other and try again.")
 		}
 	}

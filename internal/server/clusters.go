@@ -3,91 +3,31 @@ package server
 import (
 	"context"
 	"regexp"
-	"time"
+
+	"github.com/berth-project/berth/internal/state"
 
 	"github.com/berth-project/berth/api/ecs"
 	"github.com/berth-project/berth/internal/store"
 )
 
-// clusterRecord is a cluster as stored. Counts and statistics are not
-// stored: they are derived from the instances, tasks and services at read
-// time, so they can never drift.
-type clusterRecord struct {
-	Schema                          int                                `json:"schema"`
-	ARN                             string                             `json:"arn"`
-	Name                            string                             `json:"name"`
-	Status                          string                             `json:"status"` // ACTIVE or INACTIVE
-	CreatedAt                       time.Time                          `json:"createdAt"`
-	Tags                            []ecs.Tag                          `json:"tags,omitempty"`
-	Settings                        []ecs.ClusterSetting               `json:"settings,omitempty"`
-	Configuration                   *ecs.ClusterConfiguration          `json:"configuration,omitempty"`
-	CapacityProviders               []string                           `json:"capacityProviders,omitempty"`
-	DefaultCapacityProviderStrategy []ecs.CapacityProviderStrategyItem `json:"defaultCapacityProviderStrategy,omitempty"`
-	ServiceConnectDefaults          *ecs.ClusterServiceConnectDefaults `json:"serviceConnectDefaults,omitempty"`
-}
-
-const clusterSchema = 1
-
-const (
-	statusActive   = "ACTIVE"
-	statusInactive = "INACTIVE"
-)
-
-// defaultClusterName is the cluster an operation uses when none is named.
-const defaultClusterName = "default"
-
 var clusterNamePattern = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,255}$`)
-
-// clusterNameFrom returns the cluster name that a "cluster" parameter (a
-// name or a full ARN; empty for the default) refers to in this scope, and
-// false when it cannot be one of this scope's clusters.
-func clusterNameFrom(sc scope, ref string) (string, bool) {
-	if ref == "" {
-		return defaultClusterName, true
-	}
-	if !isARN(ref) {
-		return ref, true
-	}
-	a, ok := parseARN(ref)
-	if !ok || a.kind != "cluster" || len(a.path) != 1 || !a.inScope(sc) {
-		return "", false
-	}
-	return a.path[0], true
-}
 
 // activeCluster finds an ACTIVE cluster for an operation's cluster
 // parameter, or answers ClusterNotFoundException as ECS does.
-func (s *Server) activeCluster(sc scope, ref *string) (*store.Object, *clusterRecord, error) {
-	o, c, err := s.findCluster(sc, ecs.Val(ref))
+func (s *Server) activeCluster(sc state.Scope, ref *string) (*store.Object, *state.Cluster, error) {
+	o, c, err := s.state.Cluster(sc, ecs.Val(ref))
 	if err != nil {
 		return nil, nil, err
 	}
-	if c == nil || c.Status != statusActive {
+	if c == nil || c.Status != state.StatusActive {
 		return nil, nil, ecs.NewClusterNotFoundException("Cluster not found.")
-	}
-	return o, c, nil
-}
-
-// findCluster looks a cluster up by name or ARN; a nil record means none.
-func (s *Server) findCluster(sc scope, ref string) (*store.Object, *clusterRecord, error) {
-	name, ok := clusterNameFrom(sc, ref)
-	if !ok {
-		return nil, nil, nil
-	}
-	o, found := s.store.Get(sc.key(kindCluster, name))
-	if !found {
-		return nil, nil, nil
-	}
-	c, err := decode[clusterRecord](s, o)
-	if err != nil {
-		return nil, nil, err
 	}
 	return o, c, nil
 }
 
 func (s *Server) CreateCluster(ctx context.Context, in *ecs.CreateClusterRequest) (*ecs.CreateClusterResponse, error) {
 	sc := scopeOf(ctx)
-	name := defaultClusterName
+	name := state.DefaultClusterName
 	if in.ClusterName != nil {
 		name = *in.ClusterName
 	}
@@ -104,26 +44,26 @@ func (s *Server) CreateCluster(ctx context.Context, in *ecs.CreateClusterRequest
 		return nil, err
 	}
 
-	key := sc.key(kindCluster, name)
-	var result *clusterRecord
+	key := sc.Key(state.KindCluster, name)
+	var result *state.Cluster
 	err := s.update(ctx, func() ([]store.Op, error) {
 		o, found := s.store.Get(key)
 		if found {
-			existing, err := decode[clusterRecord](s, o)
+			existing, err := decode[state.Cluster](s, o)
 			if err != nil {
 				return nil, err
 			}
-			if existing.Status == statusActive {
+			if existing.Status == state.StatusActive {
 				// ECS answers a CreateCluster for an existing name with that cluster.
 				result = existing
 				return nil, nil
 			}
 		}
-		c := &clusterRecord{
-			Schema:                          clusterSchema,
-			ARN:                             sc.arn("cluster/" + name),
+		c := &state.Cluster{
+			Schema:                          state.ClusterSchema,
+			ARN:                             sc.ARN("cluster/" + name),
 			Name:                            name,
-			Status:                          statusActive,
+			Status:                          state.StatusActive,
 			CreatedAt:                       s.now().UTC(),
 			Tags:                            in.Tags,
 			Settings:                        withDefaultClusterSettings(s.accountSetting(sc, ecs.SettingNameContainerInsights), in.Settings),
@@ -150,7 +90,7 @@ func (s *Server) DescribeClusters(ctx context.Context, in *ecs.DescribeClustersR
 	sc := scopeOf(ctx)
 	refs := in.Clusters
 	if len(refs) == 0 {
-		refs = []string{defaultClusterName}
+		refs = []string{state.DefaultClusterName}
 	}
 	if len(refs) > 100 {
 		return nil, ecs.NewInvalidParameterException("clusters can have at most 100 items.")
@@ -161,7 +101,7 @@ func (s *Server) DescribeClusters(ctx context.Context, in *ecs.DescribeClustersR
 	}
 	out := &ecs.DescribeClustersResponse{Clusters: []ecs.Cluster{}, Failures: []ecs.Failure{}}
 	for _, ref := range refs {
-		_, c, err := s.findCluster(sc, ref)
+		_, c, err := s.state.Cluster(sc, ref)
 		if err != nil {
 			return nil, err
 		}
@@ -175,25 +115,25 @@ func (s *Server) DescribeClusters(ctx context.Context, in *ecs.DescribeClustersR
 }
 
 // clusterARNFor is the ARN a Describe failure reports for a reference.
-func clusterARNFor(sc scope, ref string) string {
-	if isARN(ref) {
+func clusterARNFor(sc state.Scope, ref string) string {
+	if state.IsARN(ref) {
 		return ref
 	}
-	return sc.arn("cluster/" + ref)
+	return sc.ARN("cluster/" + ref)
 }
 
 func (s *Server) ListClusters(ctx context.Context, in *ecs.ListClustersRequest) (*ecs.ListClustersResponse, error) {
 	sc := scopeOf(ctx)
-	p, err := s.listPage(sc.prefix(kindCluster), in.NextToken, in.MaxResults, 100, func(o *store.Object) bool {
-		c, err := decode[clusterRecord](s, o)
-		return err == nil && c.Status == statusActive
+	p, err := s.listPage(sc.Prefix(state.KindCluster), in.NextToken, in.MaxResults, 100, func(o *store.Object) bool {
+		c, err := decode[state.Cluster](s, o)
+		return err == nil && c.Status == state.StatusActive
 	})
 	if err != nil {
 		return nil, err
 	}
 	out := &ecs.ListClustersResponse{ClusterArns: []string{}, NextToken: p.nextToken}
 	for _, o := range p.objects {
-		c, err := decode[clusterRecord](s, o)
+		c, err := decode[state.Cluster](s, o)
 		if err != nil {
 			return nil, err
 		}
@@ -206,7 +146,7 @@ func (s *Server) UpdateCluster(ctx context.Context, in *ecs.UpdateClusterRequest
 	if err := validateClusterSettings(in.Settings); err != nil {
 		return nil, err
 	}
-	c, err := s.changeCluster(ctx, in.Cluster, func(c *clusterRecord) error {
+	c, err := s.changeCluster(ctx, in.Cluster, func(c *state.Cluster) error {
 		if in.Settings != nil {
 			c.Settings = mergeClusterSettings(c.Settings, in.Settings)
 		}
@@ -228,7 +168,7 @@ func (s *Server) UpdateClusterSettings(ctx context.Context, in *ecs.UpdateCluste
 	if err := validateClusterSettings(in.Settings); err != nil {
 		return nil, err
 	}
-	c, err := s.changeCluster(ctx, in.Cluster, func(c *clusterRecord) error {
+	c, err := s.changeCluster(ctx, in.Cluster, func(c *state.Cluster) error {
 		c.Settings = mergeClusterSettings(c.Settings, in.Settings)
 		return nil
 	})
@@ -243,7 +183,7 @@ func (s *Server) PutClusterCapacityProviders(ctx context.Context, in *ecs.PutClu
 	if err := s.validateCapacityProviders(sc, in.CapacityProviders, in.DefaultCapacityProviderStrategy); err != nil {
 		return nil, err
 	}
-	c, err := s.changeCluster(ctx, in.Cluster, func(c *clusterRecord) error {
+	c, err := s.changeCluster(ctx, in.Cluster, func(c *state.Cluster) error {
 		c.CapacityProviders = in.CapacityProviders
 		c.DefaultCapacityProviderStrategy = in.DefaultCapacityProviderStrategy
 		return nil
@@ -256,7 +196,7 @@ func (s *Server) PutClusterCapacityProviders(ctx context.Context, in *ecs.PutClu
 
 func (s *Server) DeleteCluster(ctx context.Context, in *ecs.DeleteClusterRequest) (*ecs.DeleteClusterResponse, error) {
 	sc := scopeOf(ctx)
-	c, err := s.changeCluster(ctx, in.Cluster, func(c *clusterRecord) error {
+	c, err := s.changeCluster(ctx, in.Cluster, func(c *state.Cluster) error {
 		// The same checks, in the same order, as ECS.
 		if s.clusterServiceCount(sc, c.Name, true) > 0 {
 			return ecs.NewClusterContainsServicesException("The Cluster cannot be deleted while Services are active.")
@@ -267,7 +207,7 @@ func (s *Server) DeleteCluster(ctx context.Context, in *ecs.DeleteClusterRequest
 		if s.clusterActiveTaskCount(sc, c.Name) > 0 {
 			return ecs.NewClusterContainsTasksException("The Cluster cannot be deleted while Tasks are active.")
 		}
-		c.Status = statusInactive
+		c.Status = state.StatusInactive
 		return nil
 	})
 	if err != nil {
@@ -279,15 +219,15 @@ func (s *Server) DeleteCluster(ctx context.Context, in *ecs.DeleteClusterRequest
 // changeCluster applies change to a private copy of an ACTIVE cluster and
 // writes it back, retrying from fresh state on a conflicting write. An error
 // from change aborts with nothing written.
-func (s *Server) changeCluster(ctx context.Context, ref *string, change func(*clusterRecord) error) (*clusterRecord, error) {
+func (s *Server) changeCluster(ctx context.Context, ref *string, change func(*state.Cluster) error) (*state.Cluster, error) {
 	sc := scopeOf(ctx)
-	var result *clusterRecord
+	var result *state.Cluster
 	err := s.update(ctx, func() ([]store.Op, error) {
 		o, _, err := s.activeCluster(sc, ref)
 		if err != nil {
 			return nil, err
 		}
-		c, err := decodeCopy[clusterRecord](s, o)
+		c, err := decodeCopy[state.Cluster](s, o)
 		if err != nil {
 			return nil, err
 		}
@@ -307,7 +247,7 @@ var allClusterFields = map[ecs.ClusterField]bool{
 // clusterView is the cluster as the API shows it, with the optional parts
 // that include asks for. Create, Update and Delete answer with settings,
 // configuration and tags, as ECS does.
-func (s *Server) clusterView(sc scope, c *clusterRecord, include map[ecs.ClusterField]bool) *ecs.Cluster {
+func (s *Server) clusterView(sc state.Scope, c *state.Cluster, include map[ecs.ClusterField]bool) *ecs.Cluster {
 	out := &ecs.Cluster{
 		ClusterArn:                        ecs.Ptr(c.ARN),
 		ClusterName:                       ecs.Ptr(c.Name),
@@ -323,7 +263,7 @@ func (s *Server) clusterView(sc scope, c *clusterRecord, include map[ecs.Cluster
 		DefaultCapacityProviderStrategy:   orEmpty(c.DefaultCapacityProviderStrategy),
 		ServiceConnectDefaults:            c.ServiceConnectDefaults,
 	}
-	if c.Status == statusActive {
+	if c.Status == state.StatusActive {
 		out.RegisteredContainerInstancesCount = ecs.Ptr(int32(s.clusterInstanceCount(sc, c.Name)))
 		out.RunningTasksCount = ecs.Ptr(int32(s.clusterTaskCount(sc, c.Name, "RUNNING")))
 		out.PendingTasksCount = ecs.Ptr(int32(s.clusterTaskCount(sc, c.Name, "PENDING")))
@@ -347,7 +287,7 @@ func (s *Server) clusterView(sc scope, c *clusterRecord, include map[ecs.Cluster
 // clusterStatistics are the per-launch-type counts ECS reports with
 // include=STATISTICS. Berth runs every task on container instances, so the
 // Fargate counts are those of FARGATE-launched tasks mapped onto them.
-func (s *Server) clusterStatistics(sc scope, c *clusterRecord) []ecs.KeyValuePair {
+func (s *Server) clusterStatistics(sc state.Scope, c *state.Cluster) []ecs.KeyValuePair {
 	stat := func(name string, n int) ecs.KeyValuePair {
 		return ecs.KeyValuePair{Name: ecs.Ptr(name), Value: ecs.Ptr(itoa(n))}
 	}
@@ -367,10 +307,10 @@ func (s *Server) clusterStatistics(sc scope, c *clusterRecord) []ecs.KeyValuePai
 
 // clusterServiceCount counts the cluster's ACTIVE services; with
 // draining, those being deleted too (they still hold tasks).
-func (s *Server) clusterServiceCount(sc scope, cluster string, draining bool) int {
+func (s *Server) clusterServiceCount(sc state.Scope, cluster string, draining bool) int {
 	n := 0
-	for _, o := range s.store.List(sc.prefix(kindService)+cluster+"/", "", 0) {
-		if r, err := decode[serviceRecord](s, o); err == nil && (r.Status == statusActive || draining && r.Status == statusDraining) {
+	for _, o := range s.store.List(sc.Prefix(state.KindService)+cluster+"/", "", 0) {
+		if r, err := decode[state.Service](s, o); err == nil && (r.Status == state.StatusActive || draining && r.Status == state.StatusDraining) {
 			n++
 		}
 	}

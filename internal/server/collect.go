@@ -5,6 +5,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/berth-project/berth/internal/state"
+
 	"github.com/berth-project/berth/internal/store"
 )
 
@@ -18,8 +20,8 @@ const StoppedTaskRetention = time.Hour
 func (s *Server) CollectStoppedTasks(ctx context.Context, keep time.Duration) (int, error) {
 	cutoff := s.now().Add(-keep)
 	n := 0
-	for _, o := range s.store.List(keyRoot+kindTask+"/", "", 0) {
-		t, err := decode[taskRecord](s, o)
+	for _, o := range s.store.List(state.Root+state.KindTask+"/", "", 0) {
+		t, err := decode[state.Task](s, o)
 		if err != nil || t.LastStatus != "STOPPED" || t.StoppedAt == nil || t.StoppedAt.After(cutoff) {
 			continue
 		}

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-project/berth/internal/state"
+
 	"github.com/berth-project/berth/internal/store"
 )
 
@@ -21,7 +23,7 @@ func testStore(t *testing.T) *store.Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cli.Close() })
-	st, err := store.Open(ctx, cli, keyRoot, nil)
+	st, err := store.Open(ctx, cli, state.Root, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,15 +37,15 @@ func TestCollectStoppedTasks(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 	s := New(testStore(t), Options{Now: func() time.Time { return now }})
-	sc := scope{account: "123456789012", region: "us-east-1"}
+	sc := state.Scope{Account: "123456789012", Region: "us-east-1"}
 	put := func(id, status string, stoppedAgo time.Duration) {
 		t.Helper()
-		rec := &taskRecord{Schema: taskSchema, ID: id, Cluster: "c", LastStatus: status, DesiredStatus: status}
+		rec := &state.Task{Schema: state.TaskSchema, ID: id, Cluster: "c", LastStatus: status, DesiredStatus: status}
 		if status == "STOPPED" {
 			at := now.Add(-stoppedAgo)
 			rec.StoppedAt = &at
 		}
-		if _, err := s.store.Commit(ctx, store.Create(sc.key(kindTask, "c", id), rec)); err != nil {
+		if _, err := s.store.Commit(ctx, store.Create(sc.Key(state.KindTask, "c", id), rec)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -56,7 +58,7 @@ func TestCollectStoppedTasks(t *testing.T) {
 		t.Fatalf("collected %d (%v), want 1", n, err)
 	}
 	for id, want := range map[string]bool{"old": false, "recent": true, "running": true} {
-		if _, found := s.store.Get(sc.key(kindTask, "c", id)); found != want {
+		if _, found := s.store.Get(sc.Key(state.KindTask, "c", id)); found != want {
 			t.Fatalf("task %s present %v, want %v", id, found, want)
 		}
 	}

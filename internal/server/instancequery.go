@@ -3,6 +3,8 @@ package server
 import (
 	"time"
 
+	"github.com/berth-project/berth/internal/state"
+
 	"github.com/berth-project/berth/api/ecs"
 	"github.com/berth-project/berth/internal/scheduler/query"
 )
@@ -21,8 +23,8 @@ func parseFilter(expr string) (query.Expr, error) {
 // queryInstance is a container instance as the query language sees it.
 type queryInstance struct {
 	s  *Server
-	sc scope
-	r  *instanceRecord
+	sc state.Scope
+	r  *state.Instance
 }
 
 var _ query.Instance = queryInstance{}
@@ -44,7 +46,7 @@ func (q queryInstance) RunningTasksCount() int  { return q.s.instanceTaskCount(q
 
 func (q queryInstance) TaskGroups() []string {
 	var groups []string
-	for _, t := range q.s.tasksOn(q.sc, q.r.Cluster, q.r.ID) {
+	for _, t := range q.s.state.TasksOn(q.sc, q.r.Cluster, q.r.ID) {
 		groups = append(groups, t.Group)
 	}
 	return groups

@@ -2,112 +2,22 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"strings"
 	"time"
+
+	"github.com/berth-project/berth/internal/state"
 
 	"github.com/berth-project/berth/api/ecs"
 	"github.com/berth-project/berth/internal/scheduler/query"
 	"github.com/berth-project/berth/internal/store"
 )
 
-// instanceRecord is a container instance as stored. Deregistered instances
-// stay stored as INACTIVE, describable as in ECS.
-type instanceRecord struct {
-	Schema               int                                `json:"schema"`
-	ARN                  string                             `json:"arn"`
-	ID                   string                             `json:"id"`
-	Cluster              string                             `json:"cluster"`
-	Status               string                             `json:"status"` // ACTIVE, DRAINING or INACTIVE
-	StatusReason         string                             `json:"statusReason,omitempty"`
-	EC2InstanceID        string                             `json:"ec2InstanceId,omitempty"`
-	CapacityProviderName string                             `json:"capacityProviderName,omitempty"`
-	Version              int64                              `json:"version"` // bumped on every change, as ECS's is
-	VersionInfo          ecs.VersionInfo                    `json:"versionInfo"`
-	RegisteredAt         time.Time                          `json:"registeredAt"`
-	DeregisteredAt       *time.Time                         `json:"deregisteredAt,omitempty"`
-	RegisteredResources  []ecs.Resource                     `json:"registeredResources,omitempty"`
-	RemainingResources   []ecs.Resource                     `json:"remainingResources,omitempty"`
-	Attributes           []ecs.Attribute                    `json:"attributes,omitempty"` // name and value only
-	PlatformDevices      []ecs.PlatformDevice               `json:"platformDevices,omitempty"`
-	AgentConnected       bool                               `json:"agentConnected"`
-	AgentSession         string                             `json:"agentSession,omitempty"`        // the ACS session that set AgentConnected
-	AgentDisconnectedAt  *time.Time                         `json:"agentDisconnectedAt,omitempty"` // when its agent's session ended; nil while connected
-	AgentUpdateStatus    ecs.AgentUpdateStatus              `json:"agentUpdateStatus,omitempty"`
-	Attachments          []ecs.Attachment                   `json:"attachments,omitempty"`
-	Health               *ecs.ContainerInstanceHealthStatus `json:"health,omitempty"`
-	Tags                 []ecs.Tag                          `json:"tags,omitempty"`
-}
-
-const instanceSchema = 1
-
-const statusDraining = "DRAINING"
-
-// capacityProviderAttribute, set when an instance registers, puts it in a
-// capacity provider; FARGATE and FARGATE_SPOT designate capacity for Fargate.
-const capacityProviderAttribute = "berth.capacity-provider"
-
-// newInstanceID is a fresh container instance id: 32 hex digits, the form
-// ECS uses today.
-func newInstanceID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-// instanceIDFrom returns the id of the container instance that a reference
-// (an id, or an ARN in the long cluster/id or the old short format) names
-// in cluster, and false when it cannot name one there.
-func instanceIDFrom(sc scope, cluster, ref string) (string, bool) {
-	if !isARN(ref) {
-		return ref, ref != "" && !strings.Contains(ref, "/")
-	}
-	a, ok := parseARN(ref)
-	if !ok || a.kind != "container-instance" || !a.inScope(sc) {
-		return "", false
-	}
-	switch len(a.path) {
-	case 1:
-		return a.path[0], true
-	case 2:
-		return a.path[1], a.path[0] == cluster
-	}
-	return "", false
-}
-
-// instanceARNFor is the ARN that a failure reports for a reference.
-func instanceARNFor(sc scope, cluster, ref string) string {
-	if isARN(ref) {
-		return ref
-	}
-	return sc.arn("container-instance/" + cluster + "/" + ref)
-}
-
-// findInstance looks a container instance up in a cluster; nil means none.
-func (s *Server) findInstance(sc scope, cluster, ref string) (*store.Object, *instanceRecord, error) {
-	id, ok := instanceIDFrom(sc, cluster, ref)
-	if !ok {
-		return nil, nil, nil
-	}
-	o, found := s.store.Get(sc.key(kindInstance, cluster, id))
-	if !found {
-		return nil, nil, nil
-	}
-	r, err := decode[instanceRecord](s, o)
-	if err != nil {
-		return nil, nil, err
-	}
-	return o, r, nil
-}
-
 // clusterInstanceCount is the number of ACTIVE and DRAINING container
 // instances registered in a cluster.
-func (s *Server) clusterInstanceCount(sc scope, cluster string) int {
+func (s *Server) clusterInstanceCount(sc state.Scope, cluster string) int {
 	n := 0
-	for _, o := range s.store.List(sc.prefix(kindInstance)+cluster+"/", "", 0) {
-		r, err := decode[instanceRecord](s, o)
-		if err == nil && (r.Status == statusActive || r.Status == statusDraining) {
+	for _, o := range s.store.List(sc.Prefix(state.KindInstance)+cluster+"/", "", 0) {
+		r, err := decode[state.Instance](s, o)
+		if err == nil && (r.Status == state.StatusActive || r.Status == state.StatusDraining) {
 			n++
 		}
 	}
@@ -132,7 +42,7 @@ func (s *Server) RegisterContainerInstance(ctx context.Context, in *ecs.Register
 	attrs := mergeAttributes(validAttributesOnly(in.Attributes), doc.attributes())
 	resources := withStandardResources(in.TotalResources)
 
-	var result *instanceRecord
+	var result *state.Instance
 	err = s.update(ctx, func() ([]store.Op, error) {
 		co, cl, err := s.activeCluster(sc, in.Cluster)
 		if err != nil {
@@ -142,13 +52,13 @@ func (s *Server) RegisterContainerInstance(ctx context.Context, in *ecs.Register
 			return s.reregister(sc, cl.Name, ecs.Val(in.ContainerInstanceArn), doc, attrs, resources, in, &result)
 		}
 		now := s.now().UTC()
-		id := newInstanceID()
-		r := &instanceRecord{
-			Schema:              instanceSchema,
-			ARN:                 sc.arn("container-instance/" + cl.Name + "/" + id),
+		id := state.NewInstanceID()
+		r := &state.Instance{
+			Schema:              state.InstanceSchema,
+			ARN:                 sc.ARN("container-instance/" + cl.Name + "/" + id),
 			ID:                  id,
 			Cluster:             cl.Name,
-			Status:              statusActive,
+			Status:              state.StatusActive,
 			EC2InstanceID:       doc.InstanceID,
 			Version:             1,
 			VersionInfo:         ecs.Val(in.VersionInfo),
@@ -160,7 +70,7 @@ func (s *Server) RegisterContainerInstance(ctx context.Context, in *ecs.Register
 			Health:              initialHealth(now),
 			// ECS learns an instance's capacity provider from its Auto
 			// Scaling group; Berth's instances name theirs in an attribute.
-			CapacityProviderName: attributeValue(attrs, capacityProviderAttribute),
+			CapacityProviderName: attributeValue(attrs, state.CapacityProviderAttribute),
 			Tags:                 in.Tags,
 		}
 		result = r
@@ -169,7 +79,7 @@ func (s *Server) RegisterContainerInstance(ctx context.Context, in *ecs.Register
 		// racing with this registration conflicts instead of deleting a
 		// cluster that has just gained an instance.
 		return []store.Op{
-			store.Create(sc.key(kindInstance, cl.Name, id), r),
+			store.Create(sc.Key(state.KindInstance, cl.Name, id), r),
 			store.Put(co.Key, cl, co.Rev),
 		}, nil
 	})
@@ -186,21 +96,21 @@ func (s *Server) RegisterContainerInstance(ctx context.Context, in *ecs.Register
 // on the first registration; later ones keep those the instance has.
 // ECS does not match registrations by EC2 instance id: without an ARN, a
 // registration always makes a new container instance.
-func (s *Server) reregister(sc scope, cluster, ref string, doc identityDocument, attrs []ecs.Attribute, resources []ecs.Resource,
-	in *ecs.RegisterContainerInstanceRequest, result **instanceRecord) ([]store.Op, error) {
-	id, _ := instanceIDFrom(sc, cluster, ref)
-	o, _, err := s.findInstance(sc, cluster, ref)
+func (s *Server) reregister(sc state.Scope, cluster, ref string, doc identityDocument, attrs []ecs.Attribute, resources []ecs.Resource,
+	in *ecs.RegisterContainerInstanceRequest, result **state.Instance) ([]store.Op, error) {
+	id, _ := state.InstanceIDFrom(sc, cluster, ref)
+	o, _, err := s.state.Instance(sc, cluster, ref)
 	if err != nil {
 		return nil, err
 	}
 	if o == nil {
 		return nil, ecs.NewClientException("Referenced container instance %s not registered.", orRef(id, ref))
 	}
-	r, err := decodeCopy[instanceRecord](s, o)
+	r, err := decodeCopy[state.Instance](s, o)
 	if err != nil {
 		return nil, err
 	}
-	if r.Status == statusInactive {
+	if r.Status == state.StatusInactive {
 		return nil, ecs.NewClientException("Container instance %s is inactive.", r.ID)
 	}
 	// Those ECS took from an identity document stay when this registration
@@ -293,12 +203,12 @@ func (s *Server) DescribeContainerInstances(ctx context.Context, in *ecs.Describ
 	}
 	out := &ecs.DescribeContainerInstancesResponse{ContainerInstances: []ecs.ContainerInstance{}, Failures: []ecs.Failure{}}
 	for _, ref := range in.ContainerInstances {
-		_, r, err := s.findInstance(sc, cl.Name, ref)
+		_, r, err := s.state.Instance(sc, cl.Name, ref)
 		if err != nil {
 			return nil, err
 		}
 		if r == nil {
-			out.Failures = append(out.Failures, ecs.Failure{Arn: ecs.Ptr(instanceARNFor(sc, cl.Name, ref)), Reason: ecs.Ptr("MISSING")})
+			out.Failures = append(out.Failures, ecs.Failure{Arn: ecs.Ptr(state.InstanceARNFor(sc, cl.Name, ref)), Reason: ecs.Ptr("MISSING")})
 			continue
 		}
 		out.ContainerInstances = append(out.ContainerInstances, s.instanceView(sc, r, include))
@@ -320,12 +230,12 @@ func (s *Server) ListContainerInstances(ctx context.Context, in *ecs.ListContain
 			return nil, err
 		}
 	}
-	p, err := s.listPage(sc.prefix(kindInstance)+cl.Name+"/", in.NextToken, in.MaxResults, 100, func(o *store.Object) bool {
-		r, err := decode[instanceRecord](s, o)
+	p, err := s.listPage(sc.Prefix(state.KindInstance)+cl.Name+"/", in.NextToken, in.MaxResults, 100, func(o *store.Object) bool {
+		r, err := decode[state.Instance](s, o)
 		if err != nil {
 			return false
 		}
-		if in.Status != "" && r.Status != string(in.Status) || in.Status == "" && r.Status == statusInactive {
+		if in.Status != "" && r.Status != string(in.Status) || in.Status == "" && r.Status == state.StatusInactive {
 			return false
 		}
 		return filter == nil || filter.Match(queryInstance{s: s, sc: sc, r: r})
@@ -335,7 +245,7 @@ func (s *Server) ListContainerInstances(ctx context.Context, in *ecs.ListContain
 	}
 	out := &ecs.ListContainerInstancesResponse{ContainerInstanceArns: []string{}, NextToken: p.nextToken}
 	for _, o := range p.objects {
-		r, err := decode[instanceRecord](s, o)
+		r, err := decode[state.Instance](s, o)
 		if err != nil {
 			return nil, err
 		}
@@ -347,26 +257,26 @@ func (s *Server) ListContainerInstances(ctx context.Context, in *ecs.ListContain
 func (s *Server) DeregisterContainerInstance(ctx context.Context, in *ecs.DeregisterContainerInstanceRequest) (*ecs.DeregisterContainerInstanceResponse, error) {
 	sc := scopeOf(ctx)
 	ref := ecs.Val(in.ContainerInstance)
-	var result *instanceRecord
+	var result *state.Instance
 	err := s.update(ctx, func() ([]store.Op, error) {
 		_, cl, err := s.activeCluster(sc, in.Cluster)
 		if err != nil {
 			return nil, err
 		}
-		o, _, err := s.findInstance(sc, cl.Name, ref)
+		o, _, err := s.state.Instance(sc, cl.Name, ref)
 		if err != nil {
 			return nil, err
 		}
 		if o == nil {
-			id, _ := instanceIDFrom(sc, cl.Name, ref)
+			id, _ := state.InstanceIDFrom(sc, cl.Name, ref)
 			return nil, ecs.NewClientException("Referenced container instance %s not found.", orRef(id, ref))
 		}
-		r, err := decodeCopy[instanceRecord](s, o)
+		r, err := decodeCopy[state.Instance](s, o)
 		if err != nil {
 			return nil, err
 		}
 		result = r
-		if r.Status == statusInactive {
+		if r.Status == state.StatusInactive {
 			return nil, nil // already deregistered: nothing to change
 		}
 		// TODO(tasks): with force, orphan the instance's tasks.
@@ -374,7 +284,7 @@ func (s *Server) DeregisterContainerInstance(ctx context.Context, in *ecs.Deregi
 			return nil, ecs.NewInvalidParameterException("The specified container instance has tasks. Stop them first, or deregister it with force.")
 		}
 		now := s.now().UTC()
-		r.Status = statusInactive
+		r.Status = state.StatusInactive
 		r.AgentConnected = false
 		r.DeregisteredAt = &now
 		r.Version++
@@ -390,7 +300,7 @@ func (s *Server) DeregisterContainerInstance(ctx context.Context, in *ecs.Deregi
 func (s *Server) UpdateContainerInstancesState(ctx context.Context, in *ecs.UpdateContainerInstancesStateRequest) (*ecs.UpdateContainerInstancesStateResponse, error) {
 	sc := scopeOf(ctx)
 	status := string(in.Status)
-	if status != statusActive && status != statusDraining {
+	if status != state.StatusActive && status != state.StatusDraining {
 		return nil, ecs.NewInvalidParameterException("Container instances can only be set to ACTIVE or DRAINING; %s is not allowed.", status)
 	}
 	if len(in.ContainerInstances) > 10 {
@@ -406,23 +316,23 @@ func (s *Server) UpdateContainerInstancesState(ctx context.Context, in *ecs.Upda
 		var ops []store.Op
 		seen := map[string]bool{}
 		for _, ref := range in.ContainerInstances {
-			o, _, err := s.findInstance(sc, cl.Name, ref)
+			o, _, err := s.state.Instance(sc, cl.Name, ref)
 			if err != nil {
 				return nil, err
 			}
 			if o == nil {
-				out.Failures = append(out.Failures, ecs.Failure{Arn: ecs.Ptr(instanceARNFor(sc, cl.Name, ref)), Reason: ecs.Ptr("MISSING")})
+				out.Failures = append(out.Failures, ecs.Failure{Arn: ecs.Ptr(state.InstanceARNFor(sc, cl.Name, ref)), Reason: ecs.Ptr("MISSING")})
 				continue
 			}
 			if seen[o.Key] {
 				continue // named twice: one change, one answer
 			}
 			seen[o.Key] = true
-			r, err := decodeCopy[instanceRecord](s, o)
+			r, err := decodeCopy[state.Instance](s, o)
 			if err != nil {
 				return nil, err
 			}
-			if r.Status == statusInactive {
+			if r.Status == state.StatusInactive {
 				out.Failures = append(out.Failures, ecs.Failure{Arn: ecs.Ptr(r.ARN), Reason: ecs.Ptr("INACTIVE")})
 				continue
 			}
@@ -443,7 +353,7 @@ func (s *Server) UpdateContainerInstancesState(ctx context.Context, in *ecs.Upda
 
 // instanceView is the container instance as the API shows it, with the
 // optional parts that include asks for.
-func (s *Server) instanceView(sc scope, r *instanceRecord, include map[ecs.ContainerInstanceField]bool) ecs.ContainerInstance {
+func (s *Server) instanceView(sc state.Scope, r *state.Instance, include map[ecs.ContainerInstanceField]bool) ecs.ContainerInstance {
 	vi := r.VersionInfo
 	out := ecs.ContainerInstance{
 		ContainerInstanceArn: ecs.Ptr(r.ARN),

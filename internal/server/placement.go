@@ -3,6 +3,8 @@ package server
 import (
 	"strings"
 
+	"github.com/berth-project/berth/internal/state"
+
 	"github.com/berth-project/berth/api/ecs"
 	"github.com/berth-project/berth/internal/scheduler"
 	"github.com/berth-project/berth/internal/store"
@@ -18,47 +20,11 @@ const (
 	maxExpressionLength     = 2000
 )
 
-// instanceGroup names an instance in the index of tasks by instance.
-func instanceGroup(sc scope, cluster, instanceID string) string {
-	return sc.account + "/" + sc.region + "/" + cluster + "/" + instanceID
-}
-
-// indexTasksByInstance keeps, for every instance, the tasks on it that its
-// agent has not yet reported STOPPED: what the agent must be told of, and
-// what placement counts.
-func indexTasksByInstance(st *store.Store) *store.Index {
-	prefix := keyRoot + kindTask + "/"
-	return st.AddIndex(prefix, func(o *store.Object) string {
-		t, err := store.Decode[taskRecord](o)
-		if err != nil || t.LastStatus == "STOPPED" {
-			return ""
-		}
-		// The key holds the scope: tasks/<account>/<region>/<cluster>/<id>.
-		parts := strings.SplitN(strings.TrimPrefix(o.Key, prefix), "/", 3)
-		if len(parts) < 3 {
-			return ""
-		}
-		return parts[0] + "/" + parts[1] + "/" + t.Cluster + "/" + t.InstanceID
-	})
-}
-
-// tasksOn returns the tasks on an instance not yet reported STOPPED.
-func (s *Server) tasksOn(sc scope, cluster, instanceID string) []*taskRecord {
-	objs := s.tasksByInstance.List(instanceGroup(sc, cluster, instanceID))
-	out := make([]*taskRecord, 0, len(objs))
-	for _, o := range objs {
-		if t, err := decode[taskRecord](s, o); err == nil {
-			out = append(out, t)
-		}
-	}
-	return out
-}
-
 // placementInstance is an instance offered to placement, with the stored
 // object its write-back is guarded by.
 type placementInstance struct {
 	obj    *store.Object
-	rec    *instanceRecord
+	rec    *state.Instance
 	copied bool // rec is a private copy, changed by this batch
 	cand   *scheduler.Candidate
 }
@@ -71,37 +37,37 @@ type cachedCandidate struct {
 	rev      int64  // of the instance's record
 	group    string // its group in the tasks-by-instance index
 	tasksVer uint64 // of that group
-	rec      *instanceRecord
+	rec      *state.Instance
 	cand     scheduler.Candidate // the template each pass copies
 	pass     uint64              // the last pass that saw it
 }
 
 // candidates lists the cluster's ACTIVE and DRAINING instances for a
 // placement pass, each with a fresh candidate of its own.
-func (p *placer) candidates(sc scope) ([]*placementInstance, error) {
+func (p *placer) candidates(sc state.Scope) ([]*placementInstance, error) {
 	s := p.s
 	if p.cache == nil {
 		p.cache = map[string]*cachedCandidate{}
 	}
 	p.pass++
-	objs := s.store.List(sc.prefix(kindInstance)+p.cluster+"/", "", 0)
+	objs := s.store.List(sc.Prefix(state.KindInstance)+p.cluster+"/", "", 0)
 	out := make([]*placementInstance, 0, len(objs))
 	for _, o := range objs {
 		e := p.cache[o.Key]
-		if e == nil || e.rev != o.Rev || e.tasksVer != s.tasksByInstance.Version(e.group) {
-			r, err := decode[instanceRecord](s, o)
+		if e == nil || e.rev != o.Rev || e.tasksVer != s.state.TasksByInstance.Version(e.group) {
+			r, err := decode[state.Instance](s, o)
 			if err != nil {
 				return nil, err
 			}
 			// The version is read before the tasks: a change in between
 			// leaves the entry stale, and the next pass rebuilds it.
-			group := instanceGroup(sc, p.cluster, r.ID)
-			e = &cachedCandidate{rev: o.Rev, group: group, tasksVer: s.tasksByInstance.Version(group), rec: r}
+			group := state.InstanceGroup(sc, p.cluster, r.ID)
+			e = &cachedCandidate{rev: o.Rev, group: group, tasksVer: s.state.TasksByInstance.Version(group), rec: r}
 			e.cand = *s.candidate(sc, r)
 			p.cache[o.Key] = e
 		}
 		e.pass = p.pass
-		if e.rec.Status == statusInactive {
+		if e.rec.Status == state.StatusInactive {
 			continue
 		}
 		cand := e.cand
@@ -117,25 +83,25 @@ func (p *placer) candidates(sc scope) ([]*placementInstance, error) {
 	return out, nil
 }
 
-func (s *Server) candidate(sc scope, r *instanceRecord) *scheduler.Candidate {
+func (s *Server) candidate(sc state.Scope, r *state.Instance) *scheduler.Candidate {
 	c := &scheduler.Candidate{
 		ID: r.ID, ARN: r.ARN, Status: r.Status, AgentConnected: r.AgentConnected,
 		AgentVersion: ecs.Val(r.VersionInfo.AgentVersion), EC2InstanceID: r.EC2InstanceID, RegisteredAt: r.RegisteredAt,
 		CapacityProvider: r.CapacityProviderName,
 		Attributes:       make(map[string]string, len(r.Attributes)),
-		CPU:              resourceInt(r.RemainingResources, "CPU"),
-		Memory:           resourceInt(r.RemainingResources, "MEMORY"),
-		UsedPorts:        resourceSet(r.RemainingResources, "PORTS"),
-		UsedUDP:          resourceSet(r.RemainingResources, "PORTS_UDP"),
-		FreeGPUs:         resourceSet(r.RemainingResources, "GPU"),
-		DynamicPortsFree: dynamicPortRange,
+		CPU:              state.ResourceInt(r.RemainingResources, "CPU"),
+		Memory:           state.ResourceInt(r.RemainingResources, "MEMORY"),
+		UsedPorts:        state.ResourceSet(r.RemainingResources, "PORTS"),
+		UsedUDP:          state.ResourceSet(r.RemainingResources, "PORTS_UDP"),
+		FreeGPUs:         state.ResourceSet(r.RemainingResources, "GPU"),
+		DynamicPortsFree: state.DynamicPortRange,
 		Groups:           map[string]int{},
 	}
 	for _, a := range r.Attributes {
 		c.Attributes[ecs.Val(a.Name)] = ecs.Val(a.Value)
 	}
-	for _, o := range s.tasksByInstance.ListUnordered(instanceGroup(sc, r.Cluster, r.ID)) {
-		t, err := decode[taskRecord](s, o)
+	for _, o := range s.state.TasksByInstance.ListUnordered(state.InstanceGroup(sc, r.Cluster, r.ID)) {
+		t, err := decode[state.Task](s, o)
 		if err != nil {
 			continue
 		}
@@ -254,7 +220,7 @@ func (l *taskLaunch) split(count int) []launchPart {
 		if n := counts[i] + byWeight[i]; n > 0 {
 			name := ecs.Val(it.CapacityProvider)
 			lt := string(ecs.LaunchTypeEc2)
-			if isBuiltInProvider(name) {
+			if state.IsBuiltInProvider(name) {
 				lt = string(ecs.LaunchTypeFargate)
 			}
 			parts = append(parts, launchPart{capacityProvider: name, launchType: lt, count: n})

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth-project/berth/internal/state"
+
 	"github.com/berth-project/berth/api/ecs"
 	"github.com/berth-project/berth/internal/scheduler"
 	"github.com/berth-project/berth/internal/store"
@@ -27,7 +29,7 @@ const maxBatchTasks = 60
 
 // placeRequest is one RunTask or StartTask waiting for placement.
 type placeRequest struct {
-	sc     scope
+	sc     state.Scope
 	launch *taskLaunch
 	parts  []launchPart
 	only   []*placementInstance // StartTask: one task on each of these, by id
@@ -35,7 +37,7 @@ type placeRequest struct {
 	write  *recordWrite         // the service scheduler's record, written with the tasks
 
 	// The outcome, set by the placer.
-	tasks    []*taskRecord
+	tasks    []*state.Task
 	failures []ecs.Failure
 	err      error
 	done     chan struct{}
@@ -49,7 +51,7 @@ type placeRequest struct {
 type recordWrite struct {
 	key    string
 	rev    int64
-	record func(tasks []*taskRecord, failures []ecs.Failure) any // called on every attempt; must not change shared state
+	record func(tasks []*state.Task, failures []ecs.Failure) any // called on every attempt; must not change shared state
 }
 
 // errStale: the state a service scheduler decision was made on has changed.
@@ -78,7 +80,7 @@ type placer struct {
 
 // place queues req with the cluster's placer and waits for its outcome.
 func (s *Server) place(ctx context.Context, req *placeRequest) error {
-	key := req.sc.account + "/" + req.sc.region + "/" + req.launch.cluster.Name
+	key := req.sc.Account + "/" + req.sc.Region + "/" + req.launch.cluster.Name
 	v, _ := s.placers.LoadOrStore(key, &placer{s: s, cluster: req.launch.cluster.Name, rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))})
 	p := v.(*placer)
 	req.done = make(chan struct{})
@@ -155,7 +157,7 @@ func (p *placer) placeBatch(batch []*placeRequest) {
 		}
 		for _, r := range batch {
 			for _, t := range r.tasks {
-				ops = append(ops, store.Create(sc.key(kindTask, t.Cluster, t.ID), t))
+				ops = append(ops, store.Create(sc.Key(state.KindTask, t.Cluster, t.ID), t))
 			}
 			if r.write != nil && r.err == nil {
 				ops = append(ops, store.Put(r.write.key, r.write.record(r.tasks, r.failures), r.write.rev))
@@ -223,7 +225,7 @@ func (l *taskLaunch) signature(part launchPart) string {
 
 // placeGroup places one group's tasks and hands them out to its requests
 // in order; the requests left short get the pass's failures.
-func (p *placer) placeGroup(sc scope, g *requestGroup, insts []*placementInstance, byID map[string]*placementInstance) {
+func (p *placer) placeGroup(sc state.Scope, g *requestGroup, insts []*placementInstance, byID map[string]*placementInstance) {
 	if first := g.items[0].req; first.only != nil {
 		for _, pi := range first.only {
 			cur := byID[pi.rec.ID]
@@ -239,7 +241,7 @@ func (p *placer) placeGroup(sc scope, g *requestGroup, insts []*placementInstanc
 	cands := make([]*scheduler.Candidate, 0, len(insts))
 	for _, pi := range insts {
 		// Capacity designated for Fargate takes only Fargate's tasks.
-		if g.demand.CapacityProvider != "" || !isBuiltInProvider(pi.rec.CapacityProviderName) {
+		if g.demand.CapacityProvider != "" || !state.IsBuiltInProvider(pi.rec.CapacityProviderName) {
 			cands = append(cands, pi.cand)
 		}
 	}
@@ -261,18 +263,18 @@ func (p *placer) placeGroup(sc scope, g *requestGroup, insts []*placementInstanc
 
 // record turns a request's share of a pass into tasks, and takes their
 // resources from the instances' records.
-func (p *placer) record(sc scope, r *placeRequest, part launchPart, res scheduler.Result, byID map[string]*placementInstance) {
+func (p *placer) record(sc state.Scope, r *placeRequest, part launchPart, res scheduler.Result, byID map[string]*placementInstance) {
 	for _, pl := range res.Placed {
 		pi := byID[pl.Candidate.ID]
 		t := p.s.newTask(sc, r.launch, pi.rec)
 		t.LaunchType = part.launchType
 		t.CapacityProviderName = part.capacityProvider
-		t.assignGPUs(pl.GPUs)
+		t.AssignGPUs(pl.GPUs)
 		if !pi.copied {
 			cp := *pi.rec // a private copy: the view's record is shared
 			pi.rec, pi.copied = &cp, true
 		}
-		pi.rec.RemainingResources = adjusted(pi.rec.RemainingResources, t.Needs, 1)
+		pi.rec.RemainingResources = state.Adjusted(pi.rec.RemainingResources, t.Needs, 1)
 		pi.rec.Version++
 		r.tasks = append(r.tasks, t)
 	}

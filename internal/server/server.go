@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth-project/berth/internal/state"
+
 	"github.com/berth-project/berth/api/auth"
 	"github.com/berth-project/berth/api/ecs"
 	"github.com/berth-project/berth/internal/store"
@@ -27,13 +29,12 @@ type Server struct {
 	now   func() time.Time
 	log   *slog.Logger
 
-	registrations   registrar // batches concurrent RegisterTaskDefinition calls per family
-	agentEndpoint   string    // the base URL agents reach this server at
-	agentLostAfter  time.Duration
-	tasksByInstance *store.Index // tasks not yet STOPPED, by instance
-	tasksByService  *store.Index // tasks the service scheduler looks at, by service
-	placers         sync.Map     // cluster -> *placer
-	services        serviceScheduler
+	registrations  registrar // batches concurrent RegisterTaskDefinition calls per family
+	agentEndpoint  string    // the base URL agents reach this server at
+	agentLostAfter time.Duration
+	state          *state.State // typed lookups and the task indexes
+	placers        sync.Map     // cluster -> *placer
+	services       serviceScheduler
 }
 
 // Options are the settings of a Server; the zero value is usable.
@@ -51,8 +52,7 @@ type Options struct {
 
 // New returns a Server on st.
 func New(st *store.Store, opts Options) *Server {
-	s := &Server{store: st, now: opts.Now, log: opts.Log, agentEndpoint: opts.AgentEndpoint, agentLostAfter: opts.AgentLostAfter,
-		tasksByInstance: indexTasksByInstance(st), tasksByService: indexTasksByService(st)}
+	s := &Server{store: st, now: opts.Now, log: opts.Log, agentEndpoint: opts.AgentEndpoint, agentLostAfter: opts.AgentLostAfter}
 	if s.agentLostAfter <= 0 {
 		s.agentLostAfter = DefaultAgentLostAfter
 	}
@@ -62,6 +62,7 @@ func New(st *store.Store, opts Options) *Server {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	s.state = state.New(st, s.log)
 	return s
 }
 
@@ -69,29 +70,32 @@ var _ ecs.Handler = (*Server)(nil)
 
 // Dispatch runs one operation: the awsjson.Dispatcher of the ECS API.
 func (s *Server) Dispatch(ctx context.Context, op string, body []byte) (any, error) {
-	return ecs.Dispatch(ctx, s, op, body)
+	out, err := ecs.Dispatch(ctx, s, op, body)
+	return out, wireError(err)
 }
 
-// scope is the account and region a request acts in; every resource belongs
-// to exactly one, and one account never sees another's.
-type scope struct {
-	account, region string
+// wireError is where the state's sentinels become ECS's errors: the one
+// place that decides what a client is told of a failure below the API.
+func wireError(err error) error {
+	if errors.Is(err, state.ErrCorrupt) {
+		return errServiceUnavailable()
+	}
+	return err
+}
+
+func errServiceUnavailable() error {
+	return ecs.NewServerException("Service Unavailable. Please try again later.")
 }
 
 // DefaultRegion is used when a request carries no signature to take one from
 // (only in-process callers that skip authentication).
 const DefaultRegion = "us-east-1"
 
-func scopeOf(ctx context.Context) scope {
+func scopeOf(ctx context.Context) state.Scope {
 	if c, ok := auth.CallerFrom(ctx); ok {
-		return scope{account: c.AccountID, region: c.Region}
+		return state.Scope{Account: c.AccountID, Region: c.Region}
 	}
-	return scope{account: auth.DefaultAccountID, region: DefaultRegion}
-}
-
-// arn builds an ECS ARN in this scope, e.g. arn("cluster/default").
-func (sc scope) arn(resource string) string {
-	return "arn:aws:ecs:" + sc.region + ":" + sc.account + ":" + resource
+	return state.Scope{Account: auth.DefaultAccountID, Region: DefaultRegion}
 }
 
 // commit runs a planned write with retries, mapping store failures that are
@@ -99,29 +103,17 @@ func (sc scope) arn(resource string) string {
 func (s *Server) update(ctx context.Context, plan func() ([]store.Op, error)) error {
 	_, err := s.store.Update(ctx, plan)
 	var apiErr *ecs.Error
-	if err != nil && !errors.As(err, &apiErr) {
+	if err != nil && !errors.As(err, &apiErr) && !errors.Is(err, state.ErrCorrupt) {
 		s.log.Error("store write failed", "err", err)
-		return ecs.NewServerException("Service Unavailable. Please try again later.")
+		return errServiceUnavailable()
 	}
 	return err
 }
 
 // decode reads a record from the view, shared and read-only.
-func decode[T any](s *Server, o *store.Object) (*T, error) {
-	v, err := store.Decode[T](o)
-	if err != nil {
-		s.log.Error("corrupt record in store", "key", o.Key, "err", err)
-		return nil, ecs.NewServerException("Service Unavailable. Please try again later.")
-	}
-	return v, nil
-}
+func decode[T any](s *Server, o *store.Object) (*T, error) { return state.Decode[T](s.state, o) }
 
 // decodeCopy reads a private copy of a record, to change and write back.
 func decodeCopy[T any](s *Server, o *store.Object) (*T, error) {
-	v, err := store.DecodeCopy[T](o)
-	if err != nil {
-		s.log.Error("corrupt record in store", "key", o.Key, "err", err)
-		return nil, ecs.NewServerException("Service Unavailable. Please try again later.")
-	}
-	return v, nil
+	return state.DecodeCopy[T](s.state, o)
 }

@@ -4,7 +4,8 @@ import (
 	"context"
 	"reflect"
 	"slices"
-	"time"
+
+	"github.com/berth-project/berth/internal/state"
 
 	"github.com/berth-project/berth/api/ecs"
 	"github.com/berth-project/berth/internal/store"
@@ -20,7 +21,7 @@ func defaultDeploymentConfiguration(strategy string) ecs.DeploymentConfiguration
 		MinimumHealthyPercent:    ecs.Ptr(int32(100)),
 		DeploymentCircuitBreaker: &ecs.DeploymentCircuitBreaker{Enable: ecs.Ptr(false), Rollback: ecs.Ptr(false)},
 	}
-	if strategy == schedulingDaemon {
+	if strategy == state.SchedulingDaemon {
 		dc.MaximumPercent, dc.MinimumHealthyPercent = ecs.Ptr(int32(100)), ecs.Ptr(int32(0))
 	}
 	return dc
@@ -70,7 +71,7 @@ func errLaunchTypeAndStrategy() error {
 // launchChoice is what a service or task set launches with, as ECS takes
 // it from the call: a launch type or a capacity provider strategy, not
 // both; with neither, the cluster's default strategy, or else EC2.
-func launchChoice(cl *clusterRecord, lt ecs.LaunchType, providers []ecs.CapacityProviderStrategyItem) (string, []ecs.CapacityProviderStrategyItem, error) {
+func launchChoice(cl *state.Cluster, lt ecs.LaunchType, providers []ecs.CapacityProviderStrategyItem) (string, []ecs.CapacityProviderStrategyItem, error) {
 	switch {
 	case lt != "" && len(providers) > 0:
 		return "", nil, errLaunchTypeAndStrategy()
@@ -85,8 +86,8 @@ func launchChoice(cl *clusterRecord, lt ecs.LaunchType, providers []ecs.Capacity
 // checkService applies ECS's rules to a service as it would be after a
 // create or an update. td is the task definition it runs (nil for an
 // EXTERNAL service without one).
-func (s *Server) checkService(sc scope, cl *clusterRecord, r *serviceRecord, td *ecs.TaskDefinition) error {
-	daemon := r.SchedulingStrategy == schedulingDaemon
+func (s *Server) checkService(sc state.Scope, cl *state.Cluster, r *state.Service, td *ecs.TaskDefinition) error {
+	daemon := r.SchedulingStrategy == state.SchedulingDaemon
 	dc := r.DeploymentConfiguration
 	maxPct, minPct := int(ecs.Val(dc.MaximumPercent)), int(ecs.Val(dc.MinimumHealthyPercent))
 	switch {
@@ -142,7 +143,7 @@ func (s *Server) checkService(sc scope, cl *clusterRecord, r *serviceRecord, td 
 	lt := r.LaunchType
 	if lt == "" {
 		lt = string(ecs.LaunchTypeEc2)
-		if len(r.CapacityProviderStrategy) > 0 && isBuiltInProvider(ecs.Val(r.CapacityProviderStrategy[0].CapacityProvider)) {
+		if len(r.CapacityProviderStrategy) > 0 && state.IsBuiltInProvider(ecs.Val(r.CapacityProviderStrategy[0].CapacityProvider)) {
 			lt = string(ecs.LaunchTypeFargate)
 		}
 	}
@@ -182,56 +183,18 @@ func hasContainerPort(td *ecs.TaskDefinition, name string, port int32) bool {
 
 // serviceTaskDef resolves a service's task definition parameter: it must
 // exist and be ACTIVE when given.
-func (s *Server) serviceTaskDef(sc scope, ref string) (*taskDefRecord, error) {
-	_, td, err := s.findTaskDef(sc, ref)
+func (s *Server) serviceTaskDef(sc state.Scope, ref string) (*state.TaskDef, error) {
+	_, td, err := s.state.TaskDef(sc, ref)
 	if err != nil {
 		return nil, err
 	}
 	if td == nil {
 		return nil, ecs.NewClientException("TaskDefinition not found.")
 	}
-	if td.Status != statusActive {
+	if td.Status != state.StatusActive {
 		return nil, ecs.NewClientException("TaskDefinition is inactive")
 	}
 	return td, nil
-}
-
-// newDeployment starts a deployment of the service's current settings.
-func (r *serviceRecord) newDeployment(sc scope, now time.Time) deploymentRecord {
-	r.RevisionCounter++
-	id := newDeploymentID()
-	return deploymentRecord{
-		ID: id, Status: deploymentPrimary, TaskDefinitionARN: r.TaskDefinitionARN, DesiredCount: r.DesiredCount,
-		LaunchType: r.LaunchType, CapacityProviderStrategy: r.CapacityProviderStrategy, PlatformVersion: r.PlatformVersion,
-		NetworkConfiguration: r.NetworkConfiguration, PlacementConstraints: r.PlacementConstraints, PlacementStrategy: r.PlacementStrategy,
-		LoadBalancers: r.LoadBalancers, ServiceRegistries: r.ServiceRegistries,
-		RolloutState: rolloutInProgress, RolloutStateReason: "ECS deployment " + id + " in progress.",
-		RevisionARN: sc.arn("service-revision/" + r.Cluster + "/" + r.Name + "/" + digits19(r.RevisionCounter)),
-		CreatedAt:   now, UpdatedAt: now,
-	}
-}
-
-// deploy makes d the PRIMARY deployment; the one before becomes ACTIVE and
-// is drained by the service scheduler.
-func (r *serviceRecord) deploy(d deploymentRecord, now time.Time) {
-	for _, old := range r.Deployments {
-		d.SourceRevisionARNs = append(d.SourceRevisionARNs, old.RevisionARN)
-	}
-	for i := range r.Deployments {
-		if r.Deployments[i].Status == deploymentPrimary {
-			r.Deployments[i].Status, r.Deployments[i].UpdatedAt = deploymentActive, now
-		}
-	}
-	r.Deployments = append([]deploymentRecord{d}, r.Deployments...)
-	r.SteadyAt, r.LaunchFailures, r.NextLaunchAt = nil, 0, nil
-}
-
-func digits19(n int) string {
-	s := itoa(n)
-	for len(s) < 19 {
-		s = "0" + s
-	}
-	return s
 }
 
 func (s *Server) CreateService(ctx context.Context, in *ecs.CreateServiceRequest) (*ecs.CreateServiceResponse, error) {
@@ -246,9 +209,9 @@ func (s *Server) CreateService(ctx context.Context, in *ecs.CreateServiceRequest
 	}
 	strategy := string(in.SchedulingStrategy)
 	if strategy == "" {
-		strategy = schedulingReplica
+		strategy = state.SchedulingReplica
 	}
-	if strategy == schedulingDaemon && in.DesiredCount != nil {
+	if strategy == state.SchedulingDaemon && in.DesiredCount != nil {
 		return nil, ecs.NewInvalidParameterException("The daemon scheduling strategy does not support a desired count for services.")
 	}
 	controller := string(ecs.DeploymentControllerTypeEcs)
@@ -258,7 +221,7 @@ func (s *Server) CreateService(ctx context.Context, in *ecs.CreateServiceRequest
 	if controller == string(ecs.DeploymentControllerTypeCodeDeploy) {
 		return nil, ecs.NewInvalidParameterException("The CODE_DEPLOY deployment controller needs AWS CodeDeploy, which Berth does not have. Use ECS or EXTERNAL.")
 	}
-	if controller == string(ecs.DeploymentControllerTypeExternal) && strategy == schedulingDaemon {
+	if controller == string(ecs.DeploymentControllerTypeExternal) && strategy == state.SchedulingDaemon {
 		return nil, ecs.NewInvalidParameterException("The DAEMON scheduling strategy does not support the EXTERNAL deployment controller.")
 	}
 	launchType, providers, err := launchChoice(cl, in.LaunchType, in.CapacityProviderStrategy)
@@ -266,9 +229,9 @@ func (s *Server) CreateService(ctx context.Context, in *ecs.CreateServiceRequest
 		return nil, err
 	}
 	now := s.now().UTC()
-	r := &serviceRecord{
-		Schema: serviceSchema, ARN: sc.arn("service/" + cl.Name + "/" + name), Name: name, Cluster: cl.Name, ClusterARN: cl.ARN,
-		Status: statusActive, DesiredCount: int(ecs.Val(in.DesiredCount)), SchedulingStrategy: strategy,
+	r := &state.Service{
+		Schema: state.ServiceSchema, ARN: sc.ARN("service/" + cl.Name + "/" + name), Name: name, Cluster: cl.Name, ClusterARN: cl.ARN,
+		Status: state.StatusActive, DesiredCount: int(ecs.Val(in.DesiredCount)), SchedulingStrategy: strategy,
 		LaunchType: launchType, CapacityProviderStrategy: providers, PlatformVersion: ecs.Val(in.PlatformVersion),
 		DeploymentConfiguration: mergeDeploymentConfiguration(defaultDeploymentConfiguration(strategy), in.DeploymentConfiguration),
 		DeploymentController:    controller, PlacementConstraints: in.PlacementConstraints, PlacementStrategy: in.PlacementStrategy,
@@ -300,9 +263,9 @@ func (s *Server) CreateService(ctx context.Context, in *ecs.CreateServiceRequest
 		return nil, err
 	}
 	if controller != string(ecs.DeploymentControllerTypeExternal) {
-		r.Deployments = []deploymentRecord{r.newDeployment(sc, now)}
+		r.Deployments = []state.Deployment{r.NewDeployment(sc, now)}
 	}
-	if strategy == schedulingDaemon && td != nil {
+	if strategy == state.SchedulingDaemon && td != nil {
 		// The first describe already shows how many tasks it will run.
 		insts, err := s.daemonInstances(sc, cl, r, nil)
 		if err != nil {
@@ -314,10 +277,10 @@ func (s *Server) CreateService(ctx context.Context, in *ecs.CreateServiceRequest
 			}
 		}
 	}
-	key := sc.key(kindService, cl.Name, name)
-	var out *serviceRecord
+	key := sc.Key(state.KindService, cl.Name, name)
+	var out *state.Service
 	err = s.update(ctx, func() ([]store.Op, error) {
-		o, old, err := s.findService(sc, cl.Name, name)
+		o, old, err := s.state.Service(sc, cl.Name, name)
 		if err != nil {
 			return nil, err
 		}
@@ -326,12 +289,12 @@ func (s *Server) CreateService(ctx context.Context, in *ecs.CreateServiceRequest
 			return []store.Op{store.Create(key, r)}, nil
 		}
 		switch {
-		case old.Status == statusActive && r.ClientToken != "" && old.ClientToken == r.ClientToken:
+		case old.Status == state.StatusActive && r.ClientToken != "" && old.ClientToken == r.ClientToken:
 			out = old // a retry of the call that created it
 			return nil, nil
-		case old.Status == statusActive:
+		case old.Status == state.StatusActive:
 			return nil, ecs.NewInvalidParameterException("Creation of service was not idempotent.")
-		case old.Status == statusDraining:
+		case old.Status == state.StatusDraining:
 			return nil, ecs.NewInvalidParameterException("Unable to Start a service that is still Draining.")
 		}
 		out = r // a deleted service's name may be used again
@@ -350,18 +313,18 @@ func (s *Server) UpdateService(ctx context.Context, in *ecs.UpdateServiceRequest
 	if err != nil {
 		return nil, err
 	}
-	var out *serviceRecord
+	var out *state.Service
 	err = s.update(ctx, func() ([]store.Op, error) {
 		o, cur, err := s.activeService(sc, cl.Name, ecs.Val(in.Service))
 		if err != nil {
 			return nil, err
 		}
-		r, err := decodeCopy[serviceRecord](s, o)
+		r, err := decodeCopy[state.Service](s, o)
 		if err != nil {
 			return nil, err
 		}
 		before := *cur
-		external := r.external()
+		external := r.External()
 		if external && (in.TaskDefinition != nil || len(in.CapacityProviderStrategy) > 0 || in.NetworkConfiguration != nil ||
 			in.PlatformVersion != nil || in.LoadBalancers != nil || in.ServiceRegistries != nil) {
 			// ECS: with the EXTERNAL controller these belong to task sets.
@@ -371,7 +334,7 @@ func (s *Server) UpdateService(ctx context.Context, in *ecs.UpdateServiceRequest
 			return nil, ecs.NewInvalidParameterException("Updating the deployment controller of a service is not supported by Berth.")
 		}
 		if in.DesiredCount != nil {
-			if r.SchedulingStrategy == schedulingDaemon {
+			if r.SchedulingStrategy == state.SchedulingDaemon {
 				return nil, ecs.NewInvalidParameterException("The daemon scheduling strategy does not support a desired count for services.")
 			}
 			r.DesiredCount = int(*in.DesiredCount)
@@ -385,7 +348,7 @@ func (s *Server) UpdateService(ctx context.Context, in *ecs.UpdateServiceRequest
 			td = &rec.Definition
 			r.TaskDefinitionARN = ecs.Val(td.TaskDefinitionArn)
 		} else if r.TaskDefinitionARN != "" {
-			_, rec, err := s.findTaskDef(sc, r.TaskDefinitionARN)
+			_, rec, err := s.state.TaskDef(sc, r.TaskDefinitionARN)
 			if err != nil {
 				return nil, err
 			}
@@ -438,8 +401,8 @@ func (s *Server) UpdateService(ctx context.Context, in *ecs.UpdateServiceRequest
 		}
 		now := s.now().UTC()
 		if !external && (ecs.Val(in.ForceNewDeployment) || needsNewDeployment(&before, r)) {
-			r.deploy(r.newDeployment(sc, now), now)
-		} else if p := r.primary(); p != nil {
+			r.Deploy(r.NewDeployment(sc, now), now)
+		} else if p := r.Primary(); p != nil {
 			p.DesiredCount = r.DesiredCount
 			if r.DesiredCount != before.DesiredCount {
 				r.SteadyAt = nil // a steady state at the new count is news again
@@ -458,7 +421,7 @@ func (s *Server) UpdateService(ctx context.Context, in *ecs.UpdateServiceRequest
 // needsNewDeployment: the changes ECS rolls out as a new deployment, as
 // opposed to those (desired count, deployment configuration, grace period)
 // the current one simply takes on.
-func needsNewDeployment(a, b *serviceRecord) bool {
+func needsNewDeployment(a, b *state.Service) bool {
 	return a.TaskDefinitionARN != b.TaskDefinitionARN || a.LaunchType != b.LaunchType || a.PlatformVersion != b.PlatformVersion ||
 		!reflect.DeepEqual(a.CapacityProviderStrategy, b.CapacityProviderStrategy) ||
 		!reflect.DeepEqual(a.NetworkConfiguration, b.NetworkConfiguration) ||
@@ -475,27 +438,27 @@ func (s *Server) DeleteService(ctx context.Context, in *ecs.DeleteServiceRequest
 	if err != nil {
 		return nil, err
 	}
-	var out *serviceRecord
+	var out *state.Service
 	err = s.update(ctx, func() ([]store.Op, error) {
-		o, cur, err := s.findService(sc, cl.Name, ecs.Val(in.Service))
+		o, cur, err := s.state.Service(sc, cl.Name, ecs.Val(in.Service))
 		if err != nil {
 			return nil, err
 		}
 		if cur == nil {
 			return nil, ecs.NewServiceNotFoundException("Service not found.")
 		}
-		if cur.Status != statusActive {
+		if cur.Status != state.StatusActive {
 			return nil, ecs.NewServiceNotActiveException("Service was not ACTIVE.")
 		}
-		if cur.SchedulingStrategy == schedulingReplica && cur.DesiredCount > 0 && !ecs.Val(in.Force) {
+		if cur.SchedulingStrategy == state.SchedulingReplica && cur.DesiredCount > 0 && !ecs.Val(in.Force) {
 			return nil, ecs.NewInvalidParameterException("The service cannot be stopped while it is scaled above 0.")
 		}
-		r, err := decodeCopy[serviceRecord](s, o)
+		r, err := decodeCopy[state.Service](s, o)
 		if err != nil {
 			return nil, err
 		}
 		now := s.now().UTC()
-		r.Status, r.DesiredCount, r.DeletedAt = statusDraining, 0, &now
+		r.Status, r.DesiredCount, r.DeletedAt = state.StatusDraining, 0, &now
 		for i := range r.Deployments {
 			r.Deployments[i].DesiredCount = 0
 		}
@@ -521,14 +484,14 @@ func (s *Server) DescribeServices(ctx context.Context, in *ecs.DescribeServicesR
 	tags := slices.Contains(in.Include, ecs.ServiceFieldTags)
 	out := &ecs.DescribeServicesResponse{Services: []ecs.Service{}, Failures: []ecs.Failure{}}
 	for _, ref := range in.Services {
-		_, r, err := s.findService(sc, cl.Name, ref)
+		_, r, err := s.state.Service(sc, cl.Name, ref)
 		if err != nil {
 			return nil, err
 		}
 		if r == nil {
 			arn := ref
-			if !isARN(ref) {
-				arn = sc.arn("service/" + cl.Name + "/" + ref)
+			if !state.IsARN(ref) {
+				arn = sc.ARN("service/" + cl.Name + "/" + ref)
 			}
 			out.Failures = append(out.Failures, ecs.Failure{Arn: ecs.Ptr(arn), Reason: ecs.Ptr("MISSING")})
 			continue
@@ -544,9 +507,9 @@ func (s *Server) ListServices(ctx context.Context, in *ecs.ListServicesRequest) 
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.listPage(sc.prefix(kindService)+cl.Name+"/", in.NextToken, in.MaxResults, 100, func(o *store.Object) bool {
-		r, err := decode[serviceRecord](s, o)
-		if err != nil || r.Status == statusInactive {
+	p, err := s.listPage(sc.Prefix(state.KindService)+cl.Name+"/", in.NextToken, in.MaxResults, 100, func(o *store.Object) bool {
+		r, err := decode[state.Service](s, o)
+		if err != nil || r.Status == state.StatusInactive {
 			return false
 		}
 		if in.SchedulingStrategy != "" && r.SchedulingStrategy != string(in.SchedulingStrategy) {
@@ -559,7 +522,7 @@ func (s *Server) ListServices(ctx context.Context, in *ecs.ListServicesRequest) 
 	}
 	out := &ecs.ListServicesResponse{ServiceArns: []string{}, NextToken: p.nextToken}
 	for _, o := range p.objects {
-		if r, err := decode[serviceRecord](s, o); err == nil {
+		if r, err := decode[state.Service](s, o); err == nil {
 			out.ServiceArns = append(out.ServiceArns, r.ARN)
 		}
 	}
@@ -572,9 +535,9 @@ func (s *Server) ListServices(ctx context.Context, in *ecs.ListServicesRequest) 
 func (s *Server) ListServicesByNamespace(ctx context.Context, in *ecs.ListServicesByNamespaceRequest) (*ecs.ListServicesByNamespaceResponse, error) {
 	sc := scopeOf(ctx)
 	ns := ecs.Val(in.Namespace)
-	p, err := s.listPage(sc.prefix(kindService), in.NextToken, in.MaxResults, 100, func(o *store.Object) bool {
-		r, err := decode[serviceRecord](s, o)
-		if err != nil || r.Status == statusInactive || r.ServiceConnectConfiguration == nil {
+	p, err := s.listPage(sc.Prefix(state.KindService), in.NextToken, in.MaxResults, 100, func(o *store.Object) bool {
+		r, err := decode[state.Service](s, o)
+		if err != nil || r.Status == state.StatusInactive || r.ServiceConnectConfiguration == nil {
 			return false
 		}
 		return ecs.Val(r.ServiceConnectConfiguration.Namespace) == ns
@@ -584,7 +547,7 @@ func (s *Server) ListServicesByNamespace(ctx context.Context, in *ecs.ListServic
 	}
 	out := &ecs.ListServicesByNamespaceResponse{ServiceArns: []string{}, NextToken: p.nextToken}
 	for _, o := range p.objects {
-		if r, err := decode[serviceRecord](s, o); err == nil {
+		if r, err := decode[state.Service](s, o); err == nil {
 			out.ServiceArns = append(out.ServiceArns, r.ARN)
 		}
 	}

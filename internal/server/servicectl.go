@@ -3,11 +3,12 @@ package server
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/berth-project/berth/internal/state"
 
 	"github.com/berth-project/berth/api/ecs"
 	"github.com/berth-project/berth/internal/rollout"
@@ -31,9 +32,6 @@ const (
 	placeRetry          = 5 * time.Second  // after a failed placement, unless the cluster changes
 	maxTasksPerWrite    = 50               // starts or stops in one transaction (etcd's 128 operations)
 )
-
-// Stopped reasons the service scheduler gives, as ECS words them.
-const reasonUnhealthy = "Task failed container health checks"
 
 func reasonScaling(deployment string) string {
 	return "Scaling activity initiated by (deployment " + deployment + ")"
@@ -71,14 +69,14 @@ func (s *Server) ReconcileServices(ctx context.Context) time.Duration {
 	now := s.now()
 	var next time.Time
 	keys := map[string]bool{}
-	for _, o := range s.store.List(keyRoot+kindService+"/", "", 0) {
+	for _, o := range s.store.List(state.Root+state.KindService+"/", "", 0) {
 		keys[o.Key] = true
 		sc, cluster, ok := serviceScope(o.Key)
 		if !ok {
 			continue
 		}
 		seen := serviceSeen{rev: o.Rev, instVer: s.store.Revision()}
-		seen.tasksVer = s.tasksByService.Version(serviceGroup(sc, cluster, o.Key[strings.LastIndex(o.Key, "/")+1:]))
+		seen.tasksVer = s.state.TasksByService.Version(state.ServiceGroup(sc, cluster, o.Key[strings.LastIndex(o.Key, "/")+1:]))
 		last, had := ss.seen[o.Key]
 		instancesChanged := s.instancesChangedSince(sc, cluster, last.instVer)
 		if had && last.rev == seen.rev && last.tasksVer == seen.tasksVer && !instancesChanged && (last.wake.IsZero() || now.Before(last.wake)) {
@@ -114,8 +112,8 @@ func (s *Server) ReconcileServices(ctx context.Context) time.Duration {
 
 // instancesChangedSince: has any container instance of the cluster been
 // written since revision rev? DAEMON services and placement depend on them.
-func (s *Server) instancesChangedSince(sc scope, cluster string, rev int64) bool {
-	for _, o := range s.store.List(sc.prefix(kindInstance)+cluster+"/", "", 0) {
+func (s *Server) instancesChangedSince(sc state.Scope, cluster string, rev int64) bool {
+	for _, o := range s.store.List(sc.Prefix(state.KindInstance)+cluster+"/", "", 0) {
 		if o.Rev > rev {
 			return true
 		}
@@ -124,32 +122,32 @@ func (s *Server) instancesChangedSince(sc scope, cluster string, rev int64) bool
 }
 
 // serviceScope reads the scope and cluster out of a service's key.
-func serviceScope(key string) (scope, string, bool) {
-	parts := strings.Split(strings.TrimPrefix(key, keyRoot+kindService+"/"), "/")
+func serviceScope(key string) (state.Scope, string, bool) {
+	parts := strings.Split(strings.TrimPrefix(key, state.Root+state.KindService+"/"), "/")
 	if len(parts) != 4 {
-		return scope{}, "", false
+		return state.Scope{}, "", false
 	}
-	return scope{account: parts[0], region: parts[1]}, parts[2], true
+	return state.Scope{Account: parts[0], Region: parts[1]}, parts[2], true
 }
 
 // reconcileService makes one step for one service. It returns when the
 // service next needs a look even if nothing changes.
-func (s *Server) reconcileService(ctx context.Context, sc scope, o *store.Object) (time.Time, error) {
-	r, err := decodeCopy[serviceRecord](s, o)
+func (s *Server) reconcileService(ctx context.Context, sc state.Scope, o *store.Object) (time.Time, error) {
+	r, err := decodeCopy[state.Service](s, o)
 	if err != nil {
 		return time.Time{}, err
 	}
-	if r.Status == statusInactive {
+	if r.Status == state.StatusInactive {
 		return time.Time{}, nil
 	}
 	now := s.now().UTC()
-	tasks := s.serviceTasks(sc, r.Cluster, r.Name)
-	_, cl, err := s.findCluster(sc, r.Cluster)
+	tasks := s.state.ServiceTasks(sc, r.Cluster, r.Name)
+	_, cl, err := s.state.Cluster(sc, r.Cluster)
 	if err != nil || cl == nil {
 		return time.Time{}, err
 	}
 	var daemon []rollout.DaemonInstance
-	if r.SchedulingStrategy == schedulingDaemon {
+	if r.SchedulingStrategy == state.SchedulingDaemon {
 		if daemon, err = s.daemonInstances(sc, cl, r, tasks); err != nil {
 			return time.Time{}, err
 		}
@@ -164,11 +162,11 @@ func (s *Server) reconcileService(ctx context.Context, sc scope, o *store.Object
 		return now, s.stopLostTasks(ctx, sc, o, r, lost)
 	}
 	// 3. What to do.
-	if r.external() {
+	if r.External() {
 		return s.reconcileTaskSets(ctx, sc, cl, o, r, tasks, now, wake)
 	}
-	p := r.primary()
-	canLaunch := r.Status == statusActive && p != nil && p.RolloutState != rolloutFailed && !p.Stopped
+	p := r.Primary()
+	canLaunch := r.Status == state.StatusActive && p != nil && p.RolloutState != state.RolloutFailed && !p.Stopped
 	if r.NextLaunchAt != nil && now.Before(*r.NextLaunchAt) {
 		canLaunch, wake = false, earliest(wake, *r.NextLaunchAt)
 	}
@@ -180,14 +178,14 @@ func (s *Server) reconcileService(ctx context.Context, sc scope, o *store.Object
 	}
 	var plan rollout.Plan
 	dc := r.DeploymentConfiguration
-	if r.SchedulingStrategy == schedulingDaemon {
+	if r.SchedulingStrategy == state.SchedulingDaemon {
 		for i := range daemon {
 			for _, t := range in {
 				if t.Instance == daemon[i].ID {
 					daemon[i].Tasks = append(daemon[i].Tasks, t)
 				}
 			}
-			if r.Status != statusActive {
+			if r.Status != state.StatusActive {
 				daemon[i].Eligible = false
 			}
 		}
@@ -214,20 +212,20 @@ func (s *Server) reconcileService(ctx context.Context, sc scope, o *store.Object
 // tasks counted (failed ones feed the circuit breaker and the back-off),
 // deployments that have no tasks left retired, a completed rollout and a
 // steady state reported. It returns the stopped tasks it counted.
-func (s *Server) account(sc scope, r *serviceRecord, tasks []serviceTask, daemon []rollout.DaemonInstance, now time.Time) ([]serviceTask, bool) {
+func (s *Server) account(sc state.Scope, r *state.Service, tasks []state.ServiceTask, daemon []rollout.DaemonInstance, now time.Time) ([]state.ServiceTask, bool) {
 	changed := false
-	var seen []serviceTask
+	var seen []state.ServiceTask
 	for _, st := range tasks {
-		t := st.rec
+		t := st.Rec
 		if t.LastStatus != "STOPPED" || t.ServiceSeen || len(seen) == maxTasksPerWrite {
 			continue
 		}
 		seen = append(seen, st)
 		changed = true
-		if !taskFailed(t) {
+		if !state.TaskFailed(t) {
 			continue
 		}
-		if d := r.deployment(t.StartedBy); d != nil {
+		if d := r.DeploymentByID(t.StartedBy); d != nil {
 			d.FailedTasks++
 			d.UpdatedAt = now
 		}
@@ -236,11 +234,11 @@ func (s *Server) account(sc scope, r *serviceRecord, tasks []serviceTask, daemon
 			at := now.Add(wait)
 			r.NextLaunchAt = &at
 			if r.LaunchFailures == backoffAfter+1 {
-				r.addEvent(now, "(service %s) is unable to consistently start tasks successfully. For more information, see the Troubleshooting section of the Amazon ECS Developer Guide.", r.Name)
+				r.AddEvent(now, "(service %s) is unable to consistently start tasks successfully. For more information, see the Troubleshooting section of the Amazon ECS Developer Guide.", r.Name)
 			}
 		}
 	}
-	if r.SchedulingStrategy == schedulingDaemon && r.Status == statusActive {
+	if r.SchedulingStrategy == state.SchedulingDaemon && r.Status == state.StatusActive {
 		eligible := 0
 		for _, inst := range daemon {
 			if inst.Eligible {
@@ -251,36 +249,36 @@ func (s *Server) account(sc scope, r *serviceRecord, tasks []serviceTask, daemon
 			r.DaemonDesired, changed = eligible, true
 		}
 	}
-	p := r.primary()
+	p := r.Primary()
 	// The circuit breaker.
-	if p != nil && p.RolloutState == rolloutInProgress && r.circuitBreaker() && p.FailedTasks >= failureThreshold(r.desired()) {
+	if p != nil && p.RolloutState == state.RolloutInProgress && r.CircuitBreaker() && p.FailedTasks >= failureThreshold(r.Desired()) {
 		s.tripCircuitBreaker(sc, r, p, now)
 		return seen, true
 	}
 	// Deployments with nothing left are done with.
 	live := map[string]int{}
 	for _, st := range tasks {
-		if st.rec.LastStatus != "STOPPED" {
-			live[st.rec.StartedBy]++
+		if st.Rec.LastStatus != "STOPPED" {
+			live[st.Rec.StartedBy]++
 		}
 	}
 	for i := len(r.Deployments) - 1; i >= 0; i-- {
-		if d := r.Deployments[i]; d.Status != deploymentPrimary && live[d.ID] == 0 {
-			r.retire(d.ID, now)
+		if d := r.Deployments[i]; d.Status != state.DeploymentPrimary && live[d.ID] == 0 {
+			r.Retire(d.ID, now)
 			changed = true
 		}
 	}
 	// Deleted and empty: the service is gone.
-	if r.Status == statusDraining && len(live) == 0 {
-		r.Status = statusInactive
+	if r.Status == state.StatusDraining && len(live) == 0 {
+		r.Status = state.StatusInactive
 		for len(r.Deployments) > 0 {
-			r.retire(r.Deployments[0].ID, now)
+			r.Retire(r.Deployments[0].ID, now)
 		}
 		r.TaskSets = nil
 		return seen, true
 	}
 	var steady bool
-	if r.external() {
+	if r.External() {
 		var setsChanged bool
 		steady, setsChanged = s.accountTaskSets(r, tasks, now)
 		changed = changed || setsChanged
@@ -288,17 +286,17 @@ func (s *Server) account(sc scope, r *serviceRecord, tasks []serviceTask, daemon
 		// A rollout completes when the primary alone runs, all of it healthy.
 		steady = p != nil && len(r.Deployments) == 1 && s.settled(r, p, tasks)
 	}
-	if steady && p != nil && p.RolloutState == rolloutInProgress {
-		p.RolloutState, p.RolloutStateReason, p.UpdatedAt = rolloutCompleted, "ECS deployment "+p.ID+" completed.", now
+	if steady && p != nil && p.RolloutState == state.RolloutInProgress {
+		p.RolloutState, p.RolloutStateReason, p.UpdatedAt = state.RolloutCompleted, "ECS deployment "+p.ID+" completed.", now
 		p.FinishedAt = &now
-		r.addEvent(now, "(service %s) (deployment %s) deployment completed.", r.Name, p.ID)
+		r.AddEvent(now, "(service %s) (deployment %s) deployment completed.", r.Name, p.ID)
 		changed = true
 	}
 	switch {
 	case steady && (r.SteadyAt == nil || now.Sub(*r.SteadyAt) >= steadyStateReminder):
 		r.SteadyAt = &now
 		r.LaunchFailures, r.NextLaunchAt = 0, nil
-		r.addEvent(now, "(service %s) has reached a steady state.", r.Name)
+		r.AddEvent(now, "(service %s) has reached a steady state.", r.Name)
 		changed = true
 	case !steady && r.SteadyAt != nil:
 		r.SteadyAt = nil
@@ -309,41 +307,19 @@ func (s *Server) account(sc scope, r *serviceRecord, tasks []serviceTask, daemon
 
 // settled: the primary has exactly its desired tasks, every one healthy,
 // and nothing else of the service is left.
-func (s *Server) settled(r *serviceRecord, p *deploymentRecord, tasks []serviceTask) bool {
+func (s *Server) settled(r *state.Service, p *state.Deployment, tasks []state.ServiceTask) bool {
 	healthy := 0
 	for _, st := range tasks {
-		t := st.rec
+		t := st.Rec
 		if t.LastStatus == "STOPPED" {
 			continue
 		}
-		if t.StartedBy != p.ID || !t.live() || !taskHealthy(t) {
+		if t.StartedBy != p.ID || !t.Live() || !state.TaskHealthy(t) {
 			return false
 		}
 		healthy++
 	}
-	return healthy == r.desired()
-}
-
-// desired is the number of tasks the service should run now.
-func (r *serviceRecord) desired() int {
-	if r.SchedulingStrategy == schedulingDaemon {
-		if r.Status != statusActive {
-			return 0
-		}
-		return r.DaemonDesired
-	}
-	return r.DesiredCount
-}
-
-// external: the service's deployments are task sets an external
-// deployment controller manages.
-func (r *serviceRecord) external() bool {
-	return r.DeploymentController == string(ecs.DeploymentControllerTypeExternal)
-}
-
-func (r *serviceRecord) circuitBreaker() bool {
-	cb := r.DeploymentConfiguration.DeploymentCircuitBreaker
-	return cb != nil && ecs.Val(cb.Enable)
+	return healthy == r.Desired()
 }
 
 // failureThreshold is ECS's circuit breaker threshold: half the desired
@@ -365,100 +341,38 @@ func launchBackoff(failures int) time.Duration {
 	return min(wait, maxLaunchBackoff)
 }
 
-// taskFailed: the task stopped without being asked to, or was stopped
-// for failing its health checks.
-func taskFailed(t *taskRecord) bool {
-	switch ecs.TaskStopCode(t.StopCode) {
-	case ecs.TaskStopCodeTaskFailedToStart, ecs.TaskStopCodeEssentialContainerExited:
-		return true
-	case ecs.TaskStopCodeServiceSchedulerInitiated:
-		return t.StoppedReason == reasonUnhealthy
-	}
-	return false
-}
-
-// taskHealthy: RUNNING and, when a container has a health check, HEALTHY.
-func taskHealthy(t *taskRecord) bool {
-	if t.LastStatus != "RUNNING" {
-		return false
-	}
-	for _, c := range t.Containers {
-		if c.HealthStatus != "" {
-			return t.HealthStatus == string(ecs.HealthStatusHealthy)
-		}
-	}
-	return true
-}
-
 // tripCircuitBreaker fails the primary deployment and, with rollback,
 // deploys the last one that completed again.
-func (s *Server) tripCircuitBreaker(sc scope, r *serviceRecord, p *deploymentRecord, now time.Time) {
-	p.RolloutState, p.UpdatedAt = rolloutFailed, now
+func (s *Server) tripCircuitBreaker(sc state.Scope, r *state.Service, p *state.Deployment, now time.Time) {
+	p.RolloutState, p.UpdatedAt = state.RolloutFailed, now
 	p.RolloutStateReason = "ECS deployment circuit breaker: tasks failed to start."
 	p.FinishedAt = &now
-	r.addEvent(now, "(service %s) (deployment %s) deployment failed: tasks failed to start.", r.Name, p.ID)
+	r.AddEvent(now, "(service %s) (deployment %s) deployment failed: tasks failed to start.", r.Name, p.ID)
 	cb := r.DeploymentConfiguration.DeploymentCircuitBreaker
 	if ecs.Val(cb.Rollback) {
-		r.rollBack(sc, p, "ECS deployment circuit breaker: rolling back to deploymentId %s.", now)
+		r.RollBack(sc, p, "ECS deployment circuit breaker: rolling back to deploymentId %s.", now)
 	}
-}
-
-// rollBack deploys again the last deployment that completed, in place of
-// failed. It reports whether there was one.
-func (r *serviceRecord) rollBack(sc scope, failed *deploymentRecord, reasonFormat string, now time.Time) bool {
-	var last *deploymentRecord
-	for i := range r.Deployments {
-		if d := &r.Deployments[i]; d.ID != failed.ID && d.RolloutState == rolloutCompleted {
-			last = d
-			break
-		}
-	}
-	if last == nil {
-		for i := range r.History {
-			if d := &r.History[i]; d.RolloutState == rolloutCompleted {
-				last = d
-				break
-			}
-		}
-	}
-	if last == nil {
-		return false // nothing ever completed: nothing to go back to
-	}
-	back := *last
-	back.ID, back.Status, back.DesiredCount, back.FailedTasks = newDeploymentID(), deploymentPrimary, r.DesiredCount, 0
-	back.RolloutState, back.Rollback, back.RollbackOf = rolloutInProgress, true, failed.ID
-	back.RolloutStateReason = fmt.Sprintf(reasonFormat, last.ID)
-	back.CreatedAt, back.UpdatedAt, back.FinishedAt, back.Stopped, back.StoppedAt, back.SourceRevisionARNs = now, now, nil, false, nil, nil
-	r.RevisionCounter++
-	back.RevisionARN = sc.arn("service-revision/" + r.Cluster + "/" + r.Name + "/" + digits19(r.RevisionCounter))
-	// The service's settings are those of the deployment it goes back to.
-	r.TaskDefinitionARN, r.LaunchType, r.CapacityProviderStrategy, r.PlatformVersion = last.TaskDefinitionARN, last.LaunchType, last.CapacityProviderStrategy, last.PlatformVersion
-	r.NetworkConfiguration, r.PlacementConstraints, r.PlacementStrategy = last.NetworkConfiguration, last.PlacementConstraints, last.PlacementStrategy
-	r.LoadBalancers, r.ServiceRegistries = last.LoadBalancers, last.ServiceRegistries
-	r.deploy(back, now)
-	r.addEvent(now, "(service %s) (deployment %s) rolling back to deployment %s.", r.Name, failed.ID, last.ID)
-	return true
 }
 
 // rolloutTasks turns the service's tasks into what the planner weighs, and
 // says when the first health check grace period still running ends.
-func (s *Server) rolloutTasks(sc scope, r *serviceRecord, tasks []serviceTask, now time.Time) ([]rollout.Task, time.Time) {
+func (s *Server) rolloutTasks(sc state.Scope, r *state.Service, tasks []state.ServiceTask, now time.Time) ([]rollout.Task, time.Time) {
 	grace := time.Duration(ecs.Val(r.HealthCheckGracePeriodSeconds)) * time.Second
 	var out []rollout.Task
 	var graceEnds time.Time
 	draining := map[string]bool{}
 	for _, st := range tasks {
-		t := st.rec
+		t := st.Rec
 		if t.LastStatus == "STOPPED" {
 			continue
 		}
 		if _, ok := draining[t.InstanceID]; !ok {
-			_, inst, _ := s.findInstance(sc, r.Cluster, t.InstanceID)
-			draining[t.InstanceID] = inst != nil && inst.Status == statusDraining
+			_, inst, _ := s.state.Instance(sc, r.Cluster, t.InstanceID)
+			draining[t.InstanceID] = inst != nil && inst.Status == state.StatusDraining
 		}
-		rt := rollout.Task{ID: t.ID, Deployment: t.StartedBy, Instance: t.InstanceID, Healthy: taskHealthy(t) && t.live(),
-			Draining: draining[t.InstanceID], Stopping: !t.live(), Order: t.CreatedAt.UnixNano()}
-		if t.live() && t.LastStatus == "RUNNING" && t.HealthStatus == string(ecs.HealthStatusUnhealthy) {
+		rt := rollout.Task{ID: t.ID, Deployment: t.StartedBy, Instance: t.InstanceID, Healthy: state.TaskHealthy(t) && t.Live(),
+			Draining: draining[t.InstanceID], Stopping: !t.Live(), Order: t.CreatedAt.UnixNano()}
+		if t.Live() && t.LastStatus == "RUNNING" && t.HealthStatus == string(ecs.HealthStatusUnhealthy) {
 			ends := t.CreatedAt
 			if t.StartedAt != nil {
 				ends = *t.StartedAt
@@ -481,9 +395,9 @@ func (s *Server) rolloutTasks(sc scope, r *serviceRecord, tasks []serviceTask, n
 // service's tasks belong on each: ACTIVE, and its constraints, required
 // attributes and launch type hold there (resources are placement's to
 // judge, and fail with a reason).
-func (s *Server) daemonInstances(sc scope, cl *clusterRecord, r *serviceRecord, tasks []serviceTask) ([]rollout.DaemonInstance, error) {
+func (s *Server) daemonInstances(sc state.Scope, cl *state.Cluster, r *state.Service, tasks []state.ServiceTask) ([]rollout.DaemonInstance, error) {
 	var out []rollout.DaemonInstance
-	p := r.primary()
+	p := r.Primary()
 	var demand *scheduler.Demand
 	if p != nil {
 		l, err := s.serviceLaunch(sc, cl, r, p)
@@ -493,15 +407,15 @@ func (s *Server) daemonInstances(sc scope, cl *clusterRecord, r *serviceRecord, 
 		demand = l.demand("")
 		demand.CPU, demand.Memory, demand.Ports, demand.PortsUDP, demand.GPUs, demand.DynamicPorts = 0, 0, nil, nil, 0, 0
 	}
-	for _, o := range s.store.List(sc.prefix(kindInstance)+cl.Name+"/", "", 0) {
-		inst, err := decode[instanceRecord](s, o)
+	for _, o := range s.store.List(sc.Prefix(state.KindInstance)+cl.Name+"/", "", 0) {
+		inst, err := decode[state.Instance](s, o)
 		if err != nil {
 			return nil, err
 		}
-		if inst.Status == statusInactive {
+		if inst.Status == state.StatusInactive {
 			continue
 		}
-		eligible := inst.Status == statusActive && demand != nil && !isBuiltInProvider(inst.CapacityProviderName)
+		eligible := inst.Status == state.StatusActive && demand != nil && !state.IsBuiltInProvider(inst.CapacityProviderName)
 		if eligible {
 			cand := s.candidate(sc, inst)
 			cand.AgentConnected = true // a disconnected agent does not make its tasks go
@@ -514,8 +428,8 @@ func (s *Server) daemonInstances(sc scope, cl *clusterRecord, r *serviceRecord, 
 }
 
 // serviceLaunch is a launch of tasks of one of the service's deployments.
-func (s *Server) serviceLaunch(sc scope, cl *clusterRecord, r *serviceRecord, d *deploymentRecord) (*taskLaunch, error) {
-	_, td, err := s.findTaskDef(sc, d.TaskDefinitionARN)
+func (s *Server) serviceLaunch(sc state.Scope, cl *state.Cluster, r *state.Service, d *state.Deployment) (*taskLaunch, error) {
+	_, td, err := s.state.TaskDef(sc, d.TaskDefinitionARN)
 	if err != nil {
 		return nil, err
 	}
@@ -523,10 +437,10 @@ func (s *Server) serviceLaunch(sc scope, cl *clusterRecord, r *serviceRecord, d 
 		return nil, ecs.NewClientException("TaskDefinition not found.")
 	}
 	l := &taskLaunch{cluster: cl, def: &td.Definition, launchType: d.LaunchType, providers: d.CapacityProviderStrategy,
-		needs: needsOf(&td.Definition, nil), startedBy: d.ID, group: "service:" + r.Name, service: r.Name, execCmd: r.EnableExecuteCommand}
+		needs: state.NeedsOf(&td.Definition, nil), startedBy: d.ID, group: "service:" + r.Name, service: r.Name, execCmd: r.EnableExecuteCommand}
 	if len(l.providers) > 0 {
 		l.launchType = string(ecs.LaunchTypeEc2)
-		if isBuiltInProvider(ecs.Val(l.providers[0].CapacityProvider)) {
+		if state.IsBuiltInProvider(ecs.Val(l.providers[0].CapacityProvider)) {
 			l.launchType = string(ecs.LaunchTypeFargate)
 		}
 	}
@@ -549,12 +463,12 @@ func (s *Server) serviceLaunch(sc scope, cl *clusterRecord, r *serviceRecord, d 
 
 // writeService writes the service record, and marks the stopped tasks it
 // has counted, guarded by the revision it was read at.
-func (s *Server) writeService(ctx context.Context, o *store.Object, r *serviceRecord, seen []serviceTask) error {
+func (s *Server) writeService(ctx context.Context, o *store.Object, r *state.Service, seen []state.ServiceTask) error {
 	ops := []store.Op{store.Put(o.Key, r, o.Rev)}
 	for _, st := range seen {
-		t := *st.rec
+		t := *st.Rec
 		t.ServiceSeen = true
-		ops = append(ops, store.Put(st.obj.Key, &t, st.obj.Rev))
+		ops = append(ops, store.Put(st.Obj.Key, &t, st.Obj.Rev))
 	}
 	_, err := s.store.Commit(ctx, ops...)
 	if errors.Is(err, store.ErrConflict) {
@@ -566,22 +480,22 @@ func (s *Server) writeService(ctx context.Context, o *store.Object, r *serviceRe
 // startServiceTasks places the plan's new tasks. The service record, with
 // the events saying what was started or why nothing could be, is written
 // in the placement's own transaction.
-func (s *Server) startServiceTasks(ctx context.Context, sc scope, cl *clusterRecord, o *store.Object, r *serviceRecord, p *deploymentRecord, plan rollout.Plan) error {
+func (s *Server) startServiceTasks(ctx context.Context, sc state.Scope, cl *state.Cluster, o *store.Object, r *state.Service, p *state.Deployment, plan rollout.Plan) error {
 	l, err := s.serviceLaunch(sc, cl, r, p)
 	if err != nil {
 		return err
 	}
 	now := s.now().UTC()
-	record := func(tasks []*taskRecord, failures []ecs.Failure) any {
-		cp, err := decodeCopy[serviceRecord](s, o)
+	record := func(tasks []*state.Task, failures []ecs.Failure) any {
+		cp, err := decodeCopy[state.Service](s, o)
 		if err != nil {
 			return r
 		}
 		if len(tasks) > 0 {
-			cp.addEvent(now, "(service %s) has started %d tasks: %s.", cp.Name, len(tasks), taskList(tasks))
+			cp.AddEvent(now, "(service %s) has started %d tasks: %s.", cp.Name, len(tasks), taskList(tasks))
 		}
 		if len(tasks) < len(plan.On)+plan.Start {
-			cp.addUnplaceableEvent(now, failures, "")
+			cp.AddUnplaceableEvent(now, failures, "")
 		}
 		return cp
 	}
@@ -589,7 +503,7 @@ func (s *Server) startServiceTasks(ctx context.Context, sc scope, cl *clusterRec
 	if len(plan.On) > 0 {
 		req.only = []*placementInstance{}
 		for _, id := range plan.On[:min(len(plan.On), maxTasksPerWrite)] {
-			io, inst, err := s.findInstance(sc, cl.Name, id)
+			io, inst, err := s.state.Instance(sc, cl.Name, id)
 			if err != nil {
 				return err
 			}
@@ -611,7 +525,7 @@ func (s *Server) startServiceTasks(ctx context.Context, sc scope, cl *clusterRec
 	var apiErr *ecs.Error
 	if req.err != nil && errors.As(req.err, &apiErr) {
 		// Nothing could be tried (no instances at all): say so, once.
-		return s.serviceEvent(ctx, o, r, func(cp *serviceRecord) bool { return cp.addUnplaceableEvent(now, nil, apiErr.Message) })
+		return s.serviceEvent(ctx, o, r, func(cp *state.Service) bool { return cp.AddUnplaceableEvent(now, nil, apiErr.Message) })
 	}
 	if len(req.tasks) < req.count {
 		s.services.instants[o.Key] = now.Add(placeRetry)
@@ -620,8 +534,8 @@ func (s *Server) startServiceTasks(ctx context.Context, sc scope, cl *clusterRec
 }
 
 // serviceEvent writes an event (or any small change) to the service record.
-func (s *Server) serviceEvent(ctx context.Context, o *store.Object, r *serviceRecord, change func(*serviceRecord) bool) error {
-	cp, err := decodeCopy[serviceRecord](s, o)
+func (s *Server) serviceEvent(ctx context.Context, o *store.Object, r *state.Service, change func(*state.Service) bool) error {
+	cp, err := decodeCopy[state.Service](s, o)
 	if err != nil {
 		return err
 	}
@@ -631,56 +545,7 @@ func (s *Server) serviceEvent(ctx context.Context, o *store.Object, r *serviceRe
 	return s.writeService(ctx, o, cp, nil)
 }
 
-// addUnplaceableEvent says why a task could not be placed, as ECS does,
-// unless the newest event already says the same thing. It reports whether
-// it added one.
-func (r *serviceRecord) addUnplaceableEvent(now time.Time, failures []ecs.Failure, reason string) bool {
-	msg := fmt.Sprintf("(service %s) was unable to place a task because no container instance met all of its requirements.", r.Name)
-	switch {
-	case reason != "":
-		msg += " Reason: " + reason
-	case len(failures) > 0:
-		f := failures[0]
-		id := ecs.Val(f.Arn)
-		id = id[strings.LastIndex(id, "/")+1:]
-		msg += fmt.Sprintf(" The closest matching (container-instance %s) %s.", id, failureWords(ecs.Val(f.Reason)))
-	}
-	msg += " For more information, see the Troubleshooting section of the Amazon ECS Developer Guide."
-	for _, e := range r.Events {
-		if e.Message == msg && now.Sub(e.CreatedAt) < 5*time.Minute {
-			return false
-		}
-		break
-	}
-	r.Events = append([]serviceEvent{{ID: newEventID(), CreatedAt: now, Message: msg}}, r.Events...)
-	if len(r.Events) > maxServiceEvents {
-		r.Events = r.Events[:maxServiceEvents]
-	}
-	return true
-}
-
-// failureWords turns a placement failure reason into the words of ECS's event.
-func failureWords(reason string) string {
-	switch reason {
-	case scheduler.ReasonMemory:
-		return "has insufficient memory available"
-	case scheduler.ReasonCPU:
-		return "has insufficient CPU units available"
-	case scheduler.ReasonPorts, scheduler.ReasonPortsUDP:
-		return "is already using a port required by your task"
-	case scheduler.ReasonGPU:
-		return "has insufficient GPU available"
-	case scheduler.ReasonAttribute:
-		return "is missing an attribute required by your task"
-	case scheduler.ReasonAgent:
-		return "encountered error \"AGENT\""
-	case scheduler.ReasonDraining:
-		return "is in DRAINING state"
-	}
-	return "does not meet the placement constraints: " + reason
-}
-
-func taskList(tasks []*taskRecord) string {
+func taskList(tasks []*state.Task) string {
 	parts := make([]string, len(tasks))
 	for i, t := range tasks {
 		parts[i] = "(task " + t.ID + ")"
@@ -690,24 +555,24 @@ func taskList(tasks []*taskRecord) string {
 
 // stopServiceTasks tells the plan's tasks to stop, with the service's
 // event, in one transaction.
-func (s *Server) stopServiceTasks(ctx context.Context, o *store.Object, r *serviceRecord, tasks []serviceTask, stops []rollout.Stop, primary string) error {
-	byID := map[string]serviceTask{}
+func (s *Server) stopServiceTasks(ctx context.Context, o *store.Object, r *state.Service, tasks []state.ServiceTask, stops []rollout.Stop, primary string) error {
+	byID := map[string]state.ServiceTask{}
 	for _, st := range tasks {
-		byID[st.rec.ID] = st
+		byID[st.Rec.ID] = st
 	}
 	now := s.now().UTC()
-	cp, err := decodeCopy[serviceRecord](s, o)
+	cp, err := decodeCopy[state.Service](s, o)
 	if err != nil {
 		return err
 	}
 	var ops []store.Op
-	var stopped []*taskRecord
+	var stopped []*state.Task
 	for _, st := range stops[:min(len(stops), maxTasksPerWrite)] {
 		cur, ok := byID[st.ID]
 		if !ok {
 			continue
 		}
-		t := *cur.rec
+		t := *cur.Rec
 		t.DesiredStatus, t.StoppingAt = "STOPPED", &now
 		if t.LastStatus == "RUNNING" {
 			t.LastStatus = "STOPPING"
@@ -715,11 +580,11 @@ func (s *Server) stopServiceTasks(ctx context.Context, o *store.Object, r *servi
 		t.StopCode = string(ecs.TaskStopCodeServiceSchedulerInitiated)
 		t.StoppedReason = reasonScaling(primary)
 		if st.Why == rollout.Unhealthy {
-			t.StoppedReason = reasonUnhealthy
-			cp.addEvent(now, "(service %s) (task %s) failed container health checks.", cp.Name, t.ID)
+			t.StoppedReason = state.ReasonUnhealthy
+			cp.AddEvent(now, "(service %s) (task %s) failed container health checks.", cp.Name, t.ID)
 		}
 		t.Version++
-		ops = append(ops, store.Put(cur.obj.Key, &t, cur.obj.Rev))
+		ops = append(ops, store.Put(cur.Obj.Key, &t, cur.Obj.Rev))
 		stopped = append(stopped, &t)
 	}
 	if len(stopped) == 0 {
@@ -730,8 +595,8 @@ func (s *Server) stopServiceTasks(ctx context.Context, o *store.Object, r *servi
 
 // commitStops writes stopped tasks (ops) with the service record cp and
 // its event saying what was stopped, guarded by the revisions read.
-func (s *Server) commitStops(ctx context.Context, o *store.Object, cp *serviceRecord, stopped []*taskRecord, ops []store.Op, now time.Time) error {
-	cp.addEvent(now, "(service %s) has stopped %d running tasks: %s.", cp.Name, len(stopped), taskList(stopped))
+func (s *Server) commitStops(ctx context.Context, o *store.Object, cp *state.Service, stopped []*state.Task, ops []store.Op, now time.Time) error {
+	cp.AddEvent(now, "(service %s) has stopped %d running tasks: %s.", cp.Name, len(stopped), taskList(stopped))
 	ops = append(ops, store.Put(o.Key, cp, o.Rev))
 	_, err := s.store.Commit(ctx, ops...)
 	if errors.Is(err, store.ErrConflict) {

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/berth-project/berth/internal/state"
+
 	"github.com/berth-project/berth/api/ecs"
 	"github.com/berth-project/berth/internal/store"
 )
@@ -21,60 +23,12 @@ type deploymentRef struct {
 	cluster, service, id string
 }
 
-func parseDeploymentARN(sc scope, arn, kind string) (deploymentRef, bool) {
-	a, ok := parseARN(arn)
-	if !ok || a.kind != kind || !a.inScope(sc) || len(a.path) != 3 {
+func parseDeploymentARN(sc state.Scope, arn, kind string) (deploymentRef, bool) {
+	a, ok := state.ParseARN(arn)
+	if !ok || a.Kind != kind || !a.InScope(sc) || len(a.Path) != 3 {
 		return deploymentRef{}, false
 	}
-	return deploymentRef{cluster: a.path[0], service: a.path[1], id: a.path[2]}, true
-}
-
-// allDeployments is a service's deployments, current and past, newest first.
-func (r *serviceRecord) allDeployments() []*deploymentRecord {
-	var out []*deploymentRecord
-	for i := range r.Deployments {
-		out = append(out, &r.Deployments[i])
-	}
-	for i := range r.History {
-		out = append(out, &r.History[i])
-	}
-	slices.SortStableFunc(out, func(a, b *deploymentRecord) int { return b.CreatedAt.Compare(a.CreatedAt) })
-	return out
-}
-
-// rollbackOf finds the deployment that rolls d back, if any.
-func (r *serviceRecord) rollbackOf(d *deploymentRecord) *deploymentRecord {
-	for _, x := range r.allDeployments() {
-		if x.RollbackOf == d.ID {
-			return x
-		}
-	}
-	return nil
-}
-
-// deploymentStatus is a deployment's status in ECS's service deployment terms.
-func (r *serviceRecord) deploymentStatus(d *deploymentRecord) ecs.ServiceDeploymentStatus {
-	if back := r.rollbackOf(d); back != nil {
-		switch back.RolloutState {
-		case rolloutCompleted:
-			return ecs.ServiceDeploymentStatusRollbackSuccessful
-		case rolloutFailed:
-			return ecs.ServiceDeploymentStatusRollbackFailed
-		}
-		if back.Status == deploymentPrimary {
-			return ecs.ServiceDeploymentStatusRollbackInProgress
-		}
-		return ecs.ServiceDeploymentStatusRollbackFailed // superseded before it finished
-	}
-	switch {
-	case d.Stopped || d.RolloutState == rolloutFailed:
-		return ecs.ServiceDeploymentStatusStopped
-	case d.RolloutState == rolloutCompleted:
-		return ecs.ServiceDeploymentStatusSuccessful
-	case d.Status == deploymentPrimary:
-		return ecs.ServiceDeploymentStatusInProgress
-	}
-	return ecs.ServiceDeploymentStatusStopped // a newer deployment took over before it completed
+	return deploymentRef{cluster: a.Path[0], service: a.Path[1], id: a.Path[2]}, true
 }
 
 func (s *Server) ListServiceDeployments(ctx context.Context, in *ecs.ListServiceDeploymentsRequest) (*ecs.ListServiceDeploymentsResponse, error) {
@@ -103,7 +57,7 @@ func (s *Server) ListServiceDeployments(ctx context.Context, in *ecs.ListService
 	}
 	out := &ecs.ListServiceDeploymentsResponse{ServiceDeployments: []ecs.ServiceDeploymentBrief{}}
 	skipping := after != ""
-	for _, d := range r.allDeployments() {
+	for _, d := range r.AllDeployments() {
 		if skipping {
 			skipping = d.ID != after
 			continue
@@ -111,7 +65,7 @@ func (s *Server) ListServiceDeployments(ctx context.Context, in *ecs.ListService
 		if d.Rollback {
 			continue // shown as the rollback of the deployment it undid
 		}
-		status := r.deploymentStatus(d)
+		status := r.DeploymentStatus(d)
 		if len(in.Status) > 0 && !slices.Contains(in.Status, status) {
 			continue
 		}
@@ -134,16 +88,16 @@ func (s *Server) ListServiceDeployments(ctx context.Context, in *ecs.ListService
 }
 
 // lookupDeployment finds the deployment a service-deployment ARN names.
-func (s *Server) lookupDeployment(sc scope, arn string) (*serviceRecord, *deploymentRecord, *store.Object, error) {
+func (s *Server) lookupDeployment(sc state.Scope, arn string) (*state.Service, *state.Deployment, *store.Object, error) {
 	ref, ok := parseDeploymentARN(sc, arn, "service-deployment")
 	if !ok {
 		return nil, nil, nil, nil
 	}
-	o, r, err := s.findService(sc, ref.cluster, ref.service)
+	o, r, err := s.state.Service(sc, ref.cluster, ref.service)
 	if err != nil || r == nil {
 		return nil, nil, nil, err
 	}
-	for _, d := range r.allDeployments() {
+	for _, d := range r.AllDeployments() {
 		if d.ID == "ecs-svc/"+ref.id {
 			return r, d, o, nil
 		}
@@ -171,37 +125,37 @@ func (s *Server) DescribeServiceDeployments(ctx context.Context, in *ecs.Describ
 	return out, nil
 }
 
-func (s *Server) serviceDeploymentView(sc scope, r *serviceRecord, d *deploymentRecord) ecs.ServiceDeployment {
+func (s *Server) serviceDeploymentView(sc state.Scope, r *state.Service, d *state.Deployment) ecs.ServiceDeployment {
 	counts := map[string][2]int{} // deployment id -> running, pending
-	for _, st := range s.serviceTasks(sc, r.Cluster, r.Name) {
-		t := st.rec
-		if !t.live() {
+	for _, st := range s.state.ServiceTasks(sc, r.Cluster, r.Name) {
+		t := st.Rec
+		if !t.Live() {
 			continue
 		}
 		c := counts[t.StartedBy]
 		if t.LastStatus == "RUNNING" {
 			c[0]++
-		} else if isPending(t.LastStatus) {
+		} else if state.IsPending(t.LastStatus) {
 			c[1]++
 		}
 		counts[t.StartedBy] = c
 	}
-	summary := func(x *deploymentRecord, requested int) *ecs.ServiceRevisionSummary {
+	summary := func(x *state.Deployment, requested int) *ecs.ServiceRevisionSummary {
 		c := counts[x.ID]
 		return &ecs.ServiceRevisionSummary{Arn: ecs.Ptr(x.RevisionARN), RequestedTaskCount: ecs.Ptr(int32(requested)),
 			RunningTaskCount: ecs.Ptr(int32(c[0])), PendingTaskCount: ecs.Ptr(int32(c[1]))}
 	}
 	requested := 0
-	if d.Status == deploymentPrimary {
-		requested = r.desired()
+	if d.Status == state.DeploymentPrimary {
+		requested = r.Desired()
 	}
 	dc := r.DeploymentConfiguration
 	cbStatus := ecs.ServiceDeploymentRollbackMonitorsStatusDisabled
-	if r.circuitBreaker() {
+	if r.CircuitBreaker() {
 		switch {
-		case d.RolloutState == rolloutFailed:
+		case d.RolloutState == state.RolloutFailed:
 			cbStatus = ecs.ServiceDeploymentRollbackMonitorsStatusTriggered
-		case d.RolloutState == rolloutCompleted:
+		case d.RolloutState == state.RolloutCompleted:
 			cbStatus = ecs.ServiceDeploymentRollbackMonitorsStatusMonitoringComplete
 		default:
 			cbStatus = ecs.ServiceDeploymentRollbackMonitorsStatusMonitoring
@@ -212,20 +166,20 @@ func (s *Server) serviceDeploymentView(sc scope, r *serviceRecord, d *deployment
 		CreatedAt: ecs.NewTimestamp(d.CreatedAt), StartedAt: ecs.NewTimestamp(d.CreatedAt), FinishedAt: timestampOf(d.FinishedAt),
 		StoppedAt: timestampOf(d.StoppedAt), UpdatedAt: ecs.NewTimestamp(d.UpdatedAt),
 		SourceServiceRevisions: []ecs.ServiceRevisionSummary{}, TargetServiceRevision: summary(d, requested),
-		Status: r.deploymentStatus(d), StatusReason: strPtr(d.RolloutStateReason), DeploymentConfiguration: &dc,
+		Status: r.DeploymentStatus(d), StatusReason: strPtr(d.RolloutStateReason), DeploymentConfiguration: &dc,
 		DeploymentCircuitBreaker: &ecs.ServiceDeploymentCircuitBreaker{Status: cbStatus, FailureCount: ecs.Ptr(int32(d.FailedTasks)),
-			Threshold: ecs.Ptr(int32(failureThreshold(r.desired())))},
+			Threshold: ecs.Ptr(int32(failureThreshold(r.Desired())))},
 		Alarms: &ecs.ServiceDeploymentAlarms{Status: ecs.ServiceDeploymentRollbackMonitorsStatusDisabled},
 	}
 	for _, src := range d.SourceRevisionARNs {
-		for _, x := range r.allDeployments() {
+		for _, x := range r.AllDeployments() {
 			if x.RevisionARN == src {
 				out.SourceServiceRevisions = append(out.SourceServiceRevisions, *summary(x, 0))
 				break
 			}
 		}
 	}
-	if back := r.rollbackOf(d); back != nil {
+	if back := r.RollbackOf(d); back != nil {
 		out.Rollback = &ecs.Rollback{Reason: ecs.Ptr(back.RolloutStateReason), StartedAt: ecs.NewTimestamp(back.CreatedAt), ServiceRevisionArn: ecs.Ptr(back.RevisionARN)}
 	}
 	return out
@@ -238,15 +192,15 @@ func (s *Server) DescribeServiceRevisions(ctx context.Context, in *ecs.DescribeS
 	}
 	out := &ecs.DescribeServiceRevisionsResponse{ServiceRevisions: []ecs.ServiceRevision{}, Failures: []ecs.Failure{}}
 	for _, arn := range in.ServiceRevisionArns {
-		var found *deploymentRecord
-		var svc *serviceRecord
+		var found *state.Deployment
+		var svc *state.Service
 		if ref, ok := parseDeploymentARN(sc, arn, "service-revision"); ok {
-			_, r, err := s.findService(sc, ref.cluster, ref.service)
+			_, r, err := s.state.Service(sc, ref.cluster, ref.service)
 			if err != nil {
 				return nil, err
 			}
 			if r != nil {
-				for _, d := range r.allDeployments() {
+				for _, d := range r.AllDeployments() {
 					if d.RevisionARN == arn {
 						found, svc = d, r
 						break
@@ -265,7 +219,7 @@ func (s *Server) DescribeServiceRevisions(ctx context.Context, in *ecs.DescribeS
 			LoadBalancers: found.LoadBalancers, ServiceRegistries: found.ServiceRegistries, NetworkConfiguration: found.NetworkConfiguration,
 			ContainerImages: []ecs.ContainerImage{}, GuardDutyEnabled: ecs.Ptr(false), CreatedAt: ecs.NewTimestamp(found.CreatedAt),
 		}
-		if _, td, err := s.findTaskDef(sc, found.TaskDefinitionARN); err == nil && td != nil {
+		if _, td, err := s.state.TaskDef(sc, found.TaskDefinitionARN); err == nil && td != nil {
 			for _, c := range td.Definition.ContainerDefinitions {
 				rev.ContainerImages = append(rev.ContainerImages, ecs.ContainerImage{ContainerName: c.Name, Image: c.Image})
 			}
@@ -293,18 +247,18 @@ func (s *Server) StopServiceDeployment(ctx context.Context, in *ecs.StopServiceD
 		if d == nil || d.Rollback {
 			return nil, ecs.NewServiceDeploymentNotFoundException("The service deployment %s does not exist.", arn)
 		}
-		r, err := decodeCopy[serviceRecord](s, o)
+		r, err := decodeCopy[state.Service](s, o)
 		if err != nil {
 			return nil, err
 		}
-		cur := r.deployment(d.ID)
-		if cur == nil || cur.Status != deploymentPrimary || cur.RolloutState != rolloutInProgress || cur.Stopped {
+		cur := r.DeploymentByID(d.ID)
+		if cur == nil || cur.Status != state.DeploymentPrimary || cur.RolloutState != state.RolloutInProgress || cur.Stopped {
 			return nil, ecs.NewConflictException("The service deployment %s is not in progress and cannot be stopped.", arn)
 		}
 		now := s.now().UTC()
 		cur.Stopped, cur.StoppedAt, cur.UpdatedAt, cur.FinishedAt = true, &now, now, &now
 		cur.RolloutStateReason = "ECS deployment " + cur.ID + " stopped by request."
-		if stopType == ecs.StopServiceDeploymentStopTypeRollback && !r.rollBack(sc, cur, "ECS deployment stopped by request: rolling back to deploymentId %s.", now) {
+		if stopType == ecs.StopServiceDeploymentStopTypeRollback && !r.RollBack(sc, cur, "ECS deployment stopped by request: rolling back to deploymentId %s.", now) {
 			return nil, ecs.NewConflictException("The service deployment %s has no completed deployment to roll back to.", arn)
 		}
 		return []store.Op{store.Put(o.Key, r, o.Rev)}, nil

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strings"
 
+	"github.com/berth-project/berth/internal/state"
+
 	"github.com/berth-project/berth/api/ecs"
 	"github.com/berth-project/berth/internal/store"
 )
@@ -15,29 +17,29 @@ import (
 
 // taggedResource locates the record an ARN names. The error is the one ECS
 // gives when the ARN is malformed or names nothing.
-func taggedResource(sc scope, arn string) (string, error) {
-	a, ok := parseARN(arn)
+func taggedResource(sc state.Scope, arn string) (string, error) {
+	a, ok := state.ParseARN(arn)
 	if !ok {
 		return "", ecs.NewInvalidParameterException("The ARN provided is invalid.")
 	}
-	if !a.inScope(sc) {
+	if !a.InScope(sc) {
 		return "", ecs.NewInvalidParameterException("The ARN provided is invalid.")
 	}
 	switch {
-	case a.kind == "cluster" && len(a.path) == 1:
-		return sc.key(kindCluster, a.path[0]), nil
-	case a.kind == "task-definition" && len(a.path) == 1:
-		r, ok := parseTaskDefRef(sc, a.path[0])
-		if !ok || r.revision == 0 {
+	case a.Kind == "cluster" && len(a.Path) == 1:
+		return sc.Key(state.KindCluster, a.Path[0]), nil
+	case a.Kind == "task-definition" && len(a.Path) == 1:
+		r, ok := state.ParseTaskDefRef(sc, a.Path[0])
+		if !ok || r.Revision == 0 {
 			return "", ecs.NewInvalidParameterException("The ARN provided is invalid.")
 		}
-		return sc.key(kindTaskDef, r.family, revisionKey(r.revision)), nil
-	case a.kind == "container-instance" && len(a.path) == 2:
-		return sc.key(kindInstance, a.path[0], a.path[1]), nil
-	case a.kind == "capacity-provider" && len(a.path) == 1:
-		return sc.key(kindCapacityProvider, a.path[0]), nil
-	case a.kind == "container-instance" || a.kind == "service" || a.kind == "task":
-		if len(a.path) == 1 {
+		return sc.Key(state.KindTaskDef, r.Family, state.RevisionKey(r.Revision)), nil
+	case a.Kind == "container-instance" && len(a.Path) == 2:
+		return sc.Key(state.KindInstance, a.Path[0], a.Path[1]), nil
+	case a.Kind == "capacity-provider" && len(a.Path) == 1:
+		return sc.Key(state.KindCapacityProvider, a.Path[0]), nil
+	case a.Kind == "container-instance" || a.Kind == "service" || a.Kind == "task":
+		if len(a.Path) == 1 {
 			return "", ecs.NewInvalidParameterException("Long arn format must be used for tagging operations")
 		}
 	}
@@ -45,13 +47,13 @@ func taggedResource(sc scope, arn string) (string, error) {
 }
 
 // taggable reads the record behind an ARN as raw JSON members.
-func (s *Server) taggable(sc scope, arn string) (*store.Object, map[string]json.RawMessage, error) {
+func (s *Server) taggable(sc state.Scope, arn string) (*store.Object, map[string]json.RawMessage, error) {
 	key, err := taggedResource(sc, arn)
 	if err != nil {
 		return nil, nil, err
 	}
 	notFound := func() error {
-		if strings.HasPrefix(key, sc.prefix(kindCluster)) {
+		if strings.HasPrefix(key, sc.Prefix(state.KindCluster)) {
 			return ecs.NewClusterNotFoundException("Cluster not found.")
 		}
 		return ecs.NewResourceNotFoundException("The specified resource could not be found.")
@@ -66,7 +68,7 @@ func (s *Server) taggable(sc scope, arn string) (*store.Object, map[string]json.
 	}
 	var status string
 	_ = json.Unmarshal((*rec)["status"], &status)
-	if status == statusInactive && strings.HasPrefix(key, sc.prefix(kindCluster)) {
+	if status == state.StatusInactive && strings.HasPrefix(key, sc.Prefix(state.KindCluster)) {
 		return nil, nil, notFound()
 	}
 	return o, *rec, nil
@@ -170,7 +172,7 @@ func (s *Server) ListTagsForResource(ctx context.Context, in *ecs.ListTagsForRes
 	tags, err := recordTags(rec)
 	if err != nil {
 		s.log.Error("corrupt tags in store", "arn", ecs.Val(in.ResourceArn), "err", err)
-		return nil, ecs.NewServerException("Service Unavailable. Please try again later.")
+		return nil, errServiceUnavailable()
 	}
 	return &ecs.ListTagsForResourceResponse{Tags: orEmpty(tags)}, nil
 }

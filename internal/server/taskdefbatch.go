@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 
+	"github.com/berth-project/berth/internal/state"
+
 	"github.com/berth-project/berth/api/ecs"
 	"github.com/berth-project/berth/internal/store"
 )
@@ -24,7 +26,7 @@ const maxRegistrationBatch = 64
 type registration struct {
 	def    *ecs.TaskDefinition
 	tags   []ecs.Tag
-	result *taskDefRecord
+	result *state.TaskDef
 	err    error
 	done   chan struct{}
 }
@@ -41,8 +43,8 @@ type registrationQueue struct {
 }
 
 // submit queues reg and waits until it is committed or has failed.
-func (r *registrar) submit(ctx context.Context, s *Server, sc scope, reg *registration) {
-	key := sc.key(kindTaskDefFamily, *reg.def.Family)
+func (r *registrar) submit(ctx context.Context, s *Server, sc state.Scope, reg *registration) {
+	key := sc.Key(state.KindTaskDefFamily, *reg.def.Family)
 	r.mu.Lock()
 	if r.queues == nil {
 		r.queues = map[string]*registrationQueue{}
@@ -64,7 +66,7 @@ func (r *registrar) submit(ctx context.Context, s *Server, sc scope, reg *regist
 }
 
 // drain commits the queue of one family batch by batch until it is empty.
-func (r *registrar) drain(ctx context.Context, s *Server, sc scope, key string, q *registrationQueue) {
+func (r *registrar) drain(ctx context.Context, s *Server, sc state.Scope, key string, q *registrationQueue) {
 	for {
 		r.mu.Lock()
 		if len(q.waiting) == 0 {
@@ -89,13 +91,13 @@ func (r *registrar) drain(ctx context.Context, s *Server, sc scope, key string, 
 }
 
 // commitRegistrations writes a batch of one family in one transaction.
-func (s *Server) commitRegistrations(ctx context.Context, sc scope, familyKey string, batch []*registration) error {
+func (s *Server) commitRegistrations(ctx context.Context, sc state.Scope, familyKey string, batch []*registration) error {
 	family := *batch[0].def.Family
 	return s.update(ctx, func() ([]store.Op, error) {
-		fam := &taskDefFamilyRecord{Schema: taskDefSchema, Family: family}
+		fam := &state.TaskDefFamily{Schema: state.TaskDefSchema, Family: family}
 		fo, found := s.store.Get(familyKey)
 		if found {
-			f, err := decodeCopy[taskDefFamilyRecord](s, fo)
+			f, err := decodeCopy[state.TaskDefFamily](s, fo)
 			if err != nil {
 				return nil, err
 			}
@@ -109,11 +111,11 @@ func (s *Server) commitRegistrations(ctx context.Context, sc scope, familyKey st
 			fam.LatestActive = fam.LastRevision
 			d := *reg.def
 			d.Revision = ecs.Ptr(int32(fam.LastRevision))
-			d.TaskDefinitionArn = ecs.Ptr(sc.arn("task-definition/" + family + ":" + itoa(fam.LastRevision)))
+			d.TaskDefinitionArn = ecs.Ptr(sc.ARN("task-definition/" + family + ":" + itoa(fam.LastRevision)))
 			d.RegisteredAt = ecs.NewTimestamp(now)
-			d.RegisteredBy = ecs.Ptr("arn:aws:iam::" + sc.account + ":root")
-			reg.result = &taskDefRecord{Schema: taskDefSchema, Status: statusActive, Tags: reg.tags, Definition: d}
-			ops = append(ops, store.Create(sc.key(kindTaskDef, family, revisionKey(fam.LastRevision)), reg.result))
+			d.RegisteredBy = ecs.Ptr("arn:aws:iam::" + sc.Account + ":root")
+			reg.result = &state.TaskDef{Schema: state.TaskDefSchema, Status: state.StatusActive, Tags: reg.tags, Definition: d}
+			ops = append(ops, store.Create(sc.Key(state.KindTaskDef, family, state.RevisionKey(fam.LastRevision)), reg.result))
 		}
 		if found {
 			ops = append(ops, store.Put(familyKey, fam, fo.Rev))

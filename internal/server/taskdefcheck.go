@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/berth-project/berth/internal/state"
+
 	"github.com/berth-project/berth/api/ecs"
 )
 
@@ -16,7 +18,7 @@ import (
 const (
 	maxContainersPerTaskDef = 10
 	maxTaskDefBytes         = 65536 // the JSON size of the registration request
-	minContainerMemoryMiB   = 6     // Docker 20.10 reserves 6 MiB per container
+	minContainerMemoryMiB   = state.MinContainerMemoryMiB
 )
 
 var (
@@ -410,43 +412,22 @@ func checkLogConfiguration(c ecs.ContainerDefinition) error {
 	return nil
 }
 
-// parseTaskCPU reads task cpu as CPU units ("1024") or vCPUs ("1 vCPU",
-// "0.25 vcpu"); 0 means unset.
+// parseTaskCPU reads task cpu as CPU units or vCPUs; 0 means unset.
 func parseTaskCPU(s *string) (int64, error) {
-	if s == nil {
-		return 0, nil
-	}
-	v, ok := parseAmount(*s, "vcpu", 1024)
-	if !ok || v < 128 || v > 196608 {
+	v, ok := state.ParseTaskCPU(s)
+	if !ok {
 		return 0, ecs.NewClientException("Invalid 'cpu' setting for task.")
 	}
 	return v, nil
 }
 
-// parseTaskMemory reads task memory as MiB ("2048") or GB ("2 GB", "2gb").
+// parseTaskMemory reads task memory as MiB or GB; 0 means unset.
 func parseTaskMemory(s *string) (int64, error) {
-	if s == nil {
-		return 0, nil
-	}
-	v, ok := parseAmount(*s, "gb", 1024)
-	if !ok || v < minContainerMemoryMiB {
+	v, ok := state.ParseTaskMemory(s)
+	if !ok {
 		return 0, ecs.NewClientException("Invalid 'memory' setting for task.")
 	}
 	return v, nil
-}
-
-// parseAmount reads "N" as N, or "X <unit>" as X*scale (X may be a decimal).
-func parseAmount(s, unit string, scale float64) (int64, bool) {
-	s = strings.ToLower(strings.TrimSpace(s))
-	if num, found := strings.CutSuffix(s, unit); found {
-		f, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
-		if err != nil || f <= 0 {
-			return 0, false
-		}
-		return int64(f * scale), true
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	return n, err == nil && n > 0
 }
 
 // fargateMemory lists, for each Fargate task cpu, the memory range in MiB

@@ -4,115 +4,23 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
-	"strings"
-	"time"
+
+	"github.com/berth-project/berth/internal/state"
 
 	"github.com/berth-project/berth/api/ecs"
 	"github.com/berth-project/berth/internal/store"
 )
 
-// taskDefRecord is one revision of a task definition family as stored. The
-// definition is kept in ECS's normal form (see checkTaskDefinition); its
-// status lives beside it so that a status change never rewrites the body.
-type taskDefRecord struct {
-	Schema            int                `json:"schema"`
-	Status            string             `json:"status"` // ACTIVE, INACTIVE or DELETE_IN_PROGRESS
-	Tags              []ecs.Tag          `json:"tags,omitempty"`
-	DeregisteredAt    *time.Time         `json:"deregisteredAt,omitempty"`
-	DeleteRequestedAt *time.Time         `json:"deleteRequestedAt,omitempty"`
-	Definition        ecs.TaskDefinition `json:"definition"`
-}
-
-// taskDefFamilyRecord hands out revision numbers: revisions are never
-// reused, even after a revision is deleted, as in ECS. Active counts the
-// family's ACTIVE revisions, for ListTaskDefinitionFamilies; LatestActive
-// is the revision a bare family name resolves to (0 when none), so that
-// resolving it costs one read however many revisions the family has.
-type taskDefFamilyRecord struct {
-	Schema       int    `json:"schema"`
-	Family       string `json:"family"`
-	LastRevision int    `json:"lastRevision"`
-	Active       int    `json:"active"`
-	LatestActive int    `json:"latestActive"`
-}
-
-const taskDefSchema = 1
-
-// revisionKey is the key part of a revision: zero-padded, so that key order
-// is revision order.
-func revisionKey(rev int) string { return fmt.Sprintf("%010d", rev) }
-
-// taskDefRef is a parsed taskDefinition parameter: "family",
-// "family:revision" or a full ARN. Revision 0 means the latest ACTIVE one.
-type taskDefRef struct {
-	family   string
-	revision int
-}
-
-func parseTaskDefRef(sc scope, ref string) (taskDefRef, bool) {
-	if isARN(ref) {
-		a, ok := parseARN(ref)
-		if !ok || a.kind != "task-definition" || len(a.path) != 1 || !a.inScope(sc) {
-			return taskDefRef{}, false
-		}
-		ref = a.path[0]
-	}
-	family, rev, hasRev := strings.Cut(ref, ":")
-	if !familyPattern.MatchString(family) {
-		return taskDefRef{}, false
-	}
-	if !hasRev {
-		return taskDefRef{family: family}, true
-	}
-	n, err := strconv.Atoi(rev)
-	if err != nil || n < 1 {
-		return taskDefRef{}, false
-	}
-	return taskDefRef{family: family, revision: n}, true
-}
-
-// findTaskDef resolves a reference to a stored revision; nil when there is
-// none. A bare family resolves to its latest ACTIVE revision.
-func (s *Server) findTaskDef(sc scope, ref string) (*store.Object, *taskDefRecord, error) {
-	r, ok := parseTaskDefRef(sc, ref)
-	if !ok {
-		return nil, nil, nil
-	}
-	if r.revision > 0 {
-		o, found := s.store.Get(sc.key(kindTaskDef, r.family, revisionKey(r.revision)))
-		if !found {
-			return nil, nil, nil
-		}
-		td, err := decode[taskDefRecord](s, o)
-		return o, td, err
-	}
-	fo, found := s.store.Get(sc.key(kindTaskDefFamily, r.family))
-	if !found {
-		return nil, nil, nil
-	}
-	fam, err := decode[taskDefFamilyRecord](s, fo)
-	if err != nil || fam.LatestActive == 0 {
-		return nil, nil, err
-	}
-	o, found := s.store.Get(sc.key(kindTaskDef, r.family, revisionKey(fam.LatestActive)))
-	if !found {
-		return nil, nil, nil
-	}
-	td, err := decode[taskDefRecord](s, o)
-	return o, td, err
-}
-
 // latestActiveBelow is the highest ACTIVE revision of a family below rev
 // (0 when none): what the family resolves to once rev is deregistered.
-func (s *Server) latestActiveBelow(sc scope, family string, rev int) (int, error) {
-	revs := s.store.List(sc.prefix(kindTaskDef)+family+"/", "", 0)
+func (s *Server) latestActiveBelow(sc state.Scope, family string, rev int) (int, error) {
+	revs := s.store.List(sc.Prefix(state.KindTaskDef)+family+"/", "", 0)
 	for i := len(revs) - 1; i >= 0; i-- {
-		td, err := decode[taskDefRecord](s, revs[i])
+		td, err := decode[state.TaskDef](s, revs[i])
 		if err != nil {
 			return 0, err
 		}
-		if n := int(ecs.Val(td.Definition.Revision)); n < rev && td.Status == statusActive {
+		if n := int(ecs.Val(td.Definition.Revision)); n < rev && td.Status == state.StatusActive {
 			return n, nil
 		}
 	}
@@ -120,7 +28,7 @@ func (s *Server) latestActiveBelow(sc scope, family string, rev int) (int, error
 }
 
 // taskDefView is the definition as the API shows it, with its status.
-func taskDefView(r *taskDefRecord) *ecs.TaskDefinition {
+func taskDefView(r *state.TaskDef) *ecs.TaskDefinition {
 	td := r.Definition // a shallow copy: the record itself is shared
 	td.Status = ecs.TaskDefinitionStatus(r.Status)
 	if r.DeregisteredAt != nil {
@@ -152,7 +60,7 @@ func (s *Server) RegisterTaskDefinition(ctx context.Context, in *ecs.RegisterTas
 
 func (s *Server) DescribeTaskDefinition(ctx context.Context, in *ecs.DescribeTaskDefinitionRequest) (*ecs.DescribeTaskDefinitionResponse, error) {
 	sc := scopeOf(ctx)
-	_, td, err := s.findTaskDef(sc, ecs.Val(in.TaskDefinition))
+	_, td, err := s.state.TaskDef(sc, ecs.Val(in.TaskDefinition))
 	if err != nil {
 		return nil, err
 	}
@@ -172,9 +80,9 @@ func (s *Server) ListTaskDefinitions(ctx context.Context, in *ecs.ListTaskDefini
 	sc := scopeOf(ctx)
 	status := string(in.Status)
 	if status == "" {
-		status = statusActive
+		status = state.StatusActive
 	}
-	prefix := sc.prefix(kindTaskDef)
+	prefix := sc.Prefix(state.KindTaskDef)
 	if in.FamilyPrefix != nil {
 		// Despite its name, ECS matches familyPrefix against whole family names here.
 		if !familyPattern.MatchString(*in.FamilyPrefix) {
@@ -183,7 +91,7 @@ func (s *Server) ListTaskDefinitions(ctx context.Context, in *ecs.ListTaskDefini
 		prefix += *in.FamilyPrefix + "/"
 	}
 	keep := func(o *store.Object) bool {
-		td, err := decode[taskDefRecord](s, o)
+		td, err := decode[state.TaskDef](s, o)
 		return err == nil && td.Status == status
 	}
 	var p page
@@ -198,7 +106,7 @@ func (s *Server) ListTaskDefinitions(ctx context.Context, in *ecs.ListTaskDefini
 	}
 	out := &ecs.ListTaskDefinitionsResponse{TaskDefinitionArns: []string{}, NextToken: p.nextToken}
 	for _, o := range p.objects {
-		td, err := decode[taskDefRecord](s, o)
+		td, err := decode[state.TaskDef](s, o)
 		if err != nil {
 			return nil, err
 		}
@@ -210,9 +118,9 @@ func (s *Server) ListTaskDefinitions(ctx context.Context, in *ecs.ListTaskDefini
 func (s *Server) ListTaskDefinitionFamilies(ctx context.Context, in *ecs.ListTaskDefinitionFamiliesRequest) (*ecs.ListTaskDefinitionFamiliesResponse, error) {
 	sc := scopeOf(ctx)
 	// The family prefix narrows the key range; families are keyed by name.
-	prefix := sc.prefix(kindTaskDefFamily) + ecs.Val(in.FamilyPrefix)
+	prefix := sc.Prefix(state.KindTaskDefFamily) + ecs.Val(in.FamilyPrefix)
 	keep := func(o *store.Object) bool {
-		f, err := decode[taskDefFamilyRecord](s, o)
+		f, err := decode[state.TaskDefFamily](s, o)
 		if err != nil {
 			return false
 		}
@@ -230,7 +138,7 @@ func (s *Server) ListTaskDefinitionFamilies(ctx context.Context, in *ecs.ListTas
 	}
 	out := &ecs.ListTaskDefinitionFamiliesResponse{Families: []string{}, NextToken: p.nextToken}
 	for _, o := range p.objects {
-		f, err := decode[taskDefFamilyRecord](s, o)
+		f, err := decode[state.TaskDefFamily](s, o)
 		if err != nil {
 			return nil, err
 		}
@@ -242,44 +150,44 @@ func (s *Server) ListTaskDefinitionFamilies(ctx context.Context, in *ecs.ListTas
 func (s *Server) DeregisterTaskDefinition(ctx context.Context, in *ecs.DeregisterTaskDefinitionRequest) (*ecs.DeregisterTaskDefinitionResponse, error) {
 	sc := scopeOf(ctx)
 	ref := ecs.Val(in.TaskDefinition)
-	r, ok := parseTaskDefRef(sc, ref)
-	if ok && r.revision == 0 {
+	r, ok := state.ParseTaskDefRef(sc, ref)
+	if ok && r.Revision == 0 {
 		return nil, ecs.NewClientException("Invalid revision number. A revision must be specified to deregister a task definition: %s", ref)
 	}
-	var result *taskDefRecord
+	var result *state.TaskDef
 	err := s.update(ctx, func() ([]store.Op, error) {
-		o, td, err := s.findTaskDef(sc, ref)
+		o, td, err := s.state.TaskDef(sc, ref)
 		if err != nil {
 			return nil, err
 		}
 		if td == nil {
 			return nil, ecs.NewClientException("The specified task definition does not exist.")
 		}
-		if td.Status != statusActive {
+		if td.Status != state.StatusActive {
 			result = td // already deregistered: ECS answers it as it is
 			return nil, nil
 		}
-		changed, err := decodeCopy[taskDefRecord](s, o)
+		changed, err := decodeCopy[state.TaskDef](s, o)
 		if err != nil {
 			return nil, err
 		}
 		now := s.now()
-		changed.Status = statusInactive
+		changed.Status = state.StatusInactive
 		changed.DeregisteredAt = &now
 		result = changed
 
-		familyKey := sc.key(kindTaskDefFamily, r.family)
+		familyKey := sc.Key(state.KindTaskDefFamily, r.Family)
 		fo, found := s.store.Get(familyKey)
 		if !found {
 			return nil, fmt.Errorf("family record %s missing", familyKey)
 		}
-		fam, err := decodeCopy[taskDefFamilyRecord](s, fo)
+		fam, err := decodeCopy[state.TaskDefFamily](s, fo)
 		if err != nil {
 			return nil, err
 		}
 		fam.Active--
 		if rev := int(ecs.Val(td.Definition.Revision)); fam.LatestActive == rev {
-			if fam.LatestActive, err = s.latestActiveBelow(sc, r.family, rev); err != nil {
+			if fam.LatestActive, err = s.latestActiveBelow(sc, r.Family, rev); err != nil {
 				return nil, err
 			}
 		}
@@ -304,15 +212,15 @@ func (s *Server) DeleteTaskDefinitions(ctx context.Context, in *ecs.DeleteTaskDe
 		fail := func(reason string) {
 			out.Failures = append(out.Failures, ecs.Failure{Arn: ecs.Ptr(taskDefARNFor(sc, ref)), Reason: ecs.Ptr(reason)})
 		}
-		if r, ok := parseTaskDefRef(sc, ref); ok && r.revision == 0 {
+		if r, ok := state.ParseTaskDefRef(sc, ref); ok && r.Revision == 0 {
 			fail("The specified task definition identifier is invalid. Specify a valid name or ARN with a revision.")
 			continue
 		}
-		var result *taskDefRecord
+		var result *state.TaskDef
 		var reason string
 		err := s.update(ctx, func() ([]store.Op, error) {
 			reason = ""
-			o, td, err := s.findTaskDef(sc, ref)
+			o, td, err := s.state.TaskDef(sc, ref)
 			if err != nil {
 				return nil, err
 			}
@@ -320,14 +228,14 @@ func (s *Server) DeleteTaskDefinitions(ctx context.Context, in *ecs.DeleteTaskDe
 			case td == nil:
 				reason = "The specified task definition does not exist."
 				return nil, nil
-			case td.Status == statusActive:
+			case td.Status == state.StatusActive:
 				reason = "The specified task definition is still in ACTIVE status. Please deregister the target and try again."
 				return nil, nil
 			case td.Status == string(ecs.TaskDefinitionStatusDeleteInProgress):
 				result = td
 				return nil, nil
 			}
-			changed, err := decodeCopy[taskDefRecord](s, o)
+			changed, err := decodeCopy[state.TaskDef](s, o)
 			if err != nil {
 				return nil, err
 			}
@@ -350,9 +258,9 @@ func (s *Server) DeleteTaskDefinitions(ctx context.Context, in *ecs.DeleteTaskDe
 }
 
 // taskDefARNFor is the ARN a failure reports for a reference.
-func taskDefARNFor(sc scope, ref string) string {
-	if isARN(ref) {
+func taskDefARNFor(sc state.Scope, ref string) string {
+	if state.IsARN(ref) {
 		return ref
 	}
-	return sc.arn("task-definition/" + ref)
+	return sc.ARN("task-definition/" + ref)
 }

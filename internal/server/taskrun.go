@@ -2,10 +2,10 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"slices"
 	"strconv"
+
+	"github.com/berth-project/berth/internal/state"
 
 	"github.com/berth-project/berth/api/ecs"
 	"github.com/berth-project/berth/internal/scheduler"
@@ -14,7 +14,7 @@ import (
 // taskLaunch is a validated RunTask or StartTask: everything but where the
 // tasks go.
 type taskLaunch struct {
-	cluster    *clusterRecord
+	cluster    *state.Cluster
 	def        *ecs.TaskDefinition
 	tags       []ecs.Tag
 	overrides  *ecs.TaskOverride
@@ -23,7 +23,7 @@ type taskLaunch struct {
 	group      string
 	service    string // the service whose scheduler starts the tasks, if any
 	execCmd    bool
-	needs      taskNeeds
+	needs      state.Needs
 
 	constraints []scheduler.Constraint
 	strategies  []scheduler.Strategy
@@ -31,27 +31,21 @@ type taskLaunch struct {
 	providers   []ecs.CapacityProviderStrategyItem // the capacity provider strategy in force, if any
 }
 
-func newHexID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
 // prepareLaunch applies the checks RunTask and StartTask share, in ECS's order.
-func (s *Server) prepareLaunch(sc scope, clusterRef, taskDefRef *string, launchType ecs.LaunchType, strategy []ecs.CapacityProviderStrategyItem,
+func (s *Server) prepareLaunch(sc state.Scope, clusterRef, taskDefRef *string, launchType ecs.LaunchType, strategy []ecs.CapacityProviderStrategyItem,
 	netConf *ecs.NetworkConfiguration, ov *ecs.TaskOverride, tags []ecs.Tag, propagate ecs.PropagateTags) (*taskLaunch, error) {
 	_, cl, err := s.activeCluster(sc, clusterRef)
 	if err != nil {
 		return nil, err
 	}
-	_, td, err := s.findTaskDef(sc, ecs.Val(taskDefRef))
+	_, td, err := s.state.TaskDef(sc, ecs.Val(taskDefRef))
 	if err != nil {
 		return nil, err
 	}
 	if td == nil {
 		return nil, ecs.NewClientException("TaskDefinition not found.")
 	}
-	if td.Status != statusActive {
+	if td.Status != state.StatusActive {
 		return nil, ecs.NewClientException("TaskDefinition is inactive")
 	}
 	if launchType != "" && len(strategy) > 0 {
@@ -71,7 +65,7 @@ func (s *Server) prepareLaunch(sc scope, clusterRef, taskDefRef *string, launchT
 			return nil, ecs.NewInvalidParameterException("There are no capacity providers with a weight value greater than zero defined in %s. At least one capacity provider must have a weight value greater than zero specified. Update the cluster's default capacity provider strategy or specify a valid capacity provider strategy and try again.", whose)
 		}
 		lt = string(ecs.LaunchTypeEc2)
-		if isBuiltInProvider(ecs.Val(strategy[0].CapacityProvider)) {
+		if state.IsBuiltInProvider(ecs.Val(strategy[0].CapacityProvider)) {
 			lt = string(ecs.LaunchTypeFargate)
 		}
 	}
@@ -97,7 +91,7 @@ func (s *Server) prepareLaunch(sc scope, clusterRef, taskDefRef *string, launchT
 	if propagate == ecs.PropagateTagsTaskDefinition {
 		tags = append(append([]ecs.Tag(nil), td.Tags...), tags...)
 	}
-	return &taskLaunch{cluster: cl, def: &td.Definition, tags: tags, overrides: ov, launchType: lt, needs: needsOf(&td.Definition, ov), providers: strategy}, nil
+	return &taskLaunch{cluster: cl, def: &td.Definition, tags: tags, overrides: ov, launchType: lt, needs: state.NeedsOf(&td.Definition, ov), providers: strategy}, nil
 }
 
 func hasContainer(td *ecs.TaskDefinition, name string) bool {
@@ -110,11 +104,11 @@ func hasContainer(td *ecs.TaskDefinition, name string) bool {
 }
 
 // newTask builds the record of a task of l placed on instance.
-func (s *Server) newTask(sc scope, l *taskLaunch, inst *instanceRecord) *taskRecord {
-	id := newHexID()
-	t := &taskRecord{
-		Schema:               taskSchema,
-		ARN:                  sc.arn("task/" + l.cluster.Name + "/" + id),
+func (s *Server) newTask(sc state.Scope, l *taskLaunch, inst *state.Instance) *state.Task {
+	id := state.NewHexID()
+	t := &state.Task{
+		Schema:               state.TaskSchema,
+		ARN:                  sc.ARN("task/" + l.cluster.Name + "/" + id),
 		ID:                   id,
 		Cluster:              l.cluster.Name,
 		ClusterARN:           l.cluster.ARN,
@@ -141,9 +135,9 @@ func (s *Server) newTask(sc scope, l *taskLaunch, inst *instanceRecord) *taskRec
 		HealthStatus:         string(ecs.HealthStatusUnknown),
 	}
 	for _, c := range l.def.ContainerDefinitions {
-		tc := taskContainer{
+		tc := state.TaskContainer{
 			Name:       ecs.Val(c.Name),
-			ARN:        sc.arn("container/" + l.cluster.Name + "/" + id + "/" + newHexID()),
+			ARN:        sc.ARN("container/" + l.cluster.Name + "/" + id + "/" + state.NewHexID()),
 			Image:      ecs.Val(c.Image),
 			LastStatus: "PENDING",
 			Essential:  c.Essential == nil || *c.Essential,
@@ -155,7 +149,7 @@ func (s *Server) newTask(sc scope, l *taskLaunch, inst *instanceRecord) *taskRec
 		if c.MemoryReservation != nil {
 			tc.MemoryReservation = strconv.Itoa(int(*c.MemoryReservation))
 		}
-		tc.GPUCount = gpusOf(c, l.overrides)
+		tc.GPUCount = state.GPUsOf(c, l.overrides)
 		if c.HealthCheck != nil {
 			tc.HealthStatus = string(ecs.HealthStatusUnknown)
 		}
@@ -220,12 +214,12 @@ func (s *Server) StartTask(ctx context.Context, in *ecs.StartTaskRequest) (*ecs.
 	var missing []ecs.Failure
 	seen := map[string]bool{}
 	for _, ref := range in.ContainerInstances {
-		o, r, err := s.findInstance(sc, l.cluster.Name, ref)
+		o, r, err := s.state.Instance(sc, l.cluster.Name, ref)
 		if err != nil {
 			return nil, err
 		}
 		if r == nil {
-			missing = append(missing, ecs.Failure{Arn: ecs.Ptr(instanceARNFor(sc, l.cluster.Name, ref)), Reason: ecs.Ptr("MISSING")})
+			missing = append(missing, ecs.Failure{Arn: ecs.Ptr(state.InstanceARNFor(sc, l.cluster.Name, ref)), Reason: ecs.Ptr("MISSING")})
 			continue
 		}
 		if !seen[r.ID] { // one task per named instance, however often it is named
@@ -243,7 +237,7 @@ func (s *Server) StartTask(ctx context.Context, in *ecs.StartTaskRequest) (*ecs.
 	return &ecs.StartTaskResponse{Tasks: out.Tasks, Failures: out.Failures}, nil
 }
 
-func launchResponse(tasks []*taskRecord, failures []ecs.Failure) *ecs.RunTaskResponse {
+func launchResponse(tasks []*state.Task, failures []ecs.Failure) *ecs.RunTaskResponse {
 	out := &ecs.RunTaskResponse{Tasks: []ecs.Task{}, Failures: orEmpty(failures)}
 	for _, t := range tasks {
 		out.Tasks = append(out.Tasks, taskView(t, true))

@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/berth-project/berth/internal/state"
+
 	"github.com/berth-project/berth/api/ecs"
 	"github.com/berth-project/berth/internal/rollout"
 	"github.com/berth-project/berth/internal/store"
@@ -19,28 +21,28 @@ import (
 // reconcileTaskSets makes one step for an EXTERNAL service: the first task
 // set (primary first) that has something to start or stop gets one write.
 // wake is when the service needs a look again though nothing changes.
-func (s *Server) reconcileTaskSets(ctx context.Context, sc scope, cl *clusterRecord, o *store.Object, r *serviceRecord, tasks []serviceTask, now, wake time.Time) (time.Time, error) {
-	canLaunch := r.Status == statusActive
+func (s *Server) reconcileTaskSets(ctx context.Context, sc state.Scope, cl *state.Cluster, o *store.Object, r *state.Service, tasks []state.ServiceTask, now, wake time.Time) (time.Time, error) {
+	canLaunch := r.Status == state.StatusActive
 	if r.NextLaunchAt != nil && now.Before(*r.NextLaunchAt) {
 		canLaunch, wake = false, earliest(wake, *r.NextLaunchAt)
 	}
 	in, graceEnds := s.rolloutTasks(sc, r, tasks, now)
 	wake = earliest(wake, graceEnds)
 	dc := r.DeploymentConfiguration
-	for _, ts := range r.taskSetsPrimaryFirst() {
+	for _, ts := range r.TaskSetsPrimaryFirst() {
 		var mine []rollout.Task
 		for _, t := range in {
 			if t.Deployment == ts.ID {
 				mine = append(mine, t)
 			}
 		}
-		plan := rollout.PlanReplica(rollout.Replica{Desired: ts.computedDesired(r), MinimumHealthyPercent: int(ecs.Val(dc.MinimumHealthyPercent)),
-			MaximumPercent: int(ecs.Val(dc.MaximumPercent)), Primary: ts.ID, CanLaunch: canLaunch && ts.Status != taskSetDraining, Tasks: mine})
+		plan := rollout.PlanReplica(rollout.Replica{Desired: ts.ComputedDesired(r), MinimumHealthyPercent: int(ecs.Val(dc.MinimumHealthyPercent)),
+			MaximumPercent: int(ecs.Val(dc.MaximumPercent)), Primary: ts.ID, CanLaunch: canLaunch && ts.Status != state.TaskSetDraining, Tasks: mine})
 		if plan.Start > 0 {
 			if at, wait := s.placementDeferred(o.Key, now); wait {
 				return earliest(wake, at), nil
 			}
-			return wake, s.startServiceTasks(ctx, sc, cl, o, r, ts.asDeployment(r), plan)
+			return wake, s.startServiceTasks(ctx, sc, cl, o, r, ts.AsDeployment(r), plan)
 		}
 		if len(plan.Stop) > 0 {
 			return wake, s.stopServiceTasks(ctx, o, r, tasks, plan.Stop, ts.ID)
@@ -49,31 +51,16 @@ func (s *Server) reconcileTaskSets(ctx context.Context, sc scope, cl *clusterRec
 	return wake, nil
 }
 
-// taskSetsPrimaryFirst lists the task sets, the primary first: it serves
-// traffic, so its tasks come before the others' when room is short.
-func (r *serviceRecord) taskSetsPrimaryFirst() []*taskSetRecord {
-	var out []*taskSetRecord
-	if p := r.primaryTaskSet(); p != nil {
-		out = append(out, p)
-	}
-	for i := range r.TaskSets {
-		if r.TaskSets[i].Status != taskSetPrimary {
-			out = append(out, &r.TaskSets[i])
-		}
-	}
-	return out
-}
-
 // accountTaskSets is the bookkeeping for an EXTERNAL service: each task
 // set's stability brought up to date, and DRAINING task sets with no tasks
 // left removed. (A task set is removed only once none of its tasks is
 // left, so every task of the service belongs to one.) It reports whether
 // the whole service is steady and whether the record changed.
-func (s *Server) accountTaskSets(r *serviceRecord, tasks []serviceTask, now time.Time) (steady, changed bool) {
+func (s *Server) accountTaskSets(r *state.Service, tasks []state.ServiceTask, now time.Time) (steady, changed bool) {
 	type tally struct{ healthy, other int }
 	bySet := map[string]*tally{}
 	for _, st := range tasks {
-		t := st.rec
+		t := st.Rec
 		if t.LastStatus == "STOPPED" {
 			continue
 		}
@@ -82,7 +69,7 @@ func (s *Server) accountTaskSets(r *serviceRecord, tasks []serviceTask, now time
 			c = &tally{}
 			bySet[t.StartedBy] = c
 		}
-		if t.live() && taskHealthy(t) {
+		if t.Live() && state.TaskHealthy(t) {
 			c.healthy++
 		} else {
 			c.other++
@@ -95,12 +82,12 @@ func (s *Server) accountTaskSets(r *serviceRecord, tasks []serviceTask, now time
 		if c == nil {
 			c = &tally{}
 		}
-		if ts.Status == taskSetDraining && c.healthy+c.other == 0 {
+		if ts.Status == state.TaskSetDraining && c.healthy+c.other == 0 {
 			changed = true // deleted, and its tasks are gone
 			continue
 		}
 		status := string(ecs.StabilityStatusStabilizing)
-		if c.other == 0 && c.healthy == ts.computedDesired(r) {
+		if c.other == 0 && c.healthy == ts.ComputedDesired(r) {
 			status = string(ecs.StabilityStatusSteadyState)
 		}
 		if status != ts.StabilityStatus {

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/berth-project/berth/internal/state"
+
 	"github.com/berth-project/berth/api/ecs"
 	"github.com/berth-project/berth/internal/store"
 )
@@ -17,84 +19,6 @@ import (
 // scheduler keeps each task set at its computed desired count
 // (tasksetctl.go). Task sets live inside their service's record, so a task
 // set and the service it belongs to always change together.
-
-// taskSetRecord is one task set as stored.
-type taskSetRecord struct {
-	ID                       string                             `json:"id"` // ecs-svc/<19 digits>; its tasks' startedBy
-	ARN                      string                             `json:"arn"`
-	Status                   string                             `json:"status"` // PRIMARY, ACTIVE or DRAINING
-	ExternalID               string                             `json:"externalId,omitempty"`
-	TaskDefinitionARN        string                             `json:"taskDefinitionArn"`
-	LaunchType               string                             `json:"launchType,omitempty"`
-	CapacityProviderStrategy []ecs.CapacityProviderStrategyItem `json:"capacityProviderStrategy,omitempty"`
-	PlatformVersion          string                             `json:"platformVersion,omitempty"`
-	NetworkConfiguration     *ecs.NetworkConfiguration          `json:"networkConfiguration,omitempty"`
-	LoadBalancers            []ecs.LoadBalancer                 `json:"loadBalancers,omitempty"`
-	ServiceRegistries        []ecs.ServiceRegistry              `json:"serviceRegistries,omitempty"`
-	ScalePercent             float64                            `json:"scalePercent"`
-	StabilityStatus          string                             `json:"stabilityStatus"` // STEADY_STATE or STABILIZING
-	StabilityStatusAt        time.Time                          `json:"stabilityStatusAt"`
-	Tags                     []ecs.Tag                          `json:"tags,omitempty"`
-	ClientToken              string                             `json:"clientToken,omitempty"`
-	CreatedAt                time.Time                          `json:"createdAt"`
-	UpdatedAt                time.Time                          `json:"updatedAt"`
-}
-
-const (
-	taskSetPrimary  = "PRIMARY"
-	taskSetActive   = "ACTIVE"
-	taskSetDraining = "DRAINING"
-
-	// maxTaskSets per service is Berth's limit: it keeps a service record
-	// small. A blue/green or canary deployment needs two or three.
-	maxTaskSets = 5
-)
-
-// computedDesired is the task set's share of the service's desired count,
-// rounded up as ECS rounds it; a DRAINING task set, or one of a service
-// being deleted, wants none.
-func (ts *taskSetRecord) computedDesired(r *serviceRecord) int {
-	if ts.Status == taskSetDraining || r.Status != statusActive {
-		return 0
-	}
-	// The small epsilon keeps 3 × 33.333…% from rounding up to 2.
-	return int(math.Ceil(float64(r.DesiredCount)*ts.ScalePercent/100 - 1e-9))
-}
-
-// asDeployment is the task set as the service scheduler launches tasks of
-// it: with its own task definition and launch settings and the service's
-// placement rules.
-func (ts *taskSetRecord) asDeployment(r *serviceRecord) *deploymentRecord {
-	return &deploymentRecord{ID: ts.ID, Status: ts.Status, TaskDefinitionARN: ts.TaskDefinitionARN, LaunchType: ts.LaunchType,
-		CapacityProviderStrategy: ts.CapacityProviderStrategy, PlatformVersion: ts.PlatformVersion, NetworkConfiguration: ts.NetworkConfiguration,
-		PlacementConstraints: r.PlacementConstraints, PlacementStrategy: r.PlacementStrategy, LoadBalancers: ts.LoadBalancers, ServiceRegistries: ts.ServiceRegistries}
-}
-
-func (r *serviceRecord) taskSet(ref string) *taskSetRecord {
-	for i := range r.TaskSets {
-		if ts := &r.TaskSets[i]; ts.ID == ref || ts.ARN == ref {
-			return ts
-		}
-	}
-	return nil
-}
-
-func (r *serviceRecord) primaryTaskSet() *taskSetRecord {
-	for i := range r.TaskSets {
-		if r.TaskSets[i].Status == taskSetPrimary {
-			return &r.TaskSets[i]
-		}
-	}
-	return nil
-}
-
-// takeSettingsOf makes the primary task set's settings the service's, as
-// ECS shows them: DescribeServices returns the primary's fields.
-func (r *serviceRecord) takeSettingsOf(ts *taskSetRecord) {
-	r.TaskDefinitionARN, r.LaunchType, r.CapacityProviderStrategy = ts.TaskDefinitionARN, ts.LaunchType, ts.CapacityProviderStrategy
-	r.PlatformVersion, r.NetworkConfiguration = ts.PlatformVersion, ts.NetworkConfiguration
-	r.LoadBalancers, r.ServiceRegistries = ts.LoadBalancers, ts.ServiceRegistries
-}
 
 // errNotExternal is ECS's answer to task set calls on a service that has
 // another deployment controller.
@@ -122,7 +46,7 @@ func scalePercent(in *ecs.Scale) (float64, error) {
 }
 
 // externalService finds the ACTIVE service a task set call acts on.
-func (s *Server) externalService(sc scope, clusterRef, serviceRef *string) (*clusterRecord, *store.Object, *serviceRecord, error) {
+func (s *Server) externalService(sc state.Scope, clusterRef, serviceRef *string) (*state.Cluster, *store.Object, *state.Service, error) {
 	_, cl, err := s.activeCluster(sc, clusterRef)
 	if err != nil {
 		return nil, nil, nil, err
@@ -150,30 +74,30 @@ func (s *Server) CreateTaskSet(ctx context.Context, in *ecs.CreateTaskSetRequest
 	if err != nil {
 		return nil, err
 	}
-	var out *taskSetRecord
-	var svc *serviceRecord
+	var out *state.TaskSet
+	var svc *state.Service
 	err = s.update(ctx, func() ([]store.Op, error) {
 		cl, o, _, err := s.externalService(sc, in.Cluster, in.Service)
 		if err != nil {
 			return nil, err
 		}
-		r, err := decodeCopy[serviceRecord](s, o)
+		r, err := decodeCopy[state.Service](s, o)
 		if err != nil {
 			return nil, err
 		}
 		if token := ecs.Val(in.ClientToken); token != "" {
-			if i := slices.IndexFunc(r.TaskSets, func(ts taskSetRecord) bool { return ts.ClientToken == token }); i >= 0 {
+			if i := slices.IndexFunc(r.TaskSets, func(ts state.TaskSet) bool { return ts.ClientToken == token }); i >= 0 {
 				out, svc = &r.TaskSets[i], r // a retry of the call that created it
 				return nil, nil
 			}
 		}
-		if len(r.TaskSets) >= maxTaskSets {
-			return nil, ecs.NewLimitExceededException("A service can have at most %d task sets.", maxTaskSets)
+		if len(r.TaskSets) >= state.MaxTaskSets {
+			return nil, ecs.NewLimitExceededException("A service can have at most %d task sets.", state.MaxTaskSets)
 		}
 		now := s.now().UTC()
-		id := newDeploymentID()
-		ts := taskSetRecord{
-			ID: id, ARN: sc.arn("task-set/" + r.Cluster + "/" + r.Name + "/" + id), Status: taskSetActive, ExternalID: ecs.Val(in.ExternalId),
+		id := state.NewDeploymentID()
+		ts := state.TaskSet{
+			ID: id, ARN: sc.ARN("task-set/" + r.Cluster + "/" + r.Name + "/" + id), Status: state.TaskSetActive, ExternalID: ecs.Val(in.ExternalId),
 			TaskDefinitionARN: ecs.Val(td.Definition.TaskDefinitionArn),
 			PlatformVersion:   ecs.Val(in.PlatformVersion), NetworkConfiguration: in.NetworkConfiguration, LoadBalancers: in.LoadBalancers,
 			ServiceRegistries: in.ServiceRegistries, ScalePercent: pct, StabilityStatus: string(ecs.StabilityStatusStabilizing), StabilityStatusAt: now,
@@ -186,7 +110,7 @@ func (s *Server) CreateTaskSet(ctx context.Context, in *ecs.CreateTaskSetRequest
 		// network configuration) hold for the task set as they would for a
 		// service running it.
 		check := *r
-		check.takeSettingsOf(&ts)
+		check.TakeSettingsOf(&ts)
 		if err := s.checkService(sc, cl, &check, &td.Definition); err != nil {
 			return nil, err
 		}
@@ -205,20 +129,20 @@ func (s *Server) CreateTaskSet(ctx context.Context, in *ecs.CreateTaskSetRequest
 // changeTaskSet applies change to a task set of an EXTERNAL service, writes
 // the service back and answers the task set as it is then. A change that
 // returns errUnchanged writes nothing.
-func (s *Server) changeTaskSet(ctx context.Context, clusterRef, serviceRef, taskSetRef *string, change func(*serviceRecord, *taskSetRecord, time.Time) error) (*ecs.TaskSet, error) {
+func (s *Server) changeTaskSet(ctx context.Context, clusterRef, serviceRef, taskSetRef *string, change func(*state.Service, *state.TaskSet, time.Time) error) (*ecs.TaskSet, error) {
 	sc := scopeOf(ctx)
-	var svc *serviceRecord
-	var out *taskSetRecord
+	var svc *state.Service
+	var out *state.TaskSet
 	err := s.update(ctx, func() ([]store.Op, error) {
 		_, o, _, err := s.externalService(sc, clusterRef, serviceRef)
 		if err != nil {
 			return nil, err
 		}
-		r, err := decodeCopy[serviceRecord](s, o)
+		r, err := decodeCopy[state.Service](s, o)
 		if err != nil {
 			return nil, err
 		}
-		ts := r.taskSet(ecs.Val(taskSetRef))
+		ts := r.FindTaskSet(ecs.Val(taskSetRef))
 		if ts == nil {
 			return nil, errTaskSetNotFound()
 		}
@@ -245,8 +169,8 @@ func (s *Server) UpdateTaskSet(ctx context.Context, in *ecs.UpdateTaskSetRequest
 	if err != nil {
 		return nil, err
 	}
-	v, err := s.changeTaskSet(ctx, in.Cluster, in.Service, in.TaskSet, func(_ *serviceRecord, ts *taskSetRecord, now time.Time) error {
-		if ts.Status == taskSetDraining {
+	v, err := s.changeTaskSet(ctx, in.Cluster, in.Service, in.TaskSet, func(_ *state.Service, ts *state.TaskSet, now time.Time) error {
+		if ts.Status == state.TaskSetDraining {
 			return ecs.NewInvalidParameterException("The task set is being deleted and cannot be updated.")
 		}
 		ts.ScalePercent = pct
@@ -260,17 +184,17 @@ func (s *Server) UpdateTaskSet(ctx context.Context, in *ecs.UpdateTaskSetRequest
 }
 
 func (s *Server) UpdateServicePrimaryTaskSet(ctx context.Context, in *ecs.UpdateServicePrimaryTaskSetRequest) (*ecs.UpdateServicePrimaryTaskSetResponse, error) {
-	v, err := s.changeTaskSet(ctx, in.Cluster, in.Service, in.PrimaryTaskSet, func(r *serviceRecord, ts *taskSetRecord, now time.Time) error {
-		if ts.Status == taskSetDraining {
+	v, err := s.changeTaskSet(ctx, in.Cluster, in.Service, in.PrimaryTaskSet, func(r *state.Service, ts *state.TaskSet, now time.Time) error {
+		if ts.Status == state.TaskSetDraining {
 			return ecs.NewInvalidParameterException("The task set is being deleted and cannot be made the primary task set.")
 		}
 		for i := range r.TaskSets {
-			if other := &r.TaskSets[i]; other.Status == taskSetPrimary && other.ID != ts.ID {
-				other.Status, other.UpdatedAt = taskSetActive, now
+			if other := &r.TaskSets[i]; other.Status == state.TaskSetPrimary && other.ID != ts.ID {
+				other.Status, other.UpdatedAt = state.TaskSetActive, now
 			}
 		}
-		ts.Status = taskSetPrimary
-		r.takeSettingsOf(ts)
+		ts.Status = state.TaskSetPrimary
+		r.TakeSettingsOf(ts)
 		return nil
 	})
 	if err != nil {
@@ -282,17 +206,17 @@ func (s *Server) UpdateServicePrimaryTaskSet(ctx context.Context, in *ecs.Update
 // DeleteTaskSet marks a task set DRAINING; the service scheduler stops its
 // tasks and then removes it.
 func (s *Server) DeleteTaskSet(ctx context.Context, in *ecs.DeleteTaskSetRequest) (*ecs.DeleteTaskSetResponse, error) {
-	v, err := s.changeTaskSet(ctx, in.Cluster, in.Service, in.TaskSet, func(r *serviceRecord, ts *taskSetRecord, now time.Time) error {
-		if ts.Status == taskSetDraining {
+	v, err := s.changeTaskSet(ctx, in.Cluster, in.Service, in.TaskSet, func(r *state.Service, ts *state.TaskSet, now time.Time) error {
+		if ts.Status == state.TaskSetDraining {
 			return errUnchanged // already being deleted
 		}
-		if ts.computedDesired(r) > 0 && !ecs.Val(in.Force) {
+		if ts.ComputedDesired(r) > 0 && !ecs.Val(in.Force) {
 			return ecs.NewInvalidParameterException("The task set cannot be deleted while it is scaled above 0. Scale it to 0 first, or delete it with force.")
 		}
-		if ts.Status == taskSetPrimary {
-			r.takeSettingsOf(&taskSetRecord{}) // no primary: the service shows no task set's settings
+		if ts.Status == state.TaskSetPrimary {
+			r.TakeSettingsOf(&state.TaskSet{}) // no primary: the service shows no task set's settings
 		}
-		ts.Status = taskSetDraining
+		ts.Status = state.TaskSetDraining
 		ts.StabilityStatus, ts.StabilityStatusAt = string(ecs.StabilityStatusStabilizing), now
 		return nil
 	})
@@ -308,7 +232,7 @@ func (s *Server) DescribeTaskSets(ctx context.Context, in *ecs.DescribeTaskSetsR
 	if err != nil {
 		return nil, err
 	}
-	if r.Status == statusInactive {
+	if r.Status == state.StatusInactive {
 		return nil, ecs.NewServiceNotActiveException("Service was not ACTIVE.")
 	}
 	if r.DeploymentController != string(ecs.DeploymentControllerTypeExternal) {
@@ -324,7 +248,7 @@ func (s *Server) DescribeTaskSets(ctx context.Context, in *ecs.DescribeTaskSetsR
 		return out, nil
 	}
 	for _, ref := range in.TaskSets {
-		ts := r.taskSet(ref)
+		ts := r.FindTaskSet(ref)
 		if ts == nil {
 			out.Failures = append(out.Failures, ecs.Failure{Arn: ecs.Ptr(ref), Reason: ecs.Ptr("MISSING")})
 			continue
@@ -338,23 +262,23 @@ func (s *Server) DescribeTaskSets(ctx context.Context, in *ecs.DescribeTaskSetsR
 // that started them: running, pending, and not yet stopping.
 type starterCounts struct{ running, pending, live int }
 
-func (s *Server) countTasksByStarter(sc scope, r *serviceRecord) map[string]*starterCounts {
+func (s *Server) countTasksByStarter(sc state.Scope, r *state.Service) map[string]*starterCounts {
 	out := map[string]*starterCounts{}
-	for _, st := range s.serviceTasks(sc, r.Cluster, r.Name) {
-		t := st.rec
+	for _, st := range s.state.ServiceTasks(sc, r.Cluster, r.Name) {
+		t := st.Rec
 		c := out[t.StartedBy]
 		if c == nil {
 			c = &starterCounts{}
 			out[t.StartedBy] = c
 		}
-		if !t.live() {
+		if !t.Live() {
 			continue
 		}
 		c.live++
 		switch {
 		case t.LastStatus == "RUNNING":
 			c.running++
-		case isPending(t.LastStatus):
+		case state.IsPending(t.LastStatus):
 			c.pending++
 		}
 	}
@@ -363,7 +287,7 @@ func (s *Server) countTasksByStarter(sc scope, r *serviceRecord) map[string]*sta
 
 // taskSetView is a task set as the ECS API shows it, with its task counts
 // (countTasksByStarter) as they are now.
-func taskSetView(r *serviceRecord, ts *taskSetRecord, byStarter map[string]*starterCounts, withTags bool) ecs.TaskSet {
+func taskSetView(r *state.Service, ts *state.TaskSet, byStarter map[string]*starterCounts, withTags bool) ecs.TaskSet {
 	c := byStarter[ts.ID]
 	if c == nil {
 		c = &starterCounts{}
@@ -371,7 +295,7 @@ func taskSetView(r *serviceRecord, ts *taskSetRecord, byStarter map[string]*star
 	v := ecs.TaskSet{
 		Id: ecs.Ptr(ts.ID), TaskSetArn: ecs.Ptr(ts.ARN), ServiceArn: ecs.Ptr(r.ARN), ClusterArn: ecs.Ptr(r.ClusterARN),
 		ExternalId: strPtr(ts.ExternalID), Status: ecs.Ptr(ts.Status), TaskDefinition: ecs.Ptr(ts.TaskDefinitionARN),
-		ComputedDesiredCount: ecs.Ptr(int32(ts.computedDesired(r))), PendingCount: ecs.Ptr(int32(c.pending)), RunningCount: ecs.Ptr(int32(c.running)),
+		ComputedDesiredCount: ecs.Ptr(int32(ts.ComputedDesired(r))), PendingCount: ecs.Ptr(int32(c.pending)), RunningCount: ecs.Ptr(int32(c.running)),
 		CreatedAt: ecs.NewTimestamp(ts.CreatedAt), UpdatedAt: ecs.NewTimestamp(ts.UpdatedAt), LaunchType: ecs.LaunchType(ts.LaunchType),
 		CapacityProviderStrategy: ts.CapacityProviderStrategy, PlatformVersion: strPtr(ts.PlatformVersion), NetworkConfiguration: ts.NetworkConfiguration,
 		LoadBalancers: orEmpty(ts.LoadBalancers), ServiceRegistries: orEmpty(ts.ServiceRegistries),

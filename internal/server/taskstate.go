@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/berth-project/berth/internal/state"
+
 	"github.com/berth-project/berth/api/ecs"
 	"github.com/berth-project/berth/internal/store"
 )
@@ -18,7 +20,7 @@ func (s *Server) StopTask(ctx context.Context, in *ecs.StopTaskRequest) (*ecs.St
 	if reason == "" {
 		reason = "Task stopped by user"
 	}
-	t, err := s.changeTask(ctx, in.Cluster, ecs.Val(in.Task), func(t *taskRecord, _ *instanceChange) error {
+	t, err := s.changeTask(ctx, in.Cluster, ecs.Val(in.Task), func(t *state.Task, _ *state.InstanceChange) error {
 		if t.DesiredStatus == "STOPPED" {
 			return errUnchanged
 		}
@@ -40,10 +42,10 @@ func (s *Server) StopTask(ctx context.Context, in *ecs.StopTaskRequest) (*ecs.St
 }
 
 func (s *Server) SubmitTaskStateChange(ctx context.Context, in *ecs.SubmitTaskStateChangeRequest) (*ecs.SubmitTaskStateChangeResponse, error) {
-	_, err := s.changeTask(ctx, in.Cluster, ecs.Val(in.Task), func(t *taskRecord, ic *instanceChange) error {
+	_, err := s.changeTask(ctx, in.Cluster, ecs.Val(in.Task), func(t *state.Task, ic *state.InstanceChange) error {
 		changed := false
 		for _, cs := range in.Containers {
-			changed = applyContainerChange(t, ecs.Val(cs.ContainerName), cs.RuntimeId, cs.Status, cs.ExitCode, cs.Reason, cs.NetworkBindings) || changed
+			changed = state.ApplyContainerChange(t, ecs.Val(cs.ContainerName), cs.RuntimeId, cs.Status, cs.ExitCode, cs.Reason, cs.NetworkBindings) || changed
 		}
 		set := func(dst **time.Time, ts *ecs.Timestamp) {
 			if ts != nil && *dst == nil {
@@ -54,7 +56,7 @@ func (s *Server) SubmitTaskStateChange(ctx context.Context, in *ecs.SubmitTaskSt
 		set(&t.PullStartedAt, in.PullStartedAt)
 		set(&t.PullStoppedAt, in.PullStoppedAt)
 		set(&t.ExecutionStoppedAt, in.ExecutionStoppedAt)
-		if advanceTask(t, ecs.Val(in.Status), ecs.Val(in.Reason), s.now().UTC(), ic) {
+		if state.AdvanceTask(t, ecs.Val(in.Status), ecs.Val(in.Reason), s.now().UTC(), ic) {
 			changed = true
 		}
 		if !changed {
@@ -69,8 +71,8 @@ func (s *Server) SubmitTaskStateChange(ctx context.Context, in *ecs.SubmitTaskSt
 }
 
 func (s *Server) SubmitContainerStateChange(ctx context.Context, in *ecs.SubmitContainerStateChangeRequest) (*ecs.SubmitContainerStateChangeResponse, error) {
-	_, err := s.changeTask(ctx, in.Cluster, ecs.Val(in.Task), func(t *taskRecord, _ *instanceChange) error {
-		if !applyContainerChange(t, ecs.Val(in.ContainerName), in.RuntimeId, in.Status, in.ExitCode, in.Reason, in.NetworkBindings) {
+	_, err := s.changeTask(ctx, in.Cluster, ecs.Val(in.Task), func(t *state.Task, _ *state.InstanceChange) error {
+		if !state.ApplyContainerChange(t, ecs.Val(in.ContainerName), in.RuntimeId, in.Status, in.ExitCode, in.Reason, in.NetworkBindings) {
 			return errUnchanged
 		}
 		return nil
@@ -90,114 +92,32 @@ func (s *Server) SubmitAttachmentStateChanges(ctx context.Context, in *ecs.Submi
 	return &ecs.SubmitAttachmentStateChangesResponse{Acknowledgment: ecs.Ptr("ACK")}, nil
 }
 
-// applyContainerChange records an agent's report on one container; it
-// reports whether anything changed.
-func applyContainerChange(t *taskRecord, name string, runtimeID, status *string, exitCode *int32, reason *string, bindings []ecs.NetworkBinding) bool {
-	for i := range t.Containers {
-		c := &t.Containers[i]
-		if c.Name != name {
-			continue
-		}
-		changed := false
-		if runtimeID != nil && c.RuntimeID != *runtimeID {
-			c.RuntimeID, changed = *runtimeID, true
-		}
-		if st := ecs.Val(status); st != "" && taskStatusOrder[st] > taskStatusOrder[c.LastStatus] {
-			c.LastStatus, changed = st, true
-		}
-		if exitCode != nil && c.ExitCode == nil {
-			c.ExitCode, changed = exitCode, true
-		}
-		if r := ecs.Val(reason); r != "" && c.Reason == "" {
-			c.Reason, changed = r, true
-		}
-		if len(bindings) > 0 && len(c.NetworkBindings) == 0 {
-			c.NetworkBindings, changed = bindings, true
-		}
-		return changed
-	}
-	return false
-}
-
-// advanceTask moves a task's lastStatus forward to status. On RUNNING it
-// records startedAt; on STOPPED it decides the stop code as ECS does and
-// hands the task's resources back to its instance.
-func advanceTask(t *taskRecord, status, reason string, now time.Time, ic *instanceChange) bool {
-	if status == "" || taskStatusOrder[status] <= taskStatusOrder[t.LastStatus] {
-		return false
-	}
-	wasRunning := t.StartedAt != nil
-	t.LastStatus = status
-	if status == "RUNNING" && t.StartedAt == nil {
-		t.StartedAt = &now
-	}
-	if status != "STOPPED" {
-		return true
-	}
-	t.StoppedAt = &now
-	if t.ExecutionStoppedAt == nil {
-		t.ExecutionStoppedAt = &now
-	}
-	if t.StoppingAt == nil {
-		t.StoppingAt = &now
-	}
-	t.DesiredStatus = "STOPPED"
-	if t.StopCode == "" {
-		switch {
-		case !wasRunning:
-			t.StopCode = string(ecs.TaskStopCodeTaskFailedToStart)
-			t.StoppedReason = reason
-		default:
-			t.StopCode = string(ecs.TaskStopCodeEssentialContainerExited)
-			t.StoppedReason = "Essential container in task exited"
-		}
-		if t.StoppedReason == "" {
-			t.StoppedReason = reason
-		}
-	}
-	for i := range t.Containers {
-		if t.Containers[i].LastStatus != "STOPPED" {
-			t.Containers[i].LastStatus = "STOPPED"
-		}
-	}
-	if !t.Released {
-		t.Released = true
-		ic.release = &t.Needs
-	}
-	return true
-}
-
 // errUnchanged aborts a task change that would write nothing new.
 var errUnchanged = ecs.NewServerException("unchanged")
-
-// instanceChange is what a task change does to the task's instance.
-type instanceChange struct {
-	release *taskNeeds // resources to give back
-}
 
 // changeTask applies change to a private copy of a task and writes it back
 // (with its instance, when resources are given back), retrying on conflict.
 // A change returning errUnchanged writes nothing and answers the task as is.
-func (s *Server) changeTask(ctx context.Context, clusterRef *string, ref string, change func(*taskRecord, *instanceChange) error) (*taskRecord, error) {
+func (s *Server) changeTask(ctx context.Context, clusterRef *string, ref string, change func(*state.Task, *state.InstanceChange) error) (*state.Task, error) {
 	sc := scopeOf(ctx)
-	var result *taskRecord
+	var result *state.Task
 	err := s.update(ctx, func() ([]store.Op, error) {
 		_, cl, err := s.activeCluster(sc, clusterRef)
 		if err != nil {
 			return nil, err
 		}
-		o, t, err := s.findTask(sc, cl.Name, ref)
+		o, t, err := s.state.Task(sc, cl.Name, ref)
 		if err != nil {
 			return nil, err
 		}
 		if t == nil {
 			return nil, ecs.NewInvalidParameterException("The referenced task was not found.")
 		}
-		changed, err := decodeCopy[taskRecord](s, o)
+		changed, err := decodeCopy[state.Task](s, o)
 		if err != nil {
 			return nil, err
 		}
-		var ic instanceChange
+		var ic state.InstanceChange
 		if err := change(changed, &ic); err == errUnchanged {
 			result = t
 			return nil, nil
@@ -207,14 +127,14 @@ func (s *Server) changeTask(ctx context.Context, clusterRef *string, ref string,
 		changed.Version++
 		result = changed
 		ops := []store.Op{store.Put(o.Key, changed, o.Rev)}
-		if ic.release != nil {
-			io, inst, err := s.findInstance(sc, cl.Name, changed.InstanceID)
+		if ic.Release != nil {
+			io, inst, err := s.state.Instance(sc, cl.Name, changed.InstanceID)
 			if err != nil {
 				return nil, err
 			}
 			if inst != nil {
 				cp := *inst
-				cp.RemainingResources = adjusted(inst.RemainingResources, *ic.release, -1)
+				cp.RemainingResources = state.Adjusted(inst.RemainingResources, *ic.Release, -1)
 				cp.Version++
 				ops = append(ops, store.Put(io.Key, &cp, io.Rev))
 			}

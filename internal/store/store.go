@@ -59,9 +59,6 @@ func (s *Store) Close() {
 	<-s.done
 }
 
-// Prefix is the key prefix every key of this store starts with.
-func (s *Store) Prefix() string { return s.prefix }
-
 // Get returns the object at key from the view.
 func (s *Store) Get(key string) (*Object, bool) { return s.view.get(key) }
 

@@ -1,18 +1,19 @@
-package server
+package state
 
 import (
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/berth-project/berth/api/ecs"
 )
 
-// taskNeeds is what a task takes from the container instance it runs on,
+// Needs is what a task takes from the container instance it runs on,
 // as ECS accounts it: the task-level cpu and memory when the definition
 // (or an override) sets them, else the sum over its containers (memory
 // counted as memoryReservation when set, else memory), and its static host
 // ports.
-type taskNeeds struct {
+type Needs struct {
 	CPU      int64    `json:"cpu"`
 	Memory   int64    `json:"memory"`
 	Ports    []string `json:"ports,omitempty"`    // TCP host ports
@@ -24,13 +25,13 @@ type taskNeeds struct {
 	DynamicPorts int `json:"dynamicPorts,omitempty"`
 }
 
-// dynamicPortRange is the number of ports Docker hands out for dynamic host
+// DynamicPortRange is the number of ports Docker hands out for dynamic host
 // ports: Linux's default ephemeral range, 32768-60999, which Docker uses
 // (ECS's agent takes the same range from the kernel unless configured).
-const dynamicPortRange = 60999 - 32768 + 1
+const DynamicPortRange = 60999 - 32768 + 1
 
-// gpusOf is the number of GPUs a container asks for, overrides applied.
-func gpusOf(c ecs.ContainerDefinition, ov *ecs.TaskOverride) int {
+// GPUsOf is the number of GPUs a container asks for, overrides applied.
+func GPUsOf(c ecs.ContainerDefinition, ov *ecs.TaskOverride) int {
 	rr := c.ResourceRequirements
 	if ov != nil {
 		for _, co := range ov.ContainerOverrides {
@@ -49,8 +50,8 @@ func gpusOf(c ecs.ContainerDefinition, ov *ecs.TaskOverride) int {
 	return n
 }
 
-func needsOf(td *ecs.TaskDefinition, ov *ecs.TaskOverride) taskNeeds {
-	var n taskNeeds
+func NeedsOf(td *ecs.TaskDefinition, ov *ecs.TaskOverride) Needs {
+	var n Needs
 	overrides := map[string]ecs.ContainerOverride{}
 	if ov != nil {
 		for _, co := range ov.ContainerOverrides {
@@ -69,7 +70,7 @@ func needsOf(td *ecs.TaskDefinition, ov *ecs.TaskOverride) taskNeeds {
 		if co.MemoryReservation != nil {
 			res = co.MemoryReservation
 		}
-		n.GPUCount += gpusOf(c, ov)
+		n.GPUCount += GPUsOf(c, ov)
 		n.CPU += int64(ecs.Val(cpu))
 		if res != nil {
 			n.Memory += int64(*res)
@@ -101,10 +102,10 @@ func needsOf(td *ecs.TaskDefinition, ov *ecs.TaskOverride) taskNeeds {
 	if ov != nil && ov.Memory != nil {
 		taskMem = ov.Memory
 	}
-	if v, err := parseTaskCPU(taskCPU); err == nil && v > 0 {
+	if v, ok := ParseTaskCPU(taskCPU); ok && v > 0 {
 		n.CPU = v
 	}
-	if v, err := parseTaskMemory(taskMem); err == nil && v > 0 {
+	if v, ok := ParseTaskMemory(taskMem); ok && v > 0 {
 		n.Memory = v
 	}
 	return n
@@ -114,23 +115,23 @@ func resourceIndex(rs []ecs.Resource, name string) int {
 	return slices.IndexFunc(rs, func(r ecs.Resource) bool { return ecs.Val(r.Name) == name })
 }
 
-func resourceInt(rs []ecs.Resource, name string) int64 {
+func ResourceInt(rs []ecs.Resource, name string) int64 {
 	if i := resourceIndex(rs, name); i >= 0 {
 		return int64(ecs.Val(rs[i].IntegerValue))
 	}
 	return 0
 }
 
-func resourceSet(rs []ecs.Resource, name string) []string {
+func ResourceSet(rs []ecs.Resource, name string) []string {
 	if i := resourceIndex(rs, name); i >= 0 {
 		return rs[i].StringSetValue
 	}
 	return nil
 }
 
-// adjusted returns a copy of rs with a task's needs taken (sign 1) or given
+// Adjusted returns a copy of rs with a task's needs taken (sign 1) or given
 // back (sign -1). Remaining PORTS list the ports in use, as ECS shows them.
-func adjusted(rs []ecs.Resource, n taskNeeds, sign int64) []ecs.Resource {
+func Adjusted(rs []ecs.Resource, n Needs, sign int64) []ecs.Resource {
 	out := make([]ecs.Resource, len(rs))
 	for i, r := range rs {
 		switch ecs.Val(r.Name) {
@@ -164,4 +165,47 @@ func adjustedSet(set, ports []string, sign int64) []string {
 		out = []string{}
 	}
 	return out
+}
+
+// MinContainerMemoryMiB is the least memory a container may have: Docker
+// 20.10 reserves 6 MiB per container.
+const MinContainerMemoryMiB = 6
+
+// ParseTaskCPU reads task cpu as CPU units ("1024") or vCPUs ("1 vCPU",
+// "0.25 vcpu"); 0 means unset. ok is false for a value ECS refuses.
+func ParseTaskCPU(s *string) (int64, bool) {
+	if s == nil {
+		return 0, true
+	}
+	v, ok := parseAmount(*s, "vcpu", 1024)
+	if !ok || v < 128 || v > 196608 {
+		return 0, false
+	}
+	return v, true
+}
+
+// ParseTaskMemory reads task memory as MiB ("2048") or GB ("2 GB", "2gb").
+func ParseTaskMemory(s *string) (int64, bool) {
+	if s == nil {
+		return 0, true
+	}
+	v, ok := parseAmount(*s, "gb", 1024)
+	if !ok || v < MinContainerMemoryMiB {
+		return 0, false
+	}
+	return v, true
+}
+
+// parseAmount reads "N" as N, or "X <unit>" as X*scale (X may be a decimal).
+func parseAmount(s, unit string, scale float64) (int64, bool) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if num, found := strings.CutSuffix(s, unit); found {
+		f, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+		if err != nil || f <= 0 {
+			return 0, false
+		}
+		return int64(f * scale), true
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil && n > 0
 }
