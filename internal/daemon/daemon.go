@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/berth-project/berth/internal/placement"
+
 	"github.com/berth-project/berth/internal/state"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -142,7 +144,9 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		d.Stop(context.Background())
 		return nil, err
 	}
-	srv := server.New(st, server.Options{Log: cfg.Log, AgentEndpoint: cfg.AgentEndpoint, AgentLostAfter: cfg.AgentLostAfter})
+	records := state.New(st, cfg.Log)
+	placer := placement.New(records, nil)
+	srv := server.New(records, placer, server.Options{Log: cfg.Log, AgentEndpoint: cfg.AgentEndpoint, AgentLostAfter: cfg.AgentLostAfter})
 	metrics := newAPIMetrics(registry)
 	var h http.Handler = &awsjson.Handler{
 		TargetPrefix: "AmazonEC2ContainerServiceV20141113",

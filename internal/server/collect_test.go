@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-project/berth/internal/placement"
+
 	"github.com/berth-project/berth/internal/state"
 
 	"github.com/berth-project/berth/internal/store"
@@ -36,7 +38,8 @@ func testStore(t *testing.T) *store.Store {
 func TestCollectStoppedTasks(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
-	s := New(testStore(t), Options{Now: func() time.Time { return now }})
+	records := state.New(testStore(t), nil)
+	s := New(records, placement.New(records, nil), Options{Now: func() time.Time { return now }})
 	sc := state.Scope{Account: "123456789012", Region: "us-east-1"}
 	put := func(id, status string, stoppedAgo time.Duration) {
 		t.Helper()

@@ -9,17 +9,6 @@ import (
 	"github.com/berth-project/berth/internal/scheduler/query"
 )
 
-// parseFilter parses a cluster query (ListContainerInstances' filter, a
-// memberOf constraint); a syntax error is ECS's InvalidParameterException,
-// saying where.
-func parseFilter(expr string) (query.Expr, error) {
-	e, err := query.Parse(expr)
-	if err != nil {
-		return nil, ecs.NewInvalidParameterException("Invalid filter expression %q: %v.", expr, err)
-	}
-	return e, nil
-}
-
 // queryInstance is a container instance as the query language sees it.
 type queryInstance struct {
 	s  *Server

@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/berth-project/berth/internal/placement"
+
 	"github.com/berth-project/berth/internal/state"
 
 	"github.com/berth-project/berth/api/ecs"
@@ -70,7 +72,7 @@ func (s *Server) RegisterContainerInstance(ctx context.Context, in *ecs.Register
 			Health:              initialHealth(now),
 			// ECS learns an instance's capacity provider from its Auto
 			// Scaling group; Berth's instances name theirs in an attribute.
-			CapacityProviderName: attributeValue(attrs, state.CapacityProviderAttribute),
+			CapacityProviderName: state.AttributeValue(attrs, state.CapacityProviderAttribute),
 			Tags:                 in.Tags,
 		}
 		result = r
@@ -226,7 +228,7 @@ func (s *Server) ListContainerInstances(ctx context.Context, in *ecs.ListContain
 	}
 	var filter query.Expr
 	if f := ecs.Val(in.Filter); f != "" {
-		if filter, err = parseFilter(f); err != nil {
+		if filter, err = placement.ParseFilter(f); err != nil {
 			return nil, err
 		}
 	}

@@ -10,9 +10,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sync"
 	"time"
 
+	"github.com/berth-project/berth/internal/placement"
 	"github.com/berth-project/berth/internal/state"
 
 	"github.com/berth-project/berth/api/auth"
@@ -33,7 +33,7 @@ type Server struct {
 	agentEndpoint  string    // the base URL agents reach this server at
 	agentLostAfter time.Duration
 	state          *state.State // typed lookups and the task indexes
-	placers        sync.Map     // cluster -> *placer
+	placer         *placement.Placer
 	services       serviceScheduler
 }
 
@@ -50,9 +50,9 @@ type Options struct {
 	AgentLostAfter time.Duration
 }
 
-// New returns a Server on st.
-func New(st *store.Store, opts Options) *Server {
-	s := &Server{store: st, now: opts.Now, log: opts.Log, agentEndpoint: opts.AgentEndpoint, agentLostAfter: opts.AgentLostAfter}
+// New returns a Server on st, placing tasks with pl.
+func New(st *state.State, pl *placement.Placer, opts Options) *Server {
+	s := &Server{store: st.Store(), state: st, placer: pl, now: opts.Now, log: opts.Log, agentEndpoint: opts.AgentEndpoint, agentLostAfter: opts.AgentLostAfter}
 	if s.agentLostAfter <= 0 {
 		s.agentLostAfter = DefaultAgentLostAfter
 	}
@@ -62,7 +62,6 @@ func New(st *store.Store, opts Options) *Server {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	s.state = state.New(st, s.log)
 	return s
 }
 
@@ -77,8 +76,11 @@ func (s *Server) Dispatch(ctx context.Context, op string, body []byte) (any, err
 // wireError is where the state's sentinels become ECS's errors: the one
 // place that decides what a client is told of a failure below the API.
 func wireError(err error) error {
-	if errors.Is(err, state.ErrCorrupt) {
+	switch {
+	case errors.Is(err, state.ErrCorrupt):
 		return errServiceUnavailable()
+	case errors.Is(err, placement.ErrNoInstances):
+		return ecs.NewInvalidParameterException("%s", placement.ErrNoInstances.Error())
 	}
 	return err
 }

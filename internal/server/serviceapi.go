@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"slices"
 
+	"github.com/berth-project/berth/internal/placement"
+
 	"github.com/berth-project/berth/internal/state"
 
 	"github.com/berth-project/berth/api/ecs"
@@ -153,7 +155,7 @@ func (s *Server) checkService(sc state.Scope, cl *state.Cluster, r *state.Servic
 	if td.NetworkMode == ecs.NetworkModeAwsvpc && (r.NetworkConfiguration == nil || r.NetworkConfiguration.AwsvpcConfiguration == nil) {
 		return ecs.NewInvalidParameterException("Network Configuration must be provided when networkMode 'awsvpc' is specified.")
 	}
-	if _, _, err := placementRules(td, r.PlacementConstraints, r.PlacementStrategy); err != nil {
+	if _, _, err := placement.Rules(td, r.PlacementConstraints, r.PlacementStrategy); err != nil {
 		return err
 	}
 	for _, lb := range r.LoadBalancers {

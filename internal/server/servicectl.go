@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth-project/berth/internal/placement"
+
 	"github.com/berth-project/berth/internal/state"
 
 	"github.com/berth-project/berth/api/ecs"
@@ -86,7 +88,7 @@ func (s *Server) ReconcileServices(ctx context.Context) time.Duration {
 			continue
 		}
 		wake, err := s.reconcileService(ctx, sc, o)
-		if err != nil && ctx.Err() == nil && !errors.Is(err, errStale) {
+		if err != nil && ctx.Err() == nil && !errors.Is(err, placement.ErrStale) {
 			s.log.Warn("service scheduler pass failed", "service", o.Key, "err", err)
 			wake = now.Add(time.Second)
 		}
@@ -404,7 +406,7 @@ func (s *Server) daemonInstances(sc state.Scope, cl *state.Cluster, r *state.Ser
 		if err != nil {
 			return nil, err
 		}
-		demand = l.demand("")
+		demand = l.Demand("")
 		demand.CPU, demand.Memory, demand.Ports, demand.PortsUDP, demand.GPUs, demand.DynamicPorts = 0, 0, nil, nil, 0, 0
 	}
 	for _, o := range s.store.List(sc.Prefix(state.KindInstance)+cl.Name+"/", "", 0) {
@@ -417,7 +419,7 @@ func (s *Server) daemonInstances(sc state.Scope, cl *state.Cluster, r *state.Ser
 		}
 		eligible := inst.Status == state.StatusActive && demand != nil && !state.IsBuiltInProvider(inst.CapacityProviderName)
 		if eligible {
-			cand := s.candidate(sc, inst)
+			cand := s.placer.Candidate(sc, inst)
 			cand.AgentConnected = true // a disconnected agent does not make its tasks go
 			cand.Groups = map[string]int{}
 			eligible = len(scheduler.Place([]*scheduler.Candidate{cand}, demand, 1, s.services.rng).Placed) == 1
@@ -428,7 +430,7 @@ func (s *Server) daemonInstances(sc state.Scope, cl *state.Cluster, r *state.Ser
 }
 
 // serviceLaunch is a launch of tasks of one of the service's deployments.
-func (s *Server) serviceLaunch(sc state.Scope, cl *state.Cluster, r *state.Service, d *state.Deployment) (*taskLaunch, error) {
+func (s *Server) serviceLaunch(sc state.Scope, cl *state.Cluster, r *state.Service, d *state.Deployment) (*placement.Launch, error) {
 	_, td, err := s.state.TaskDef(sc, d.TaskDefinitionARN)
 	if err != nil {
 		return nil, err
@@ -436,28 +438,28 @@ func (s *Server) serviceLaunch(sc state.Scope, cl *state.Cluster, r *state.Servi
 	if td == nil {
 		return nil, ecs.NewClientException("TaskDefinition not found.")
 	}
-	l := &taskLaunch{cluster: cl, def: &td.Definition, launchType: d.LaunchType, providers: d.CapacityProviderStrategy,
-		needs: state.NeedsOf(&td.Definition, nil), startedBy: d.ID, group: "service:" + r.Name, service: r.Name, execCmd: r.EnableExecuteCommand}
-	if len(l.providers) > 0 {
-		l.launchType = string(ecs.LaunchTypeEc2)
-		if state.IsBuiltInProvider(ecs.Val(l.providers[0].CapacityProvider)) {
-			l.launchType = string(ecs.LaunchTypeFargate)
+	l := &placement.Launch{Cluster: cl, Def: &td.Definition, LaunchType: d.LaunchType, Providers: d.CapacityProviderStrategy,
+		Needs: state.NeedsOf(&td.Definition, nil), StartedBy: d.ID, Group: "service:" + r.Name, Service: r.Name, ExecCmd: r.EnableExecuteCommand}
+	if len(l.Providers) > 0 {
+		l.LaunchType = string(ecs.LaunchTypeEc2)
+		if state.IsBuiltInProvider(ecs.Val(l.Providers[0].CapacityProvider)) {
+			l.LaunchType = string(ecs.LaunchTypeFargate)
 		}
 	}
 	switch ecs.PropagateTags(r.PropagateTags) {
 	case ecs.PropagateTagsService:
-		l.tags = append(l.tags, r.Tags...)
+		l.Tags = append(l.Tags, r.Tags...)
 	case ecs.PropagateTagsTaskDefinition:
-		l.tags = append(l.tags, td.Tags...)
+		l.Tags = append(l.Tags, td.Tags...)
 	}
 	if r.EnableECSManagedTags {
-		l.tags = append(l.tags, ecs.Tag{Key: ecs.Ptr("aws:ecs:clusterName"), Value: ecs.Ptr(cl.Name)},
+		l.Tags = append(l.Tags, ecs.Tag{Key: ecs.Ptr("aws:ecs:clusterName"), Value: ecs.Ptr(cl.Name)},
 			ecs.Tag{Key: ecs.Ptr("aws:ecs:serviceName"), Value: ecs.Ptr(r.Name)})
 	}
-	if l.constraints, l.strategies, err = placementRules(&td.Definition, d.PlacementConstraints, d.PlacementStrategy); err != nil {
+	if l.Constraints, l.Strategies, err = placement.Rules(&td.Definition, d.PlacementConstraints, d.PlacementStrategy); err != nil {
 		return nil, err
 	}
-	l.rules = []any{d.PlacementConstraints, d.PlacementStrategy}
+	l.GivenRules = []any{d.PlacementConstraints, d.PlacementStrategy}
 	return l, nil
 }
 
@@ -472,7 +474,7 @@ func (s *Server) writeService(ctx context.Context, o *store.Object, r *state.Ser
 	}
 	_, err := s.store.Commit(ctx, ops...)
 	if errors.Is(err, store.ErrConflict) {
-		return errStale
+		return placement.ErrStale
 	}
 	return err
 }
@@ -499,38 +501,37 @@ func (s *Server) startServiceTasks(ctx context.Context, sc state.Scope, cl *stat
 		}
 		return cp
 	}
-	req := &placeRequest{sc: sc, launch: l, write: &recordWrite{key: o.Key, rev: o.Rev, record: record}}
+	req := &placement.Request{Scope: sc, Launch: l, Write: &placement.RecordWrite{Key: o.Key, Rev: o.Rev, Record: record}}
 	if len(plan.On) > 0 {
-		req.only = []*placementInstance{}
+		req.Only = []*placement.Instance{}
 		for _, id := range plan.On[:min(len(plan.On), maxTasksPerWrite)] {
 			io, inst, err := s.state.Instance(sc, cl.Name, id)
 			if err != nil {
 				return err
 			}
 			if inst != nil {
-				req.only = append(req.only, &placementInstance{obj: io, rec: inst})
+				req.Only = append(req.Only, &placement.Instance{Obj: io, Rec: inst})
 			}
 		}
-		req.count = len(req.only)
+		req.Count = len(req.Only)
 	} else {
-		req.count = min(plan.Start, maxTasksPerWrite)
-		req.parts = l.split(req.count)
+		req.Count = min(plan.Start, maxTasksPerWrite)
+		req.Parts = l.Split(req.Count)
 	}
-	if err := s.place(ctx, req); err != nil {
+	err = s.placer.Place(ctx, req)
+	switch {
+	case errors.Is(err, placement.ErrNoInstances):
+		// Nothing could be tried (no instances at all): say so, once.
+		err = s.serviceEvent(ctx, o, r, func(cp *state.Service) bool { return cp.AddUnplaceableEvent(now, nil, placement.ErrNoInstances.Error()) })
+		s.services.instants[o.Key] = now.Add(placeRetry)
+		return err
+	case err != nil:
 		return err
 	}
-	if errors.Is(req.err, errStale) {
-		return errStale
-	}
-	var apiErr *ecs.Error
-	if req.err != nil && errors.As(req.err, &apiErr) {
-		// Nothing could be tried (no instances at all): say so, once.
-		return s.serviceEvent(ctx, o, r, func(cp *state.Service) bool { return cp.AddUnplaceableEvent(now, nil, apiErr.Message) })
-	}
-	if len(req.tasks) < req.count {
+	if len(req.Tasks) < req.Count {
 		s.services.instants[o.Key] = now.Add(placeRetry)
 	}
-	return req.err
+	return req.Err
 }
 
 // serviceEvent writes an event (or any small change) to the service record.
@@ -600,7 +601,7 @@ func (s *Server) commitStops(ctx context.Context, o *store.Object, cp *state.Ser
 	ops = append(ops, store.Put(o.Key, cp, o.Rev))
 	_, err := s.store.Commit(ctx, ops...)
 	if errors.Is(err, store.ErrConflict) {
-		return errStale
+		return placement.ErrStale
 	}
 	return err
 }

@@ -3,37 +3,17 @@ package server
 import (
 	"context"
 	"slices"
-	"strconv"
+
+	"github.com/berth-project/berth/internal/placement"
 
 	"github.com/berth-project/berth/internal/state"
 
 	"github.com/berth-project/berth/api/ecs"
-	"github.com/berth-project/berth/internal/scheduler"
 )
-
-// taskLaunch is a validated RunTask or StartTask: everything but where the
-// tasks go.
-type taskLaunch struct {
-	cluster    *state.Cluster
-	def        *ecs.TaskDefinition
-	tags       []ecs.Tag
-	overrides  *ecs.TaskOverride
-	launchType string
-	startedBy  string
-	group      string
-	service    string // the service whose scheduler starts the tasks, if any
-	execCmd    bool
-	needs      state.Needs
-
-	constraints []scheduler.Constraint
-	strategies  []scheduler.Strategy
-	rules       any                                // the call's constraints and strategies, as given
-	providers   []ecs.CapacityProviderStrategyItem // the capacity provider strategy in force, if any
-}
 
 // prepareLaunch applies the checks RunTask and StartTask share, in ECS's order.
 func (s *Server) prepareLaunch(sc state.Scope, clusterRef, taskDefRef *string, launchType ecs.LaunchType, strategy []ecs.CapacityProviderStrategyItem,
-	netConf *ecs.NetworkConfiguration, ov *ecs.TaskOverride, tags []ecs.Tag, propagate ecs.PropagateTags) (*taskLaunch, error) {
+	netConf *ecs.NetworkConfiguration, ov *ecs.TaskOverride, tags []ecs.Tag, propagate ecs.PropagateTags) (*placement.Launch, error) {
 	_, cl, err := s.activeCluster(sc, clusterRef)
 	if err != nil {
 		return nil, err
@@ -91,7 +71,7 @@ func (s *Server) prepareLaunch(sc state.Scope, clusterRef, taskDefRef *string, l
 	if propagate == ecs.PropagateTagsTaskDefinition {
 		tags = append(append([]ecs.Tag(nil), td.Tags...), tags...)
 	}
-	return &taskLaunch{cluster: cl, def: &td.Definition, tags: tags, overrides: ov, launchType: lt, needs: state.NeedsOf(&td.Definition, ov), providers: strategy}, nil
+	return &placement.Launch{Cluster: cl, Def: &td.Definition, Tags: tags, Overrides: ov, LaunchType: lt, Needs: state.NeedsOf(&td.Definition, ov), Providers: strategy}, nil
 }
 
 func hasContainer(td *ecs.TaskDefinition, name string) bool {
@@ -101,70 +81,6 @@ func hasContainer(td *ecs.TaskDefinition, name string) bool {
 		}
 	}
 	return false
-}
-
-// newTask builds the record of a task of l placed on instance.
-func (s *Server) newTask(sc state.Scope, l *taskLaunch, inst *state.Instance) *state.Task {
-	id := state.NewHexID()
-	t := &state.Task{
-		Schema:               state.TaskSchema,
-		ARN:                  sc.ARN("task/" + l.cluster.Name + "/" + id),
-		ID:                   id,
-		Cluster:              l.cluster.Name,
-		ClusterARN:           l.cluster.ARN,
-		TaskDefinitionARN:    ecs.Val(l.def.TaskDefinitionArn),
-		Family:               ecs.Val(l.def.Family),
-		Revision:             int(ecs.Val(l.def.Revision)),
-		InstanceID:           inst.ID,
-		InstanceARN:          inst.ARN,
-		LaunchType:           l.launchType,
-		DesiredStatus:        "RUNNING",
-		LastStatus:           "PENDING", // ECS starts tasks on container instances in PENDING
-		Overrides:            l.overrides,
-		StartedBy:            l.startedBy,
-		Group:                l.group,
-		ServiceName:          l.service,
-		Tags:                 l.tags,
-		Cpu:                  strconv.FormatInt(l.needs.CPU, 10),
-		Memory:               strconv.FormatInt(l.needs.Memory, 10),
-		Needs:                l.needs,
-		EnableExecuteCommand: l.execCmd,
-		AvailabilityZone:     attributeValue(inst.Attributes, "ecs.availability-zone"),
-		Version:              1,
-		CreatedAt:            s.now().UTC(),
-		HealthStatus:         string(ecs.HealthStatusUnknown),
-	}
-	for _, c := range l.def.ContainerDefinitions {
-		tc := state.TaskContainer{
-			Name:       ecs.Val(c.Name),
-			ARN:        sc.ARN("container/" + l.cluster.Name + "/" + id + "/" + state.NewHexID()),
-			Image:      ecs.Val(c.Image),
-			LastStatus: "PENDING",
-			Essential:  c.Essential == nil || *c.Essential,
-			Cpu:        strconv.Itoa(int(ecs.Val(c.Cpu))),
-		}
-		if c.Memory != nil {
-			tc.Memory = strconv.Itoa(int(*c.Memory))
-		}
-		if c.MemoryReservation != nil {
-			tc.MemoryReservation = strconv.Itoa(int(*c.MemoryReservation))
-		}
-		tc.GPUCount = state.GPUsOf(c, l.overrides)
-		if c.HealthCheck != nil {
-			tc.HealthStatus = string(ecs.HealthStatusUnknown)
-		}
-		t.Containers = append(t.Containers, tc)
-	}
-	return t
-}
-
-func attributeValue(attrs []ecs.Attribute, name string) string {
-	for _, a := range attrs {
-		if ecs.Val(a.Name) == name {
-			return ecs.Val(a.Value)
-		}
-	}
-	return ""
 }
 
 func (s *Server) RunTask(ctx context.Context, in *ecs.RunTaskRequest) (*ecs.RunTaskResponse, error) {
@@ -180,19 +96,19 @@ func (s *Server) RunTask(ctx context.Context, in *ecs.RunTaskRequest) (*ecs.RunT
 	if err != nil {
 		return nil, err
 	}
-	l.startedBy, l.group, l.execCmd = ecs.Val(in.StartedBy), ecs.Val(in.Group), ecs.Val(in.EnableExecuteCommand)
-	if l.group == "" {
-		l.group = "family:" + ecs.Val(l.def.Family)
+	l.StartedBy, l.Group, l.ExecCmd = ecs.Val(in.StartedBy), ecs.Val(in.Group), ecs.Val(in.EnableExecuteCommand)
+	if l.Group == "" {
+		l.Group = "family:" + ecs.Val(l.Def.Family)
 	}
-	if l.constraints, l.strategies, err = placementRules(l.def, in.PlacementConstraints, in.PlacementStrategy); err != nil {
+	if l.Constraints, l.Strategies, err = placement.Rules(l.Def, in.PlacementConstraints, in.PlacementStrategy); err != nil {
 		return nil, err
 	}
-	l.rules = []any{in.PlacementConstraints, in.PlacementStrategy}
-	req := &placeRequest{sc: sc, launch: l, parts: l.split(count), count: count}
-	if err := s.place(ctx, req); err != nil {
+	l.GivenRules = []any{in.PlacementConstraints, in.PlacementStrategy}
+	req := &placement.Request{Scope: sc, Launch: l, Parts: l.Split(count), Count: count}
+	if err := s.placer.Place(ctx, req); err != nil {
 		return nil, err
 	}
-	return launchResponse(req.tasks, req.failures), nil
+	return launchResponse(req.Tasks, req.Failures), nil
 }
 
 func (s *Server) StartTask(ctx context.Context, in *ecs.StartTaskRequest) (*ecs.StartTaskResponse, error) {
@@ -204,36 +120,36 @@ func (s *Server) StartTask(ctx context.Context, in *ecs.StartTaskRequest) (*ecs.
 	if err != nil {
 		return nil, err
 	}
-	l.startedBy, l.group, l.execCmd = ecs.Val(in.StartedBy), ecs.Val(in.Group), ecs.Val(in.EnableExecuteCommand)
-	if l.group == "" {
-		l.group = "family:" + ecs.Val(l.def.Family)
+	l.StartedBy, l.Group, l.ExecCmd = ecs.Val(in.StartedBy), ecs.Val(in.Group), ecs.Val(in.EnableExecuteCommand)
+	if l.Group == "" {
+		l.Group = "family:" + ecs.Val(l.Def.Family)
 	}
 	// StartTask names its instances: no strategies, and no constraints
 	// but the resources and attributes a task needs.
-	req := &placeRequest{sc: sc, launch: l, only: []*placementInstance{}}
+	req := &placement.Request{Scope: sc, Launch: l, Only: []*placement.Instance{}}
 	var missing []ecs.Failure
 	seen := map[string]bool{}
 	for _, ref := range in.ContainerInstances {
-		o, r, err := s.state.Instance(sc, l.cluster.Name, ref)
+		o, r, err := s.state.Instance(sc, l.Cluster.Name, ref)
 		if err != nil {
 			return nil, err
 		}
 		if r == nil {
-			missing = append(missing, ecs.Failure{Arn: ecs.Ptr(state.InstanceARNFor(sc, l.cluster.Name, ref)), Reason: ecs.Ptr("MISSING")})
+			missing = append(missing, ecs.Failure{Arn: ecs.Ptr(state.InstanceARNFor(sc, l.Cluster.Name, ref)), Reason: ecs.Ptr("MISSING")})
 			continue
 		}
 		if !seen[r.ID] { // one task per named instance, however often it is named
 			seen[r.ID] = true
-			req.only = append(req.only, &placementInstance{obj: o, rec: r})
-			req.count++
+			req.Only = append(req.Only, &placement.Instance{Obj: o, Rec: r})
+			req.Count++
 		}
 	}
-	if req.count > 0 {
-		if err := s.place(ctx, req); err != nil {
+	if req.Count > 0 {
+		if err := s.placer.Place(ctx, req); err != nil {
 			return nil, err
 		}
 	}
-	out := launchResponse(req.tasks, append(missing, req.failures...))
+	out := launchResponse(req.Tasks, append(missing, req.Failures...))
 	return &ecs.StartTaskResponse{Tasks: out.Tasks, Failures: out.Failures}, nil
 }
 

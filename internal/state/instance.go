@@ -51,3 +51,13 @@ func NewInstanceID() string {
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
+
+// AttributeValue is the value of the named attribute, "" when absent.
+func AttributeValue(attrs []ecs.Attribute, name string) string {
+	for _, a := range attrs {
+		if ecs.Val(a.Name) == name {
+			return ecs.Val(a.Value)
+		}
+	}
+	return ""
+}
