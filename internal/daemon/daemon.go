@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/berth-project/berth/internal/controller/service"
+
 	"github.com/berth-project/berth/internal/placement"
 
 	"github.com/berth-project/berth/internal/state"
@@ -38,14 +40,14 @@ type Config struct {
 	EtcdEndpoints   []string      // external etcd; empty means embedded
 	CredentialsFile string        // optional: more keys and accounts
 	AgentEndpoint   string        // base URL agents are told to connect to; empty: the Host they called
-	AgentLostAfter  time.Duration // how long an agent may be gone before services replace its tasks; server.DefaultAgentLostAfter when zero
+	AgentLostAfter  time.Duration // how long an agent may be gone before services replace its tasks; service.DefaultAgentLostAfter when zero
 	Getenv          func(string) string
 	Log             *slog.Logger
 }
 
 // DefaultAgentLostAfter is how long an agent may be gone before services
 // replace its tasks.
-const DefaultAgentLostAfter = server.DefaultAgentLostAfter
+const DefaultAgentLostAfter = service.DefaultAgentLostAfter
 
 // DefaultListen is loopback only: Berth is not exposed unless asked to be.
 const DefaultListen = "127.0.0.1:8450"
@@ -146,7 +148,8 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	}
 	records := state.New(st, cfg.Log)
 	placer := placement.New(records, nil)
-	srv := server.New(records, placer, server.Options{Log: cfg.Log, AgentEndpoint: cfg.AgentEndpoint, AgentLostAfter: cfg.AgentLostAfter})
+	srv := server.New(records, placer, server.Options{Log: cfg.Log, AgentEndpoint: cfg.AgentEndpoint})
+	services := service.New(records, placer, service.Options{Log: cfg.Log, AgentLostAfter: cfg.AgentLostAfter})
 	metrics := newAPIMetrics(registry)
 	var h http.Handler = &awsjson.Handler{
 		TargetPrefix: "AmazonEC2ContainerServiceV20141113",
@@ -172,7 +175,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	d.agents = agents
 	agentEndpoints.Store(agents)
 	d.collectStoppedTasks(srv, cfg.Log)
-	d.runControllers(srv, cfg.Log)
+	d.runControllers(services, cfg.Log)
 	apiHandler.Store(&h)
 	d.ready.Store(true)
 	cfg.Log.Info("berth server ready", "listen", ln.Addr().String(), "dataDir", cfg.DataDir, "etcd", describeEtcd(cfg))
@@ -205,7 +208,7 @@ func (d *Daemon) collectStoppedTasks(srv *server.Server, log *slog.Logger) {
 }
 
 // runControllers runs the service scheduler while this server leads.
-func (d *Daemon) runControllers(srv *server.Server, log *slog.Logger) {
+func (d *Daemon) runControllers(services *service.Controller, log *slog.Logger) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	d.closers = append(d.closers, func() { cancel(); <-done })
@@ -213,7 +216,7 @@ func (d *Daemon) runControllers(srv *server.Server, log *slog.Logger) {
 	go func() {
 		defer close(done)
 		controller.RunAsLeader(ctx, d.etcd, electionKey, id, log, func(ctx context.Context) {
-			controller.Loop(ctx, d.store.Changed, srv.ReconcileServices)
+			controller.Loop(ctx, d.store.Changed, services.Reconcile)
 		})
 	}()
 }

@@ -29,12 +29,10 @@ type Server struct {
 	now   func() time.Time
 	log   *slog.Logger
 
-	registrations  registrar // batches concurrent RegisterTaskDefinition calls per family
-	agentEndpoint  string    // the base URL agents reach this server at
-	agentLostAfter time.Duration
-	state          *state.State // typed lookups and the task indexes
-	placer         *placement.Placer
-	services       serviceScheduler
+	registrations registrar    // batches concurrent RegisterTaskDefinition calls per family
+	agentEndpoint string       // the base URL agents reach this server at
+	state         *state.State // typed lookups and the task indexes
+	placer        *placement.Placer
 }
 
 // Options are the settings of a Server; the zero value is usable.
@@ -44,18 +42,11 @@ type Options struct {
 	// AgentEndpoint is the base URL (e.g. http://10.0.0.5:8450) that
 	// DiscoverPollEndpoint gives agents; empty: the Host of their request.
 	AgentEndpoint string
-	// AgentLostAfter is how long an instance's agent may stay disconnected
-	// before the service scheduler replaces the service tasks on it
-	// (agentlost.go); DefaultAgentLostAfter when zero.
-	AgentLostAfter time.Duration
 }
 
 // New returns a Server on st, placing tasks with pl.
 func New(st *state.State, pl *placement.Placer, opts Options) *Server {
-	s := &Server{store: st.Store(), state: st, placer: pl, now: opts.Now, log: opts.Log, agentEndpoint: opts.AgentEndpoint, agentLostAfter: opts.AgentLostAfter}
-	if s.agentLostAfter <= 0 {
-		s.agentLostAfter = DefaultAgentLostAfter
-	}
+	s := &Server{store: st.Store(), state: st, placer: pl, now: opts.Now, log: opts.Log, agentEndpoint: opts.AgentEndpoint}
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -269,7 +269,7 @@ func (s *Server) CreateService(ctx context.Context, in *ecs.CreateServiceRequest
 	}
 	if strategy == state.SchedulingDaemon && td != nil {
 		// The first describe already shows how many tasks it will run.
-		insts, err := s.daemonInstances(sc, cl, r, nil)
+		insts, err := s.placer.DaemonInstances(sc, cl, r)
 		if err != nil {
 			return nil, err
 		}

@@ -168,7 +168,7 @@ func (s *Server) serviceDeploymentView(sc state.Scope, r *state.Service, d *stat
 		SourceServiceRevisions: []ecs.ServiceRevisionSummary{}, TargetServiceRevision: summary(d, requested),
 		Status: r.DeploymentStatus(d), StatusReason: strPtr(d.RolloutStateReason), DeploymentConfiguration: &dc,
 		DeploymentCircuitBreaker: &ecs.ServiceDeploymentCircuitBreaker{Status: cbStatus, FailureCount: ecs.Ptr(int32(d.FailedTasks)),
-			Threshold: ecs.Ptr(int32(failureThreshold(r.Desired())))},
+			Threshold: ecs.Ptr(int32(state.FailureThreshold(r.Desired())))},
 		Alarms: &ecs.ServiceDeploymentAlarms{Status: ecs.ServiceDeploymentRollbackMonitorsStatusDisabled},
 	}
 	for _, src := range d.SourceRevisionARNs {

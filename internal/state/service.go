@@ -333,3 +333,9 @@ func (r *Service) DeploymentStatus(d *Deployment) ecs.ServiceDeploymentStatus {
 	}
 	return ecs.ServiceDeploymentStatusStopped // a newer deployment took over before it completed
 }
+
+// FailureThreshold is ECS's circuit breaker threshold: half the desired
+// count, at least 3 and at most 200.
+func FailureThreshold(desired int) int {
+	return min(max(3, (desired+1)/2), 200)
+}

@@ -1,4 +1,4 @@
-package server
+package service
 
 import (
 	"context"
@@ -21,12 +21,12 @@ import (
 // reconcileTaskSets makes one step for an EXTERNAL service: the first task
 // set (primary first) that has something to start or stop gets one write.
 // wake is when the service needs a look again though nothing changes.
-func (s *Server) reconcileTaskSets(ctx context.Context, sc state.Scope, cl *state.Cluster, o *store.Object, r *state.Service, tasks []state.ServiceTask, now, wake time.Time) (time.Time, error) {
+func (c *Controller) reconcileTaskSets(ctx context.Context, sc state.Scope, cl *state.Cluster, o *store.Object, r *state.Service, tasks []state.ServiceTask, now, wake time.Time) (time.Time, error) {
 	canLaunch := r.Status == state.StatusActive
 	if r.NextLaunchAt != nil && now.Before(*r.NextLaunchAt) {
 		canLaunch, wake = false, earliest(wake, *r.NextLaunchAt)
 	}
-	in, graceEnds := s.rolloutTasks(sc, r, tasks, now)
+	in, graceEnds := c.rolloutTasks(sc, r, tasks, now)
 	wake = earliest(wake, graceEnds)
 	dc := r.DeploymentConfiguration
 	for _, ts := range r.TaskSetsPrimaryFirst() {
@@ -39,13 +39,13 @@ func (s *Server) reconcileTaskSets(ctx context.Context, sc state.Scope, cl *stat
 		plan := rollout.PlanReplica(rollout.Replica{Desired: ts.ComputedDesired(r), MinimumHealthyPercent: int(ecs.Val(dc.MinimumHealthyPercent)),
 			MaximumPercent: int(ecs.Val(dc.MaximumPercent)), Primary: ts.ID, CanLaunch: canLaunch && ts.Status != state.TaskSetDraining, Tasks: mine})
 		if plan.Start > 0 {
-			if at, wait := s.placementDeferred(o.Key, now); wait {
+			if at, wait := c.placementDeferred(o.Key, now); wait {
 				return earliest(wake, at), nil
 			}
-			return wake, s.startServiceTasks(ctx, sc, cl, o, r, ts.AsDeployment(r), plan)
+			return wake, c.startServiceTasks(ctx, sc, cl, o, r, ts.AsDeployment(r), plan)
 		}
 		if len(plan.Stop) > 0 {
-			return wake, s.stopServiceTasks(ctx, o, r, tasks, plan.Stop, ts.ID)
+			return wake, c.stopServiceTasks(ctx, o, r, tasks, plan.Stop, ts.ID)
 		}
 	}
 	return wake, nil
@@ -56,7 +56,7 @@ func (s *Server) reconcileTaskSets(ctx context.Context, sc state.Scope, cl *stat
 // left removed. (A task set is removed only once none of its tasks is
 // left, so every task of the service belongs to one.) It reports whether
 // the whole service is steady and whether the record changed.
-func (s *Server) accountTaskSets(r *state.Service, tasks []state.ServiceTask, now time.Time) (steady, changed bool) {
+func (c *Controller) accountTaskSets(r *state.Service, tasks []state.ServiceTask, now time.Time) (steady, changed bool) {
 	type tally struct{ healthy, other int }
 	bySet := map[string]*tally{}
 	for _, st := range tasks {
@@ -104,11 +104,11 @@ func (s *Server) accountTaskSets(r *state.Service, tasks []state.ServiceTask, no
 // placementDeferred: after a placement that could not place everything,
 // the service waits placeRetry before trying again, unless the cluster
 // changes. It says until when.
-func (s *Server) placementDeferred(key string, now time.Time) (time.Time, bool) {
-	if at, ok := s.services.instants[key]; ok && now.Before(at) {
+func (c *Controller) placementDeferred(key string, now time.Time) (time.Time, bool) {
+	if at, ok := c.instants[key]; ok && now.Before(at) {
 		return at, true
 	}
-	delete(s.services.instants, key)
+	delete(c.instants, key)
 	return time.Time{}, false
 }
 

@@ -1,11 +1,9 @@
-package server
+package service
 
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/berth-project/berth/internal/placement"
@@ -14,11 +12,10 @@ import (
 
 	"github.com/berth-project/berth/api/ecs"
 	"github.com/berth-project/berth/internal/rollout"
-	"github.com/berth-project/berth/internal/scheduler"
 	"github.com/berth-project/berth/internal/store"
 )
 
-// The service scheduler. Each pass reads every service and its tasks from
+// Each pass reads every service and its tasks from
 // the view and makes at most one guarded write per service: counting tasks
 // that stopped (the circuit breaker and the back-off feed on it), or the
 // stops, or the starts that internal/rollout plans. Writes are guarded by
@@ -39,15 +36,6 @@ func reasonScaling(deployment string) string {
 	return "Scaling activity initiated by (deployment " + deployment + ")"
 }
 
-// serviceScheduler is the in-memory side of the service scheduler: what it
-// may skip. Losing it costs one pass over everything.
-type serviceScheduler struct {
-	mu       sync.Mutex
-	seen     map[string]serviceSeen // by service key
-	rng      *rand.Rand
-	instants map[string]time.Time // by service key: no placement attempt before
-}
-
 // serviceSeen is what a service's last pass looked at: while none of it
 // changes and no timer is due, a pass has nothing to do for the service.
 type serviceSeen struct {
@@ -57,53 +45,48 @@ type serviceSeen struct {
 	wake     time.Time
 }
 
-// ReconcileServices makes one pass of the service scheduler over every
-// service of every account. It returns when it next needs to run though
-// nothing changes (zero: only on change).
-func (s *Server) ReconcileServices(ctx context.Context) time.Duration {
-	ss := &s.services
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	if ss.seen == nil {
-		ss.seen, ss.instants = map[string]serviceSeen{}, map[string]time.Time{}
-		ss.rng = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
-	}
-	now := s.now()
+// Reconcile makes one pass of the service scheduler over every service of
+// every account. It returns when it next needs to run though nothing
+// changes (zero: only on change).
+func (c *Controller) Reconcile(ctx context.Context) time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
 	var next time.Time
 	keys := map[string]bool{}
-	for _, o := range s.store.List(state.Root+state.KindService+"/", "", 0) {
+	for _, o := range c.store.List(state.Root+state.KindService+"/", "", 0) {
 		keys[o.Key] = true
 		sc, cluster, ok := serviceScope(o.Key)
 		if !ok {
 			continue
 		}
-		seen := serviceSeen{rev: o.Rev, instVer: s.store.Revision()}
-		seen.tasksVer = s.state.TasksByService.Version(state.ServiceGroup(sc, cluster, o.Key[strings.LastIndex(o.Key, "/")+1:]))
-		last, had := ss.seen[o.Key]
-		instancesChanged := s.instancesChangedSince(sc, cluster, last.instVer)
+		seen := serviceSeen{rev: o.Rev, instVer: c.store.Revision()}
+		seen.tasksVer = c.state.TasksByService.Version(state.ServiceGroup(sc, cluster, o.Key[strings.LastIndex(o.Key, "/")+1:]))
+		last, had := c.seen[o.Key]
+		instancesChanged := c.instancesChangedSince(sc, cluster, last.instVer)
 		if had && last.rev == seen.rev && last.tasksVer == seen.tasksVer && !instancesChanged && (last.wake.IsZero() || now.Before(last.wake)) {
 			if !last.wake.IsZero() && (next.IsZero() || last.wake.Before(next)) {
 				next = last.wake
 			}
 			continue
 		}
-		wake, err := s.reconcileService(ctx, sc, o)
+		wake, err := c.reconcileService(ctx, sc, o)
 		if err != nil && ctx.Err() == nil && !errors.Is(err, placement.ErrStale) {
-			s.log.Warn("service scheduler pass failed", "service", o.Key, "err", err)
+			c.log.Warn("service scheduler pass failed", "service", o.Key, "err", err)
 			wake = now.Add(time.Second)
 		}
 		if err != nil {
 			seen.rev = -1 // look again next pass
 		}
 		seen.wake = wake
-		ss.seen[o.Key] = seen
+		c.seen[o.Key] = seen
 		if !wake.IsZero() && (next.IsZero() || wake.Before(next)) {
 			next = wake
 		}
 	}
-	for k := range ss.seen {
+	for k := range c.seen {
 		if !keys[k] {
-			delete(ss.seen, k)
+			delete(c.seen, k)
 		}
 	}
 	if next.IsZero() {
@@ -114,8 +97,8 @@ func (s *Server) ReconcileServices(ctx context.Context) time.Duration {
 
 // instancesChangedSince: has any container instance of the cluster been
 // written since revision rev? DAEMON services and placement depend on them.
-func (s *Server) instancesChangedSince(sc state.Scope, cluster string, rev int64) bool {
-	for _, o := range s.store.List(sc.Prefix(state.KindInstance)+cluster+"/", "", 0) {
+func (c *Controller) instancesChangedSince(sc state.Scope, cluster string, rev int64) bool {
+	for _, o := range c.store.List(sc.Prefix(state.KindInstance)+cluster+"/", "", 0) {
 		if o.Rev > rev {
 			return true
 		}
@@ -134,45 +117,45 @@ func serviceScope(key string) (state.Scope, string, bool) {
 
 // reconcileService makes one step for one service. It returns when the
 // service next needs a look even if nothing changes.
-func (s *Server) reconcileService(ctx context.Context, sc state.Scope, o *store.Object) (time.Time, error) {
-	r, err := decodeCopy[state.Service](s, o)
+func (c *Controller) reconcileService(ctx context.Context, sc state.Scope, o *store.Object) (time.Time, error) {
+	r, err := state.DecodeCopy[state.Service](c.state, o)
 	if err != nil {
 		return time.Time{}, err
 	}
 	if r.Status == state.StatusInactive {
 		return time.Time{}, nil
 	}
-	now := s.now().UTC()
-	tasks := s.state.ServiceTasks(sc, r.Cluster, r.Name)
-	_, cl, err := s.state.Cluster(sc, r.Cluster)
+	now := c.now().UTC()
+	tasks := c.state.ServiceTasks(sc, r.Cluster, r.Name)
+	_, cl, err := c.state.Cluster(sc, r.Cluster)
 	if err != nil || cl == nil {
 		return time.Time{}, err
 	}
 	var daemon []rollout.DaemonInstance
 	if r.SchedulingStrategy == state.SchedulingDaemon {
-		if daemon, err = s.daemonInstances(sc, cl, r, tasks); err != nil {
+		if daemon, err = c.placer.DaemonInstances(sc, cl, r); err != nil {
 			return time.Time{}, err
 		}
 	}
 	// 1. Bookkeeping: what happened since the last pass.
-	if seen, changed := s.account(sc, r, tasks, daemon, now); changed {
-		return now, s.writeService(ctx, o, r, seen)
+	if seen, changed := c.account(sc, r, tasks, daemon, now); changed {
+		return now, c.writeService(ctx, o, r, seen)
 	}
 	// 2. Tasks whose agent is lost are given up on; the next pass replaces them.
-	lost, wake := s.lostTasks(sc, r.Cluster, tasks, now)
+	lost, wake := c.lostTasks(sc, r.Cluster, tasks, now)
 	if len(lost) > 0 {
-		return now, s.stopLostTasks(ctx, sc, o, r, lost)
+		return now, c.stopLostTasks(ctx, sc, o, r, lost)
 	}
 	// 3. What to do.
 	if r.External() {
-		return s.reconcileTaskSets(ctx, sc, cl, o, r, tasks, now, wake)
+		return c.reconcileTaskSets(ctx, sc, cl, o, r, tasks, now, wake)
 	}
 	p := r.Primary()
 	canLaunch := r.Status == state.StatusActive && p != nil && p.RolloutState != state.RolloutFailed && !p.Stopped
 	if r.NextLaunchAt != nil && now.Before(*r.NextLaunchAt) {
 		canLaunch, wake = false, earliest(wake, *r.NextLaunchAt)
 	}
-	in, graceEnds := s.rolloutTasks(sc, r, tasks, now)
+	in, graceEnds := c.rolloutTasks(sc, r, tasks, now)
 	wake = earliest(wake, graceEnds)
 	primaryID := ""
 	if p != nil {
@@ -199,13 +182,13 @@ func (s *Server) reconcileService(ctx context.Context, sc state.Scope, o *store.
 	// Starts first, so a rolling update gets going at once; the stops the
 	// plan also holds are the next pass's (the same state plans them again).
 	if plan.Start > 0 || len(plan.On) > 0 {
-		if at, wait := s.placementDeferred(o.Key, now); wait {
+		if at, wait := c.placementDeferred(o.Key, now); wait {
 			return earliest(wake, at), nil
 		}
-		return wake, s.startServiceTasks(ctx, sc, cl, o, r, p, plan)
+		return wake, c.startServiceTasks(ctx, sc, cl, o, r, p, plan)
 	}
 	if len(plan.Stop) > 0 {
-		return wake, s.stopServiceTasks(ctx, o, r, tasks, plan.Stop, primaryID)
+		return wake, c.stopServiceTasks(ctx, o, r, tasks, plan.Stop, primaryID)
 	}
 	return wake, nil
 }
@@ -214,7 +197,7 @@ func (s *Server) reconcileService(ctx context.Context, sc state.Scope, o *store.
 // tasks counted (failed ones feed the circuit breaker and the back-off),
 // deployments that have no tasks left retired, a completed rollout and a
 // steady state reported. It returns the stopped tasks it counted.
-func (s *Server) account(sc state.Scope, r *state.Service, tasks []state.ServiceTask, daemon []rollout.DaemonInstance, now time.Time) ([]state.ServiceTask, bool) {
+func (c *Controller) account(sc state.Scope, r *state.Service, tasks []state.ServiceTask, daemon []rollout.DaemonInstance, now time.Time) ([]state.ServiceTask, bool) {
 	changed := false
 	var seen []state.ServiceTask
 	for _, st := range tasks {
@@ -253,8 +236,8 @@ func (s *Server) account(sc state.Scope, r *state.Service, tasks []state.Service
 	}
 	p := r.Primary()
 	// The circuit breaker.
-	if p != nil && p.RolloutState == state.RolloutInProgress && r.CircuitBreaker() && p.FailedTasks >= failureThreshold(r.Desired()) {
-		s.tripCircuitBreaker(sc, r, p, now)
+	if p != nil && p.RolloutState == state.RolloutInProgress && r.CircuitBreaker() && p.FailedTasks >= state.FailureThreshold(r.Desired()) {
+		c.tripCircuitBreaker(sc, r, p, now)
 		return seen, true
 	}
 	// Deployments with nothing left are done with.
@@ -282,11 +265,11 @@ func (s *Server) account(sc state.Scope, r *state.Service, tasks []state.Service
 	var steady bool
 	if r.External() {
 		var setsChanged bool
-		steady, setsChanged = s.accountTaskSets(r, tasks, now)
+		steady, setsChanged = c.accountTaskSets(r, tasks, now)
 		changed = changed || setsChanged
 	} else {
 		// A rollout completes when the primary alone runs, all of it healthy.
-		steady = p != nil && len(r.Deployments) == 1 && s.settled(r, p, tasks)
+		steady = p != nil && len(r.Deployments) == 1 && c.settled(r, p, tasks)
 	}
 	if steady && p != nil && p.RolloutState == state.RolloutInProgress {
 		p.RolloutState, p.RolloutStateReason, p.UpdatedAt = state.RolloutCompleted, "ECS deployment "+p.ID+" completed.", now
@@ -309,7 +292,7 @@ func (s *Server) account(sc state.Scope, r *state.Service, tasks []state.Service
 
 // settled: the primary has exactly its desired tasks, every one healthy,
 // and nothing else of the service is left.
-func (s *Server) settled(r *state.Service, p *state.Deployment, tasks []state.ServiceTask) bool {
+func (c *Controller) settled(r *state.Service, p *state.Deployment, tasks []state.ServiceTask) bool {
 	healthy := 0
 	for _, st := range tasks {
 		t := st.Rec
@@ -322,12 +305,6 @@ func (s *Server) settled(r *state.Service, p *state.Deployment, tasks []state.Se
 		healthy++
 	}
 	return healthy == r.Desired()
-}
-
-// failureThreshold is ECS's circuit breaker threshold: half the desired
-// count, at least 3 and at most 200.
-func failureThreshold(desired int) int {
-	return min(max(3, (desired+1)/2), 200)
 }
 
 // backoffAfter failed tasks in a row, a service waits before launching
@@ -345,7 +322,7 @@ func launchBackoff(failures int) time.Duration {
 
 // tripCircuitBreaker fails the primary deployment and, with rollback,
 // deploys the last one that completed again.
-func (s *Server) tripCircuitBreaker(sc state.Scope, r *state.Service, p *state.Deployment, now time.Time) {
+func (c *Controller) tripCircuitBreaker(sc state.Scope, r *state.Service, p *state.Deployment, now time.Time) {
 	p.RolloutState, p.UpdatedAt = state.RolloutFailed, now
 	p.RolloutStateReason = "ECS deployment circuit breaker: tasks failed to start."
 	p.FinishedAt = &now
@@ -358,7 +335,7 @@ func (s *Server) tripCircuitBreaker(sc state.Scope, r *state.Service, p *state.D
 
 // rolloutTasks turns the service's tasks into what the planner weighs, and
 // says when the first health check grace period still running ends.
-func (s *Server) rolloutTasks(sc state.Scope, r *state.Service, tasks []state.ServiceTask, now time.Time) ([]rollout.Task, time.Time) {
+func (c *Controller) rolloutTasks(sc state.Scope, r *state.Service, tasks []state.ServiceTask, now time.Time) ([]rollout.Task, time.Time) {
 	grace := time.Duration(ecs.Val(r.HealthCheckGracePeriodSeconds)) * time.Second
 	var out []rollout.Task
 	var graceEnds time.Time
@@ -369,7 +346,7 @@ func (s *Server) rolloutTasks(sc state.Scope, r *state.Service, tasks []state.Se
 			continue
 		}
 		if _, ok := draining[t.InstanceID]; !ok {
-			_, inst, _ := s.state.Instance(sc, r.Cluster, t.InstanceID)
+			_, inst, _ := c.state.Instance(sc, r.Cluster, t.InstanceID)
 			draining[t.InstanceID] = inst != nil && inst.Status == state.StatusDraining
 		}
 		rt := rollout.Task{ID: t.ID, Deployment: t.StartedBy, Instance: t.InstanceID, Healthy: state.TaskHealthy(t) && t.Live(),
@@ -393,86 +370,16 @@ func (s *Server) rolloutTasks(sc state.Scope, r *state.Service, tasks []state.Se
 	return out, graceEnds
 }
 
-// daemonInstances lists the cluster's instances with whether the DAEMON
-// service's tasks belong on each: ACTIVE, and its constraints, required
-// attributes and launch type hold there (resources are placement's to
-// judge, and fail with a reason).
-func (s *Server) daemonInstances(sc state.Scope, cl *state.Cluster, r *state.Service, tasks []state.ServiceTask) ([]rollout.DaemonInstance, error) {
-	var out []rollout.DaemonInstance
-	p := r.Primary()
-	var demand *scheduler.Demand
-	if p != nil {
-		l, err := s.serviceLaunch(sc, cl, r, p)
-		if err != nil {
-			return nil, err
-		}
-		demand = l.Demand("")
-		demand.CPU, demand.Memory, demand.Ports, demand.PortsUDP, demand.GPUs, demand.DynamicPorts = 0, 0, nil, nil, 0, 0
-	}
-	for _, o := range s.store.List(sc.Prefix(state.KindInstance)+cl.Name+"/", "", 0) {
-		inst, err := decode[state.Instance](s, o)
-		if err != nil {
-			return nil, err
-		}
-		if inst.Status == state.StatusInactive {
-			continue
-		}
-		eligible := inst.Status == state.StatusActive && demand != nil && !state.IsBuiltInProvider(inst.CapacityProviderName)
-		if eligible {
-			cand := s.placer.Candidate(sc, inst)
-			cand.AgentConnected = true // a disconnected agent does not make its tasks go
-			cand.Groups = map[string]int{}
-			eligible = len(scheduler.Place([]*scheduler.Candidate{cand}, demand, 1, s.services.rng).Placed) == 1
-		}
-		out = append(out, rollout.DaemonInstance{ID: inst.ID, Eligible: eligible})
-	}
-	return out, nil
-}
-
-// serviceLaunch is a launch of tasks of one of the service's deployments.
-func (s *Server) serviceLaunch(sc state.Scope, cl *state.Cluster, r *state.Service, d *state.Deployment) (*placement.Launch, error) {
-	_, td, err := s.state.TaskDef(sc, d.TaskDefinitionARN)
-	if err != nil {
-		return nil, err
-	}
-	if td == nil {
-		return nil, ecs.NewClientException("TaskDefinition not found.")
-	}
-	l := &placement.Launch{Cluster: cl, Def: &td.Definition, LaunchType: d.LaunchType, Providers: d.CapacityProviderStrategy,
-		Needs: state.NeedsOf(&td.Definition, nil), StartedBy: d.ID, Group: "service:" + r.Name, Service: r.Name, ExecCmd: r.EnableExecuteCommand}
-	if len(l.Providers) > 0 {
-		l.LaunchType = string(ecs.LaunchTypeEc2)
-		if state.IsBuiltInProvider(ecs.Val(l.Providers[0].CapacityProvider)) {
-			l.LaunchType = string(ecs.LaunchTypeFargate)
-		}
-	}
-	switch ecs.PropagateTags(r.PropagateTags) {
-	case ecs.PropagateTagsService:
-		l.Tags = append(l.Tags, r.Tags...)
-	case ecs.PropagateTagsTaskDefinition:
-		l.Tags = append(l.Tags, td.Tags...)
-	}
-	if r.EnableECSManagedTags {
-		l.Tags = append(l.Tags, ecs.Tag{Key: ecs.Ptr("aws:ecs:clusterName"), Value: ecs.Ptr(cl.Name)},
-			ecs.Tag{Key: ecs.Ptr("aws:ecs:serviceName"), Value: ecs.Ptr(r.Name)})
-	}
-	if l.Constraints, l.Strategies, err = placement.Rules(&td.Definition, d.PlacementConstraints, d.PlacementStrategy); err != nil {
-		return nil, err
-	}
-	l.GivenRules = []any{d.PlacementConstraints, d.PlacementStrategy}
-	return l, nil
-}
-
 // writeService writes the service record, and marks the stopped tasks it
 // has counted, guarded by the revision it was read at.
-func (s *Server) writeService(ctx context.Context, o *store.Object, r *state.Service, seen []state.ServiceTask) error {
+func (c *Controller) writeService(ctx context.Context, o *store.Object, r *state.Service, seen []state.ServiceTask) error {
 	ops := []store.Op{store.Put(o.Key, r, o.Rev)}
 	for _, st := range seen {
 		t := *st.Rec
 		t.ServiceSeen = true
 		ops = append(ops, store.Put(st.Obj.Key, &t, st.Obj.Rev))
 	}
-	_, err := s.store.Commit(ctx, ops...)
+	_, err := c.store.Commit(ctx, ops...)
 	if errors.Is(err, store.ErrConflict) {
 		return placement.ErrStale
 	}
@@ -482,14 +389,14 @@ func (s *Server) writeService(ctx context.Context, o *store.Object, r *state.Ser
 // startServiceTasks places the plan's new tasks. The service record, with
 // the events saying what was started or why nothing could be, is written
 // in the placement's own transaction.
-func (s *Server) startServiceTasks(ctx context.Context, sc state.Scope, cl *state.Cluster, o *store.Object, r *state.Service, p *state.Deployment, plan rollout.Plan) error {
-	l, err := s.serviceLaunch(sc, cl, r, p)
+func (c *Controller) startServiceTasks(ctx context.Context, sc state.Scope, cl *state.Cluster, o *store.Object, r *state.Service, p *state.Deployment, plan rollout.Plan) error {
+	l, err := c.placer.ServiceLaunch(sc, cl, r, p)
 	if err != nil {
 		return err
 	}
-	now := s.now().UTC()
+	now := c.now().UTC()
 	record := func(tasks []*state.Task, failures []ecs.Failure) any {
-		cp, err := decodeCopy[state.Service](s, o)
+		cp, err := state.DecodeCopy[state.Service](c.state, o)
 		if err != nil {
 			return r
 		}
@@ -505,7 +412,7 @@ func (s *Server) startServiceTasks(ctx context.Context, sc state.Scope, cl *stat
 	if len(plan.On) > 0 {
 		req.Only = []*placement.Instance{}
 		for _, id := range plan.On[:min(len(plan.On), maxTasksPerWrite)] {
-			io, inst, err := s.state.Instance(sc, cl.Name, id)
+			io, inst, err := c.state.Instance(sc, cl.Name, id)
 			if err != nil {
 				return err
 			}
@@ -518,32 +425,34 @@ func (s *Server) startServiceTasks(ctx context.Context, sc state.Scope, cl *stat
 		req.Count = min(plan.Start, maxTasksPerWrite)
 		req.Parts = l.Split(req.Count)
 	}
-	err = s.placer.Place(ctx, req)
+	err = c.placer.Place(ctx, req)
 	switch {
 	case errors.Is(err, placement.ErrNoInstances):
 		// Nothing could be tried (no instances at all): say so, once.
-		err = s.serviceEvent(ctx, o, r, func(cp *state.Service) bool { return cp.AddUnplaceableEvent(now, nil, placement.ErrNoInstances.Error()) })
-		s.services.instants[o.Key] = now.Add(placeRetry)
+		err = c.serviceEvent(ctx, o, r, func(cp *state.Service) bool {
+			return cp.AddUnplaceableEvent(now, nil, placement.ErrNoInstances.Error())
+		})
+		c.instants[o.Key] = now.Add(placeRetry)
 		return err
 	case err != nil:
 		return err
 	}
 	if len(req.Tasks) < req.Count {
-		s.services.instants[o.Key] = now.Add(placeRetry)
+		c.instants[o.Key] = now.Add(placeRetry)
 	}
 	return req.Err
 }
 
 // serviceEvent writes an event (or any small change) to the service record.
-func (s *Server) serviceEvent(ctx context.Context, o *store.Object, r *state.Service, change func(*state.Service) bool) error {
-	cp, err := decodeCopy[state.Service](s, o)
+func (c *Controller) serviceEvent(ctx context.Context, o *store.Object, r *state.Service, change func(*state.Service) bool) error {
+	cp, err := state.DecodeCopy[state.Service](c.state, o)
 	if err != nil {
 		return err
 	}
 	if !change(cp) {
 		return nil
 	}
-	return s.writeService(ctx, o, cp, nil)
+	return c.writeService(ctx, o, cp, nil)
 }
 
 func taskList(tasks []*state.Task) string {
@@ -556,13 +465,13 @@ func taskList(tasks []*state.Task) string {
 
 // stopServiceTasks tells the plan's tasks to stop, with the service's
 // event, in one transaction.
-func (s *Server) stopServiceTasks(ctx context.Context, o *store.Object, r *state.Service, tasks []state.ServiceTask, stops []rollout.Stop, primary string) error {
+func (c *Controller) stopServiceTasks(ctx context.Context, o *store.Object, r *state.Service, tasks []state.ServiceTask, stops []rollout.Stop, primary string) error {
 	byID := map[string]state.ServiceTask{}
 	for _, st := range tasks {
 		byID[st.Rec.ID] = st
 	}
-	now := s.now().UTC()
-	cp, err := decodeCopy[state.Service](s, o)
+	now := c.now().UTC()
+	cp, err := state.DecodeCopy[state.Service](c.state, o)
 	if err != nil {
 		return err
 	}
@@ -591,15 +500,15 @@ func (s *Server) stopServiceTasks(ctx context.Context, o *store.Object, r *state
 	if len(stopped) == 0 {
 		return nil
 	}
-	return s.commitStops(ctx, o, cp, stopped, ops, now)
+	return c.commitStops(ctx, o, cp, stopped, ops, now)
 }
 
 // commitStops writes stopped tasks (ops) with the service record cp and
 // its event saying what was stopped, guarded by the revisions read.
-func (s *Server) commitStops(ctx context.Context, o *store.Object, cp *state.Service, stopped []*state.Task, ops []store.Op, now time.Time) error {
+func (c *Controller) commitStops(ctx context.Context, o *store.Object, cp *state.Service, stopped []*state.Task, ops []store.Op, now time.Time) error {
 	cp.AddEvent(now, "(service %s) has stopped %d running tasks: %s.", cp.Name, len(stopped), taskList(stopped))
 	ops = append(ops, store.Put(o.Key, cp, o.Rev))
-	_, err := s.store.Commit(ctx, ops...)
+	_, err := c.store.Commit(ctx, ops...)
 	if errors.Is(err, store.ErrConflict) {
 		return placement.ErrStale
 	}

@@ -1,4 +1,4 @@
-package server
+package service
 
 import (
 	"context"
@@ -29,7 +29,7 @@ type lostTask struct {
 
 // lostTasks returns the service's tasks not yet STOPPED whose instance's
 // agent is lost, and when the next one would be (zero: none is waiting).
-func (s *Server) lostTasks(sc state.Scope, cluster string, tasks []state.ServiceTask, now time.Time) ([]lostTask, time.Time) {
+func (c *Controller) lostTasks(sc state.Scope, cluster string, tasks []state.ServiceTask, now time.Time) ([]lostTask, time.Time) {
 	var lost []lostTask
 	var next time.Time
 	byInstance := map[string]*state.Instance{}
@@ -40,17 +40,17 @@ func (s *Server) lostTasks(sc state.Scope, cluster string, tasks []state.Service
 		}
 		inst, seen := byInstance[t.InstanceID]
 		if !seen {
-			_, inst, _ = s.state.Instance(sc, cluster, t.InstanceID)
+			_, inst, _ = c.state.Instance(sc, cluster, t.InstanceID)
 			byInstance[t.InstanceID] = inst
 		}
 		switch {
 		case inst == nil || inst.Status == state.StatusInactive:
 			lost = append(lost, lostTask{st, "Task stopped because its container instance was deregistered."})
 		case inst.AgentConnected || inst.AgentDisconnectedAt == nil:
-		case now.Sub(*inst.AgentDisconnectedAt) >= s.agentLostAfter:
-			lost = append(lost, lostTask{st, "Task stopped because its container instance's agent has been disconnected for more than " + s.agentLostAfter.String() + "."})
+		case now.Sub(*inst.AgentDisconnectedAt) >= c.agentLostAfter:
+			lost = append(lost, lostTask{st, "Task stopped because its container instance's agent has been disconnected for more than " + c.agentLostAfter.String() + "."})
 		default:
-			next = earliest(next, inst.AgentDisconnectedAt.Add(s.agentLostAfter))
+			next = earliest(next, inst.AgentDisconnectedAt.Add(c.agentLostAfter))
 		}
 	}
 	return lost, next
@@ -59,9 +59,9 @@ func (s *Server) lostTasks(sc state.Scope, cluster string, tasks []state.Service
 // stopLostTasks records lost tasks as STOPPED, with their instances'
 // resources given back and the service's event, in one transaction guarded
 // by the revisions they were read at.
-func (s *Server) stopLostTasks(ctx context.Context, sc state.Scope, o *store.Object, r *state.Service, lost []lostTask) error {
-	now := s.now().UTC()
-	cp, err := decodeCopy[state.Service](s, o)
+func (c *Controller) stopLostTasks(ctx context.Context, sc state.Scope, o *store.Object, r *state.Service, lost []lostTask) error {
+	now := c.now().UTC()
+	cp, err := state.DecodeCopy[state.Service](c.state, o)
 	if err != nil {
 		return err
 	}
@@ -73,7 +73,7 @@ func (s *Server) stopLostTasks(ctx context.Context, sc state.Scope, o *store.Obj
 	var ops []store.Op
 	var stopped []*state.Task
 	for _, st := range lost[:min(len(lost), maxTasksPerWrite)] {
-		t, err := decodeCopy[state.Task](s, st.Obj) // advanceTask changes its containers: a private copy
+		t, err := state.DecodeCopy[state.Task](c.state, st.Obj) // advanceTask changes its containers: a private copy
 		if err != nil {
 			return err
 		}
@@ -89,7 +89,7 @@ func (s *Server) stopLostTasks(ctx context.Context, sc state.Scope, o *store.Obj
 		}
 		h := instances[t.InstanceID]
 		if h == nil {
-			io, inst, err := s.state.Instance(sc, r.Cluster, t.InstanceID)
+			io, inst, err := c.state.Instance(sc, r.Cluster, t.InstanceID)
 			if err != nil {
 				return err
 			}
@@ -105,5 +105,5 @@ func (s *Server) stopLostTasks(ctx context.Context, sc state.Scope, o *store.Obj
 		h.rec.Version++
 		ops = append(ops, store.Put(h.obj.Key, &h.rec, h.obj.Rev))
 	}
-	return s.commitStops(ctx, o, cp, stopped, ops, now)
+	return c.commitStops(ctx, o, cp, stopped, ops, now)
 }
