@@ -46,7 +46,7 @@ type Reporter func(ctx context.Context, r Report) error
 
 // Engine runs tasks on Docker.
 type Engine struct {
-	rt      *docker.Runtime
+	rt      Runtime
 	cluster string
 	report  Reporter
 	log     *slog.Logger
@@ -63,8 +63,9 @@ type Engine struct {
 // `docker run` processes would, without flooding the Engine.
 const startsInFlight = 8
 
-// New returns an engine for the cluster's tasks on rt.
-func New(rt *docker.Runtime, cluster string, report Reporter, log *slog.Logger) *Engine {
+// New returns an engine for the cluster's tasks on rt (a *docker.Runtime
+// outside tests).
+func New(rt Runtime, cluster string, report Reporter, log *slog.Logger) *Engine {
 	if log == nil {
 		log = slog.Default()
 	}
