@@ -168,7 +168,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	registry.MustRegister(taskMetrics)
 	agents := &acs.Endpoints{
 		Metrics:      taskMetrics,
-		Backend:      srv,
+		Backend:      acs.NewStateBackend(records, nil, cfg.Log),
 		Authenticate: func(r *http.Request) (auth.Caller, error) { return keys.Verify(r, nil, time.Now()) },
 		Log:          cfg.Log,
 	}

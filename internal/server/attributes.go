@@ -173,7 +173,7 @@ func (s *Server) PutAttributes(ctx context.Context, in *ecs.PutAttributesRequest
 		return nil, err
 	}
 	err := s.update(ctx, func() ([]store.Op, error) {
-		_, cl, err := s.activeCluster(sc, in.Cluster)
+		_, cl, err := s.state.ActiveCluster(sc, ecs.Val(in.Cluster))
 		if err != nil {
 			return nil, err
 		}
@@ -206,7 +206,7 @@ func (s *Server) DeleteAttributes(ctx context.Context, in *ecs.DeleteAttributesR
 		return nil, err
 	}
 	err := s.update(ctx, func() ([]store.Op, error) {
-		_, cl, err := s.activeCluster(sc, in.Cluster)
+		_, cl, err := s.state.ActiveCluster(sc, ecs.Val(in.Cluster))
 		if err != nil {
 			return nil, err
 		}
@@ -247,7 +247,7 @@ func (s *Server) ListAttributes(ctx context.Context, in *ecs.ListAttributesReque
 		}
 		limit = int(*in.MaxResults)
 	}
-	_, cl, err := s.activeCluster(sc, in.Cluster)
+	_, cl, err := s.state.ActiveCluster(sc, ecs.Val(in.Cluster))
 	if err != nil {
 		return nil, err
 	}

@@ -75,7 +75,7 @@ func (s *Server) CreateCapacityProvider(ctx context.Context, in *ecs.CreateCapac
 	if in.AutoScalingGroupProvider != nil {
 		rec.AutoScalingGroupProvider = withScalingDefaults(in.AutoScalingGroupProvider)
 	} else {
-		_, cl, err := s.activeCluster(sc, in.Cluster)
+		_, cl, err := s.state.ActiveCluster(sc, ecs.Val(in.Cluster))
 		if err != nil {
 			return nil, err
 		}

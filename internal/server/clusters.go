@@ -12,19 +12,6 @@ import (
 
 var clusterNamePattern = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,255}$`)
 
-// activeCluster finds an ACTIVE cluster for an operation's cluster
-// parameter, or answers ClusterNotFoundException as ECS does.
-func (s *Server) activeCluster(sc state.Scope, ref *string) (*store.Object, *state.Cluster, error) {
-	o, c, err := s.state.Cluster(sc, ecs.Val(ref))
-	if err != nil {
-		return nil, nil, err
-	}
-	if c == nil || c.Status != state.StatusActive {
-		return nil, nil, ecs.NewClusterNotFoundException("Cluster not found.")
-	}
-	return o, c, nil
-}
-
 func (s *Server) CreateCluster(ctx context.Context, in *ecs.CreateClusterRequest) (*ecs.CreateClusterResponse, error) {
 	sc := scopeOf(ctx)
 	name := state.DefaultClusterName
@@ -223,7 +210,7 @@ func (s *Server) changeCluster(ctx context.Context, ref *string, change func(*st
 	sc := scopeOf(ctx)
 	var result *state.Cluster
 	err := s.update(ctx, func() ([]store.Op, error) {
-		o, _, err := s.activeCluster(sc, ref)
+		o, _, err := s.state.ActiveCluster(sc, ecs.Val(ref))
 		if err != nil {
 			return nil, err
 		}

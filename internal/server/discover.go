@@ -14,7 +14,7 @@ import (
 func (s *Server) DiscoverPollEndpoint(ctx context.Context, in *ecs.DiscoverPollEndpointRequest) (*ecs.DiscoverPollEndpointResponse, error) {
 	sc := scopeOf(ctx)
 	if in.Cluster != nil {
-		if _, _, err := s.activeCluster(sc, in.Cluster); err != nil {
+		if _, _, err := s.state.ActiveCluster(sc, ecs.Val(in.Cluster)); err != nil {
 			return nil, err
 		}
 	}

@@ -28,7 +28,7 @@ func (s *Server) clusterInstanceCount(sc state.Scope, cluster string) int {
 
 func (s *Server) RegisterContainerInstance(ctx context.Context, in *ecs.RegisterContainerInstanceRequest) (*ecs.RegisterContainerInstanceResponse, error) {
 	sc := scopeOf(ctx)
-	if _, _, err := s.activeCluster(sc, in.Cluster); err != nil {
+	if _, _, err := s.state.ActiveCluster(sc, ecs.Val(in.Cluster)); err != nil {
 		return nil, err
 	}
 	if err := validateTags(in.Tags); err != nil {
@@ -46,7 +46,7 @@ func (s *Server) RegisterContainerInstance(ctx context.Context, in *ecs.Register
 
 	var result *state.Instance
 	err = s.update(ctx, func() ([]store.Op, error) {
-		co, cl, err := s.activeCluster(sc, in.Cluster)
+		co, cl, err := s.state.ActiveCluster(sc, ecs.Val(in.Cluster))
 		if err != nil {
 			return nil, err
 		}
@@ -195,7 +195,7 @@ func (s *Server) DescribeContainerInstances(ctx context.Context, in *ecs.Describ
 	if len(in.ContainerInstances) > 100 {
 		return nil, ecs.NewInvalidParameterException("instanceIds can have at most 100 items.")
 	}
-	_, cl, err := s.activeCluster(sc, in.Cluster)
+	_, cl, err := s.state.ActiveCluster(sc, ecs.Val(in.Cluster))
 	if err != nil {
 		return nil, err
 	}
@@ -222,7 +222,7 @@ func (s *Server) DescribeContainerInstances(ctx context.Context, in *ecs.Describ
 // not INACTIVE.
 func (s *Server) ListContainerInstances(ctx context.Context, in *ecs.ListContainerInstancesRequest) (*ecs.ListContainerInstancesResponse, error) {
 	sc := scopeOf(ctx)
-	_, cl, err := s.activeCluster(sc, in.Cluster)
+	_, cl, err := s.state.ActiveCluster(sc, ecs.Val(in.Cluster))
 	if err != nil {
 		return nil, err
 	}
@@ -261,7 +261,7 @@ func (s *Server) DeregisterContainerInstance(ctx context.Context, in *ecs.Deregi
 	ref := ecs.Val(in.ContainerInstance)
 	var result *state.Instance
 	err := s.update(ctx, func() ([]store.Op, error) {
-		_, cl, err := s.activeCluster(sc, in.Cluster)
+		_, cl, err := s.state.ActiveCluster(sc, ecs.Val(in.Cluster))
 		if err != nil {
 			return nil, err
 		}
@@ -310,7 +310,7 @@ func (s *Server) UpdateContainerInstancesState(ctx context.Context, in *ecs.Upda
 	}
 	var out *ecs.UpdateContainerInstancesStateResponse
 	err := s.update(ctx, func() ([]store.Op, error) {
-		_, cl, err := s.activeCluster(sc, in.Cluster)
+		_, cl, err := s.state.ActiveCluster(sc, ecs.Val(in.Cluster))
 		if err != nil {
 			return nil, err
 		}

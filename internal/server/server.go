@@ -70,6 +70,10 @@ func wireError(err error) error {
 	switch {
 	case errors.Is(err, state.ErrCorrupt):
 		return errServiceUnavailable()
+	case errors.Is(err, state.ErrClusterNotFound):
+		return ecs.NewClusterNotFoundException("%s", state.ErrClusterNotFound.Error())
+	case errors.Is(err, state.ErrTaskNotFound):
+		return ecs.NewInvalidParameterException("%s", state.ErrTaskNotFound.Error())
 	case errors.Is(err, placement.ErrNoInstances):
 		return ecs.NewInvalidParameterException("%s", placement.ErrNoInstances.Error())
 	}
@@ -95,8 +99,14 @@ func scopeOf(ctx context.Context) state.Scope {
 // not the client's fault to ServerException.
 func (s *Server) update(ctx context.Context, plan func() ([]store.Op, error)) error {
 	_, err := s.store.Update(ctx, plan)
+	if err == nil {
+		return nil
+	}
+	if w := wireError(err); w != err {
+		return w // a sentinel of the state, said in ECS's words
+	}
 	var apiErr *ecs.Error
-	if err != nil && !errors.As(err, &apiErr) && !errors.Is(err, state.ErrCorrupt) {
+	if !errors.As(err, &apiErr) {
 		s.log.Error("store write failed", "err", err)
 		return errServiceUnavailable()
 	}

@@ -205,7 +205,7 @@ func (s *Server) CreateService(ctx context.Context, in *ecs.CreateServiceRequest
 	if !serviceNamePattern.MatchString(name) {
 		return nil, ecs.NewInvalidParameterException("Service name is invalid. Up to 255 letters (uppercase and lowercase), numbers, underscores, and hyphens are allowed.")
 	}
-	_, cl, err := s.activeCluster(sc, in.Cluster)
+	_, cl, err := s.state.ActiveCluster(sc, ecs.Val(in.Cluster))
 	if err != nil {
 		return nil, err
 	}
@@ -311,7 +311,7 @@ func (s *Server) CreateService(ctx context.Context, in *ecs.CreateServiceRequest
 
 func (s *Server) UpdateService(ctx context.Context, in *ecs.UpdateServiceRequest) (*ecs.UpdateServiceResponse, error) {
 	sc := scopeOf(ctx)
-	_, cl, err := s.activeCluster(sc, in.Cluster)
+	_, cl, err := s.state.ActiveCluster(sc, ecs.Val(in.Cluster))
 	if err != nil {
 		return nil, err
 	}
@@ -436,7 +436,7 @@ func needsNewDeployment(a, b *state.Service) bool {
 
 func (s *Server) DeleteService(ctx context.Context, in *ecs.DeleteServiceRequest) (*ecs.DeleteServiceResponse, error) {
 	sc := scopeOf(ctx)
-	_, cl, err := s.activeCluster(sc, in.Cluster)
+	_, cl, err := s.state.ActiveCluster(sc, ecs.Val(in.Cluster))
 	if err != nil {
 		return nil, err
 	}
@@ -476,7 +476,7 @@ func (s *Server) DeleteService(ctx context.Context, in *ecs.DeleteServiceRequest
 
 func (s *Server) DescribeServices(ctx context.Context, in *ecs.DescribeServicesRequest) (*ecs.DescribeServicesResponse, error) {
 	sc := scopeOf(ctx)
-	_, cl, err := s.activeCluster(sc, in.Cluster)
+	_, cl, err := s.state.ActiveCluster(sc, ecs.Val(in.Cluster))
 	if err != nil {
 		return nil, err
 	}
@@ -505,7 +505,7 @@ func (s *Server) DescribeServices(ctx context.Context, in *ecs.DescribeServicesR
 
 func (s *Server) ListServices(ctx context.Context, in *ecs.ListServicesRequest) (*ecs.ListServicesResponse, error) {
 	sc := scopeOf(ctx)
-	_, cl, err := s.activeCluster(sc, in.Cluster)
+	_, cl, err := s.state.ActiveCluster(sc, ecs.Val(in.Cluster))
 	if err != nil {
 		return nil, err
 	}

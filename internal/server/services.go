@@ -21,7 +21,7 @@ var serviceNamePattern = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,255}$`)
 // existingService finds a service a read names, in any status:
 // ServiceNotFound for none.
 func (s *Server) existingService(sc state.Scope, clusterRef, serviceRef *string) (*state.Service, error) {
-	_, cl, err := s.activeCluster(sc, clusterRef)
+	_, cl, err := s.state.ActiveCluster(sc, ecs.Val(clusterRef))
 	if err != nil {
 		return nil, err
 	}

@@ -54,7 +54,7 @@ func (s *Server) taggable(sc state.Scope, arn string) (*store.Object, map[string
 	}
 	notFound := func() error {
 		if strings.HasPrefix(key, sc.Prefix(state.KindCluster)) {
-			return ecs.NewClusterNotFoundException("Cluster not found.")
+			return state.ErrClusterNotFound
 		}
 		return ecs.NewResourceNotFoundException("The specified resource could not be found.")
 	}

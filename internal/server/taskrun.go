@@ -14,7 +14,7 @@ import (
 // prepareLaunch applies the checks RunTask and StartTask share, in ECS's order.
 func (s *Server) prepareLaunch(sc state.Scope, clusterRef, taskDefRef *string, launchType ecs.LaunchType, strategy []ecs.CapacityProviderStrategyItem,
 	netConf *ecs.NetworkConfiguration, ov *ecs.TaskOverride, tags []ecs.Tag, propagate ecs.PropagateTags) (*placement.Launch, error) {
-	_, cl, err := s.activeCluster(sc, clusterRef)
+	_, cl, err := s.state.ActiveCluster(sc, ecs.Val(clusterRef))
 	if err != nil {
 		return nil, err
 	}

@@ -111,7 +111,7 @@ func taskView(t *state.Task, withTags bool) ecs.Task {
 
 func (s *Server) DescribeTasks(ctx context.Context, in *ecs.DescribeTasksRequest) (*ecs.DescribeTasksResponse, error) {
 	sc := scopeOf(ctx)
-	_, cl, err := s.activeCluster(sc, in.Cluster)
+	_, cl, err := s.state.ActiveCluster(sc, ecs.Val(in.Cluster))
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +143,7 @@ func (s *Server) DescribeTasks(ctx context.Context, in *ecs.DescribeTasksRequest
 
 func (s *Server) ListTasks(ctx context.Context, in *ecs.ListTasksRequest) (*ecs.ListTasksResponse, error) {
 	sc := scopeOf(ctx)
-	_, cl, err := s.activeCluster(sc, in.Cluster)
+	_, cl, err := s.state.ActiveCluster(sc, ecs.Val(in.Cluster))
 	if err != nil {
 		return nil, err
 	}

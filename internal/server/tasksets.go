@@ -47,7 +47,7 @@ func scalePercent(in *ecs.Scale) (float64, error) {
 
 // externalService finds the ACTIVE service a task set call acts on.
 func (s *Server) externalService(sc state.Scope, clusterRef, serviceRef *string) (*state.Cluster, *store.Object, *state.Service, error) {
-	_, cl, err := s.activeCluster(sc, clusterRef)
+	_, cl, err := s.state.ActiveCluster(sc, ecs.Val(clusterRef))
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -128,7 +128,7 @@ func (s *Server) CreateTaskSet(ctx context.Context, in *ecs.CreateTaskSetRequest
 
 // changeTaskSet applies change to a task set of an EXTERNAL service, writes
 // the service back and answers the task set as it is then. A change that
-// returns errUnchanged writes nothing.
+// returns state.ErrUnchanged writes nothing.
 func (s *Server) changeTaskSet(ctx context.Context, clusterRef, serviceRef, taskSetRef *string, change func(*state.Service, *state.TaskSet, time.Time) error) (*ecs.TaskSet, error) {
 	sc := scopeOf(ctx)
 	var svc *state.Service
@@ -148,7 +148,7 @@ func (s *Server) changeTaskSet(ctx context.Context, clusterRef, serviceRef, task
 		}
 		svc, out = r, ts
 		now := s.now().UTC()
-		if err := change(r, ts, now); err == errUnchanged {
+		if err := change(r, ts, now); err == state.ErrUnchanged {
 			return nil, nil
 		} else if err != nil {
 			return nil, err
@@ -208,7 +208,7 @@ func (s *Server) UpdateServicePrimaryTaskSet(ctx context.Context, in *ecs.Update
 func (s *Server) DeleteTaskSet(ctx context.Context, in *ecs.DeleteTaskSetRequest) (*ecs.DeleteTaskSetResponse, error) {
 	v, err := s.changeTaskSet(ctx, in.Cluster, in.Service, in.TaskSet, func(r *state.Service, ts *state.TaskSet, now time.Time) error {
 		if ts.Status == state.TaskSetDraining {
-			return errUnchanged // already being deleted
+			return state.ErrUnchanged // already being deleted
 		}
 		if ts.ComputedDesired(r) > 0 && !ecs.Val(in.Force) {
 			return ecs.NewInvalidParameterException("The task set cannot be deleted while it is scaled above 0. Scale it to 0 first, or delete it with force.")

@@ -7,7 +7,6 @@ import (
 	"github.com/berth-project/berth/internal/state"
 
 	"github.com/berth-project/berth/api/ecs"
-	"github.com/berth-project/berth/internal/store"
 )
 
 // Task state moves two ways: StopTask changes what is desired, and the
@@ -20,9 +19,9 @@ func (s *Server) StopTask(ctx context.Context, in *ecs.StopTaskRequest) (*ecs.St
 	if reason == "" {
 		reason = "Task stopped by user"
 	}
-	t, err := s.changeTask(ctx, in.Cluster, ecs.Val(in.Task), func(t *state.Task, _ *state.InstanceChange) error {
+	t, err := s.state.ChangeTask(ctx, scopeOf(ctx), ecs.Val(in.Cluster), ecs.Val(in.Task), func(t *state.Task, _ *state.InstanceChange) error {
 		if t.DesiredStatus == "STOPPED" {
-			return errUnchanged
+			return state.ErrUnchanged
 		}
 		now := s.now().UTC()
 		t.DesiredStatus = "STOPPED"
@@ -42,7 +41,7 @@ func (s *Server) StopTask(ctx context.Context, in *ecs.StopTaskRequest) (*ecs.St
 }
 
 func (s *Server) SubmitTaskStateChange(ctx context.Context, in *ecs.SubmitTaskStateChangeRequest) (*ecs.SubmitTaskStateChangeResponse, error) {
-	_, err := s.changeTask(ctx, in.Cluster, ecs.Val(in.Task), func(t *state.Task, ic *state.InstanceChange) error {
+	_, err := s.state.ChangeTask(ctx, scopeOf(ctx), ecs.Val(in.Cluster), ecs.Val(in.Task), func(t *state.Task, ic *state.InstanceChange) error {
 		changed := false
 		for _, cs := range in.Containers {
 			changed = state.ApplyContainerChange(t, ecs.Val(cs.ContainerName), cs.RuntimeId, cs.Status, cs.ExitCode, cs.Reason, cs.NetworkBindings) || changed
@@ -60,7 +59,7 @@ func (s *Server) SubmitTaskStateChange(ctx context.Context, in *ecs.SubmitTaskSt
 			changed = true
 		}
 		if !changed {
-			return errUnchanged
+			return state.ErrUnchanged
 		}
 		return nil
 	})
@@ -71,9 +70,9 @@ func (s *Server) SubmitTaskStateChange(ctx context.Context, in *ecs.SubmitTaskSt
 }
 
 func (s *Server) SubmitContainerStateChange(ctx context.Context, in *ecs.SubmitContainerStateChangeRequest) (*ecs.SubmitContainerStateChangeResponse, error) {
-	_, err := s.changeTask(ctx, in.Cluster, ecs.Val(in.Task), func(t *state.Task, _ *state.InstanceChange) error {
+	_, err := s.state.ChangeTask(ctx, scopeOf(ctx), ecs.Val(in.Cluster), ecs.Val(in.Task), func(t *state.Task, _ *state.InstanceChange) error {
 		if !state.ApplyContainerChange(t, ecs.Val(in.ContainerName), in.RuntimeId, in.Status, in.ExitCode, in.Reason, in.NetworkBindings) {
-			return errUnchanged
+			return state.ErrUnchanged
 		}
 		return nil
 	})
@@ -86,60 +85,8 @@ func (s *Server) SubmitContainerStateChange(ctx context.Context, in *ecs.SubmitC
 // SubmitAttachmentStateChanges acknowledges attachment reports: Berth
 // creates no elastic network interfaces, so there is nothing to record.
 func (s *Server) SubmitAttachmentStateChanges(ctx context.Context, in *ecs.SubmitAttachmentStateChangesRequest) (*ecs.SubmitAttachmentStateChangesResponse, error) {
-	if _, _, err := s.activeCluster(scopeOf(ctx), in.Cluster); err != nil {
+	if _, _, err := s.state.ActiveCluster(scopeOf(ctx), ecs.Val(in.Cluster)); err != nil {
 		return nil, err
 	}
 	return &ecs.SubmitAttachmentStateChangesResponse{Acknowledgment: ecs.Ptr("ACK")}, nil
-}
-
-// errUnchanged aborts a task change that would write nothing new.
-var errUnchanged = ecs.NewServerException("unchanged")
-
-// changeTask applies change to a private copy of a task and writes it back
-// (with its instance, when resources are given back), retrying on conflict.
-// A change returning errUnchanged writes nothing and answers the task as is.
-func (s *Server) changeTask(ctx context.Context, clusterRef *string, ref string, change func(*state.Task, *state.InstanceChange) error) (*state.Task, error) {
-	sc := scopeOf(ctx)
-	var result *state.Task
-	err := s.update(ctx, func() ([]store.Op, error) {
-		_, cl, err := s.activeCluster(sc, clusterRef)
-		if err != nil {
-			return nil, err
-		}
-		o, t, err := s.state.Task(sc, cl.Name, ref)
-		if err != nil {
-			return nil, err
-		}
-		if t == nil {
-			return nil, ecs.NewInvalidParameterException("The referenced task was not found.")
-		}
-		changed, err := decodeCopy[state.Task](s, o)
-		if err != nil {
-			return nil, err
-		}
-		var ic state.InstanceChange
-		if err := change(changed, &ic); err == errUnchanged {
-			result = t
-			return nil, nil
-		} else if err != nil {
-			return nil, err
-		}
-		changed.Version++
-		result = changed
-		ops := []store.Op{store.Put(o.Key, changed, o.Rev)}
-		if ic.Release != nil {
-			io, inst, err := s.state.Instance(sc, cl.Name, changed.InstanceID)
-			if err != nil {
-				return nil, err
-			}
-			if inst != nil {
-				cp := *inst
-				cp.RemainingResources = state.Adjusted(inst.RemainingResources, *ic.Release, -1)
-				cp.Version++
-				ops = append(ops, store.Put(io.Key, &cp, io.Rev))
-			}
-		}
-		return ops, nil
-	})
-	return result, err
 }
