@@ -6,10 +6,11 @@
 // arithmetic of a rolling update is internal/rollout's. Every decision a
 // user would want to know of is a service event, worded as ECS words it.
 //
-// The files split the loop by concern: scheduler.go (the pass and one step
-// of one service), bookkeeping (stopped tasks counted, deployments retired,
-// completion and steady state), progress.go (the circuit breaker and the
-// launch back-off), launch.go and stop.go (the writes), tasksets.go.
+// The files split the loop by concern: scheduler.go (the pass, and one
+// step of one service), bookkeeping.go (stopped tasks counted, deployments
+// retired, completion and steady state), progress.go (the launch back-off
+// and the circuit breaker), writes.go (starts, stops and events, each a
+// guarded transaction), tasksets.go (EXTERNAL services).
 package service
 
 import (
