@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"reflect"
 	"slices"
 
 	"github.com/berth-project/berth/internal/placement"
@@ -234,11 +233,12 @@ func (s *Server) CreateService(ctx context.Context, in *ecs.CreateServiceRequest
 	r := &state.Service{
 		Schema: state.ServiceSchema, ARN: sc.ARN("service/" + cl.Name + "/" + name), Name: name, Cluster: cl.Name, ClusterARN: cl.ARN,
 		Status: state.StatusActive, DesiredCount: int(ecs.Val(in.DesiredCount)), SchedulingStrategy: strategy,
-		LaunchType: launchType, CapacityProviderStrategy: providers, PlatformVersion: ecs.Val(in.PlatformVersion),
+		LaunchSpec: state.LaunchSpec{LaunchType: launchType, CapacityProviderStrategy: providers, PlatformVersion: ecs.Val(in.PlatformVersion),
+			PlacementConstraints: in.PlacementConstraints, PlacementStrategy: in.PlacementStrategy,
+			NetworkConfiguration: in.NetworkConfiguration, LoadBalancers: in.LoadBalancers, ServiceRegistries: in.ServiceRegistries,
+			ServiceConnectConfiguration: in.ServiceConnectConfiguration},
 		DeploymentConfiguration: mergeDeploymentConfiguration(defaultDeploymentConfiguration(strategy), in.DeploymentConfiguration),
-		DeploymentController:    controller, PlacementConstraints: in.PlacementConstraints, PlacementStrategy: in.PlacementStrategy,
-		NetworkConfiguration: in.NetworkConfiguration, LoadBalancers: in.LoadBalancers, ServiceRegistries: in.ServiceRegistries,
-		ServiceConnectConfiguration: in.ServiceConnectConfiguration, HealthCheckGracePeriodSeconds: in.HealthCheckGracePeriodSeconds,
+		DeploymentController:    controller, HealthCheckGracePeriodSeconds: in.HealthCheckGracePeriodSeconds,
 		Tags: in.Tags, EnableECSManagedTags: ecs.Val(in.EnableECSManagedTags), PropagateTags: string(in.PropagateTags),
 		EnableExecuteCommand: ecs.Val(in.EnableExecuteCommand), AvailabilityZoneRebalancing: string(in.AvailabilityZoneRebalancing),
 		RoleARN: ecs.Val(in.Role), CreatedBy: rootPrincipal(sc), CreatedAt: now, ClientToken: ecs.Val(in.ClientToken),
@@ -424,13 +424,7 @@ func (s *Server) UpdateService(ctx context.Context, in *ecs.UpdateServiceRequest
 // opposed to those (desired count, deployment configuration, grace period)
 // the current one simply takes on.
 func needsNewDeployment(a, b *state.Service) bool {
-	return a.TaskDefinitionARN != b.TaskDefinitionARN || a.LaunchType != b.LaunchType || a.PlatformVersion != b.PlatformVersion ||
-		!reflect.DeepEqual(a.CapacityProviderStrategy, b.CapacityProviderStrategy) ||
-		!reflect.DeepEqual(a.NetworkConfiguration, b.NetworkConfiguration) ||
-		!reflect.DeepEqual(a.PlacementConstraints, b.PlacementConstraints) ||
-		!reflect.DeepEqual(a.PlacementStrategy, b.PlacementStrategy) ||
-		!reflect.DeepEqual(a.LoadBalancers, b.LoadBalancers) ||
-		!reflect.DeepEqual(a.ServiceRegistries, b.ServiceRegistries) ||
+	return !a.LaunchSpec.Equal(&b.LaunchSpec) ||
 		a.EnableExecuteCommand != b.EnableExecuteCommand || a.EnableECSManagedTags != b.EnableECSManagedTags || a.PropagateTags != b.PropagateTags
 }
 

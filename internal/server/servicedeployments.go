@@ -217,7 +217,8 @@ func (s *Server) DescribeServiceRevisions(ctx context.Context, in *ecs.DescribeS
 			TaskDefinition: ecs.Ptr(found.TaskDefinitionARN), CapacityProviderStrategy: found.CapacityProviderStrategy,
 			LaunchType: ecs.LaunchType(found.LaunchType), PlatformVersion: strPtr(found.PlatformVersion),
 			LoadBalancers: found.LoadBalancers, ServiceRegistries: found.ServiceRegistries, NetworkConfiguration: found.NetworkConfiguration,
-			ContainerImages: []ecs.ContainerImage{}, GuardDutyEnabled: ecs.Ptr(false), CreatedAt: ecs.NewTimestamp(found.CreatedAt),
+			ServiceConnectConfiguration: found.ServiceConnectConfiguration,
+			ContainerImages:             []ecs.ContainerImage{}, GuardDutyEnabled: ecs.Ptr(false), CreatedAt: ecs.NewTimestamp(found.CreatedAt),
 		}
 		if _, td, err := s.state.TaskDef(sc, found.TaskDefinitionARN); err == nil && td != nil {
 			for _, c := range td.Definition.ContainerDefinitions {

@@ -98,6 +98,7 @@ func (s *Server) serviceView(sc state.Scope, r *state.Service, withTags bool) ec
 			FailedTasks: ecs.Ptr(int32(d.FailedTasks)), CreatedAt: ecs.NewTimestamp(d.CreatedAt), UpdatedAt: ecs.NewTimestamp(d.UpdatedAt),
 			LaunchType: ecs.LaunchType(d.LaunchType), CapacityProviderStrategy: d.CapacityProviderStrategy, PlatformVersion: strPtr(d.PlatformVersion),
 			NetworkConfiguration: d.NetworkConfiguration, RolloutState: ecs.DeploymentRolloutState(d.RolloutState), RolloutStateReason: ecs.Ptr(d.RolloutStateReason),
+			ServiceConnectConfiguration: d.ServiceConnectConfiguration,
 		})
 		if d.Status == state.DeploymentPrimary {
 			out.CurrentServiceDeployment = ecs.Ptr(serviceDeploymentARN(sc, r, d.ID))

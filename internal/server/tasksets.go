@@ -98,9 +98,9 @@ func (s *Server) CreateTaskSet(ctx context.Context, in *ecs.CreateTaskSetRequest
 		id := state.NewDeploymentID()
 		ts := state.TaskSet{
 			ID: id, ARN: sc.ARN("task-set/" + r.Cluster + "/" + r.Name + "/" + id), Status: state.TaskSetActive, ExternalID: ecs.Val(in.ExternalId),
-			TaskDefinitionARN: ecs.Val(td.Definition.TaskDefinitionArn),
-			PlatformVersion:   ecs.Val(in.PlatformVersion), NetworkConfiguration: in.NetworkConfiguration, LoadBalancers: in.LoadBalancers,
-			ServiceRegistries: in.ServiceRegistries, ScalePercent: pct, StabilityStatus: string(ecs.StabilityStatusStabilizing), StabilityStatusAt: now,
+			LaunchSpec: state.LaunchSpec{TaskDefinitionARN: ecs.Val(td.Definition.TaskDefinitionArn), PlatformVersion: ecs.Val(in.PlatformVersion),
+				NetworkConfiguration: in.NetworkConfiguration, LoadBalancers: in.LoadBalancers, ServiceRegistries: in.ServiceRegistries},
+			ScalePercent: pct, StabilityStatus: string(ecs.StabilityStatusStabilizing), StabilityStatusAt: now,
 			Tags: in.Tags, ClientToken: ecs.Val(in.ClientToken), CreatedAt: now, UpdatedAt: now,
 		}
 		if ts.LaunchType, ts.CapacityProviderStrategy, err = launchChoice(cl, in.LaunchType, in.CapacityProviderStrategy); err != nil {

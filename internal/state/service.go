@@ -19,10 +19,7 @@ func (r *Service) NewDeployment(sc Scope, now time.Time) Deployment {
 	r.RevisionCounter++
 	id := NewDeploymentID()
 	return Deployment{
-		ID: id, Status: DeploymentPrimary, TaskDefinitionARN: r.TaskDefinitionARN, DesiredCount: r.DesiredCount,
-		LaunchType: r.LaunchType, CapacityProviderStrategy: r.CapacityProviderStrategy, PlatformVersion: r.PlatformVersion,
-		NetworkConfiguration: r.NetworkConfiguration, PlacementConstraints: r.PlacementConstraints, PlacementStrategy: r.PlacementStrategy,
-		LoadBalancers: r.LoadBalancers, ServiceRegistries: r.ServiceRegistries,
+		ID: id, Status: DeploymentPrimary, LaunchSpec: r.LaunchSpec, DesiredCount: r.DesiredCount,
 		RolloutState: RolloutInProgress, RolloutStateReason: "ECS deployment " + id + " in progress.",
 		RevisionARN: sc.ARN("service-revision/" + r.Cluster + "/" + r.Name + "/" + Digits19(r.RevisionCounter)),
 		CreatedAt:   now, UpdatedAt: now,
@@ -54,36 +51,27 @@ func Digits19(n int) string {
 
 // Service is a service as stored.
 type Service struct {
-	Schema                        int                                `json:"schema"`
-	ARN                           string                             `json:"arn"`
-	Name                          string                             `json:"name"`
-	Cluster                       string                             `json:"cluster"`
-	ClusterARN                    string                             `json:"clusterArn"`
-	Status                        string                             `json:"status"` // ACTIVE, DRAINING or INACTIVE
-	DesiredCount                  int                                `json:"desiredCount"`
-	SchedulingStrategy            string                             `json:"schedulingStrategy"`
-	TaskDefinitionARN             string                             `json:"taskDefinitionArn,omitempty"`
-	LaunchType                    string                             `json:"launchType,omitempty"`
-	CapacityProviderStrategy      []ecs.CapacityProviderStrategyItem `json:"capacityProviderStrategy,omitempty"`
-	PlatformVersion               string                             `json:"platformVersion,omitempty"`
-	DeploymentConfiguration       ecs.DeploymentConfiguration        `json:"deploymentConfiguration"`
-	DeploymentController          string                             `json:"deploymentController"`
-	PlacementConstraints          []ecs.PlacementConstraint          `json:"placementConstraints,omitempty"`
-	PlacementStrategy             []ecs.PlacementStrategy            `json:"placementStrategy,omitempty"`
-	NetworkConfiguration          *ecs.NetworkConfiguration          `json:"networkConfiguration,omitempty"`
-	LoadBalancers                 []ecs.LoadBalancer                 `json:"loadBalancers,omitempty"`
-	ServiceRegistries             []ecs.ServiceRegistry              `json:"serviceRegistries,omitempty"`
-	ServiceConnectConfiguration   *ecs.ServiceConnectConfiguration   `json:"serviceConnectConfiguration,omitempty"`
-	HealthCheckGracePeriodSeconds *int32                             `json:"healthCheckGracePeriodSeconds,omitempty"`
-	Tags                          []ecs.Tag                          `json:"tags,omitempty"`
-	EnableECSManagedTags          bool                               `json:"enableECSManagedTags"`
-	PropagateTags                 string                             `json:"propagateTags,omitempty"`
-	EnableExecuteCommand          bool                               `json:"enableExecuteCommand"`
-	AvailabilityZoneRebalancing   string                             `json:"availabilityZoneRebalancing,omitempty"`
-	RoleARN                       string                             `json:"roleArn,omitempty"`
-	CreatedBy                     string                             `json:"createdBy,omitempty"`
-	CreatedAt                     time.Time                          `json:"createdAt"`
-	ClientToken                   string                             `json:"clientToken,omitempty"`
+	Schema                        int                         `json:"schema"`
+	ARN                           string                      `json:"arn"`
+	Name                          string                      `json:"name"`
+	Cluster                       string                      `json:"cluster"`
+	ClusterARN                    string                      `json:"clusterArn"`
+	Status                        string                      `json:"status"` // ACTIVE, DRAINING or INACTIVE
+	DesiredCount                  int                         `json:"desiredCount"`
+	SchedulingStrategy            string                      `json:"schedulingStrategy"`
+	LaunchSpec                                                // the settings new deployments take (launchspec.go)
+	DeploymentConfiguration       ecs.DeploymentConfiguration `json:"deploymentConfiguration"`
+	DeploymentController          string                      `json:"deploymentController"`
+	HealthCheckGracePeriodSeconds *int32                      `json:"healthCheckGracePeriodSeconds,omitempty"`
+	Tags                          []ecs.Tag                   `json:"tags,omitempty"`
+	EnableECSManagedTags          bool                        `json:"enableECSManagedTags"`
+	PropagateTags                 string                      `json:"propagateTags,omitempty"`
+	EnableExecuteCommand          bool                        `json:"enableExecuteCommand"`
+	AvailabilityZoneRebalancing   string                      `json:"availabilityZoneRebalancing,omitempty"`
+	RoleARN                       string                      `json:"roleArn,omitempty"`
+	CreatedBy                     string                      `json:"createdBy,omitempty"`
+	CreatedAt                     time.Time                   `json:"createdAt"`
+	ClientToken                   string                      `json:"clientToken,omitempty"`
 
 	// Deployments in progress: the PRIMARY first, then ACTIVE ones that
 	// still have tasks. Finished ones move to History.
@@ -97,40 +85,36 @@ type Service struct {
 	LaunchFailures    int        `json:"launchFailures,omitempty"`    // tasks failed in a row: drives the back-off
 	NextLaunchAt      *time.Time `json:"nextLaunchAt,omitempty"`      // no launches before this while backing off
 	DeletedAt         *time.Time `json:"deletedAt,omitempty"`         // when DeleteService was called
+	InactiveAt        *time.Time `json:"inactiveAt,omitempty"`        // when it became INACTIVE; internal/controller/gc counts its retention from it
 	DaemonDesired     int        `json:"daemonDesired,omitempty"`     // DAEMON: the instances it should run on, as last counted
 	RevisionCounter   int        `json:"revisionCounter,omitempty"`   // service revisions handed out
 	DeploymentCounter int        `json:"deploymentCounter,omitempty"` // unused ids are never reused
 }
 
-const ServiceSchema = 1
+// ServiceSchema 2 embeds one LaunchSpec in the service, its deployments and
+// its task sets; schema 1 deployments had no Service Connect configuration
+// (Upgrade).
+const ServiceSchema = 2
 
 // Deployment is one deployment of a service: a task definition and
 // the settings it runs with, and how far its rollout has come.
 type Deployment struct {
-	ID                       string                             `json:"id"`     // ecs-svc/<19 digits>
-	Status                   string                             `json:"status"` // PRIMARY, ACTIVE or INACTIVE
-	TaskDefinitionARN        string                             `json:"taskDefinitionArn"`
-	DesiredCount             int                                `json:"desiredCount"`
-	FailedTasks              int                                `json:"failedTasks"`
-	LaunchType               string                             `json:"launchType,omitempty"`
-	CapacityProviderStrategy []ecs.CapacityProviderStrategyItem `json:"capacityProviderStrategy,omitempty"`
-	PlatformVersion          string                             `json:"platformVersion,omitempty"`
-	NetworkConfiguration     *ecs.NetworkConfiguration          `json:"networkConfiguration,omitempty"`
-	PlacementConstraints     []ecs.PlacementConstraint          `json:"placementConstraints,omitempty"`
-	PlacementStrategy        []ecs.PlacementStrategy            `json:"placementStrategy,omitempty"`
-	RolloutState             string                             `json:"rolloutState"` // IN_PROGRESS, COMPLETED or FAILED
-	RolloutStateReason       string                             `json:"rolloutStateReason"`
-	Rollback                 bool                               `json:"rollback,omitempty"`   // started to roll another back
-	RollbackOf               string                             `json:"rollbackOf,omitempty"` // the deployment it rolls back
-	Stopped                  bool                               `json:"stopped,omitempty"`    // StopServiceDeployment ended it
-	StoppedAt                *time.Time                         `json:"stoppedAt,omitempty"`
-	SourceRevisionARNs       []string                           `json:"sourceRevisionArns,omitempty"` // what ran when it began
-	LoadBalancers            []ecs.LoadBalancer                 `json:"loadBalancers,omitempty"`
-	ServiceRegistries        []ecs.ServiceRegistry              `json:"serviceRegistries,omitempty"`
-	RevisionARN              string                             `json:"revisionArn"`
-	CreatedAt                time.Time                          `json:"createdAt"`
-	UpdatedAt                time.Time                          `json:"updatedAt"`
-	FinishedAt               *time.Time                         `json:"finishedAt,omitempty"`
+	ID                 string     `json:"id"`     // ecs-svc/<19 digits>
+	Status             string     `json:"status"` // PRIMARY, ACTIVE or INACTIVE
+	LaunchSpec                    // what its tasks run with
+	DesiredCount       int        `json:"desiredCount"`
+	FailedTasks        int        `json:"failedTasks"`
+	RolloutState       string     `json:"rolloutState"` // IN_PROGRESS, COMPLETED or FAILED
+	RolloutStateReason string     `json:"rolloutStateReason"`
+	Rollback           bool       `json:"rollback,omitempty"`   // started to roll another back
+	RollbackOf         string     `json:"rollbackOf,omitempty"` // the deployment it rolls back
+	Stopped            bool       `json:"stopped,omitempty"`    // StopServiceDeployment ended it
+	StoppedAt          *time.Time `json:"stoppedAt,omitempty"`
+	SourceRevisionARNs []string   `json:"sourceRevisionArns,omitempty"` // what ran when it began
+	RevisionARN        string     `json:"revisionArn"`
+	CreatedAt          time.Time  `json:"createdAt"`
+	UpdatedAt          time.Time  `json:"updatedAt"`
+	FinishedAt         *time.Time `json:"finishedAt,omitempty"`
 }
 
 // ServiceEvent is one entry of a service's events[].
@@ -277,10 +261,7 @@ func (r *Service) RollBack(sc Scope, failed *Deployment, reasonFormat string, no
 	back.CreatedAt, back.UpdatedAt, back.FinishedAt, back.Stopped, back.StoppedAt, back.SourceRevisionARNs = now, now, nil, false, nil, nil
 	r.RevisionCounter++
 	back.RevisionARN = sc.ARN("service-revision/" + r.Cluster + "/" + r.Name + "/" + Digits19(r.RevisionCounter))
-	// The service's settings are those of the deployment it goes back to.
-	r.TaskDefinitionARN, r.LaunchType, r.CapacityProviderStrategy, r.PlatformVersion = last.TaskDefinitionARN, last.LaunchType, last.CapacityProviderStrategy, last.PlatformVersion
-	r.NetworkConfiguration, r.PlacementConstraints, r.PlacementStrategy = last.NetworkConfiguration, last.PlacementConstraints, last.PlacementStrategy
-	r.LoadBalancers, r.ServiceRegistries = last.LoadBalancers, last.ServiceRegistries
+	r.LaunchSpec = last.LaunchSpec // the service's settings are those of the deployment it goes back to
 	r.Deploy(back, now)
 	r.AddEvent(now, "(service %s) (deployment %s) rolling back to deployment %s.", r.Name, failed.ID, last.ID)
 	return true

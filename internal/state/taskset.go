@@ -24,24 +24,18 @@ func (r *Service) TaskSetsPrimaryFirst() []*TaskSet {
 
 // TaskSet is one task set as stored.
 type TaskSet struct {
-	ID                       string                             `json:"id"` // ecs-svc/<19 digits>; its tasks' startedBy
-	ARN                      string                             `json:"arn"`
-	Status                   string                             `json:"status"` // PRIMARY, ACTIVE or DRAINING
-	ExternalID               string                             `json:"externalId,omitempty"`
-	TaskDefinitionARN        string                             `json:"taskDefinitionArn"`
-	LaunchType               string                             `json:"launchType,omitempty"`
-	CapacityProviderStrategy []ecs.CapacityProviderStrategyItem `json:"capacityProviderStrategy,omitempty"`
-	PlatformVersion          string                             `json:"platformVersion,omitempty"`
-	NetworkConfiguration     *ecs.NetworkConfiguration          `json:"networkConfiguration,omitempty"`
-	LoadBalancers            []ecs.LoadBalancer                 `json:"loadBalancers,omitempty"`
-	ServiceRegistries        []ecs.ServiceRegistry              `json:"serviceRegistries,omitempty"`
-	ScalePercent             float64                            `json:"scalePercent"`
-	StabilityStatus          string                             `json:"stabilityStatus"` // STEADY_STATE or STABILIZING
-	StabilityStatusAt        time.Time                          `json:"stabilityStatusAt"`
-	Tags                     []ecs.Tag                          `json:"tags,omitempty"`
-	ClientToken              string                             `json:"clientToken,omitempty"`
-	CreatedAt                time.Time                          `json:"createdAt"`
-	UpdatedAt                time.Time                          `json:"updatedAt"`
+	ID                string    `json:"id"` // ecs-svc/<19 digits>; its tasks' startedBy
+	ARN               string    `json:"arn"`
+	Status            string    `json:"status"` // PRIMARY, ACTIVE or DRAINING
+	ExternalID        string    `json:"externalId,omitempty"`
+	LaunchSpec                  // its own; the placement rules are the service's
+	ScalePercent      float64   `json:"scalePercent"`
+	StabilityStatus   string    `json:"stabilityStatus"` // STEADY_STATE or STABILIZING
+	StabilityStatusAt time.Time `json:"stabilityStatusAt"`
+	Tags              []ecs.Tag `json:"tags,omitempty"`
+	ClientToken       string    `json:"clientToken,omitempty"`
+	CreatedAt         time.Time `json:"createdAt"`
+	UpdatedAt         time.Time `json:"updatedAt"`
 }
 
 const (
@@ -69,9 +63,9 @@ func (ts *TaskSet) ComputedDesired(r *Service) int {
 // it: with its own task definition and launch settings and the service's
 // placement rules.
 func (ts *TaskSet) AsDeployment(r *Service) *Deployment {
-	return &Deployment{ID: ts.ID, Status: ts.Status, TaskDefinitionARN: ts.TaskDefinitionARN, LaunchType: ts.LaunchType,
-		CapacityProviderStrategy: ts.CapacityProviderStrategy, PlatformVersion: ts.PlatformVersion, NetworkConfiguration: ts.NetworkConfiguration,
-		PlacementConstraints: r.PlacementConstraints, PlacementStrategy: r.PlacementStrategy, LoadBalancers: ts.LoadBalancers, ServiceRegistries: ts.ServiceRegistries}
+	d := &Deployment{ID: ts.ID, Status: ts.Status, LaunchSpec: ts.LaunchSpec}
+	d.PlacementConstraints, d.PlacementStrategy = r.PlacementConstraints, r.PlacementStrategy
+	return d
 }
 
 func (r *Service) FindTaskSet(ref string) *TaskSet {
@@ -95,7 +89,7 @@ func (r *Service) PrimaryTaskSet() *TaskSet {
 // TakeSettingsOf makes the primary task set's settings the service's, as
 // ECS shows them: DescribeServices returns the primary's fields.
 func (r *Service) TakeSettingsOf(ts *TaskSet) {
-	r.TaskDefinitionARN, r.LaunchType, r.CapacityProviderStrategy = ts.TaskDefinitionARN, ts.LaunchType, ts.CapacityProviderStrategy
-	r.PlatformVersion, r.NetworkConfiguration = ts.PlatformVersion, ts.NetworkConfiguration
-	r.LoadBalancers, r.ServiceRegistries = ts.LoadBalancers, ts.ServiceRegistries
+	own := r.LaunchSpec // placement rules and Service Connect stay the service's
+	r.LaunchSpec = ts.LaunchSpec
+	r.PlacementConstraints, r.PlacementStrategy, r.ServiceConnectConfiguration = own.PlacementConstraints, own.PlacementStrategy, own.ServiceConnectConfiguration
 }

@@ -36,11 +36,20 @@ func Decode[T any](o *Object) (*T, error) {
 	return v, nil
 }
 
-// DecodeCopy returns a fresh, private copy of the object's value, safe to modify.
+// DecodeCopy returns a fresh, private copy of the object's value, safe to
+// modify. A value that is an Upgrader is upgraded before it is returned, so
+// a record written by an older version is read in the current form.
 func DecodeCopy[T any](o *Object) (*T, error) {
 	v := new(T)
 	if err := json.Unmarshal(o.Value, v); err != nil {
 		return nil, err
 	}
+	if u, ok := any(v).(Upgrader); ok {
+		u.Upgrade()
+	}
 	return v, nil
 }
+
+// Upgrader is a stored record that knows how to bring an older version of
+// itself up to date.
+type Upgrader interface{ Upgrade() }
