@@ -166,7 +166,7 @@ func (s *Server) ListAccountSettings(ctx context.Context, in *ecs.ListAccountSet
 	limit := 10
 	if in.MaxResults != nil {
 		if *in.MaxResults < 1 || *in.MaxResults > 10 {
-			return nil, ecs.NewInvalidParameterException("maxResults must be between 1 and 10.")
+			return nil, errMaxResults(10)
 		}
 		limit = int(*in.MaxResults)
 	}

@@ -243,7 +243,7 @@ func (s *Server) ListAttributes(ctx context.Context, in *ecs.ListAttributesReque
 	limit := 100
 	if in.MaxResults != nil {
 		if *in.MaxResults < 1 || *in.MaxResults > 100 {
-			return nil, ecs.NewInvalidParameterException("maxResults must be between 1 and 100.")
+			return nil, errMaxResults(100)
 		}
 		limit = int(*in.MaxResults)
 	}
@@ -256,7 +256,7 @@ func (s *Server) ListAttributes(ctx context.Context, in *ecs.ListAttributesReque
 	if t := ecs.Val(in.NextToken); t != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(t)
 		if err != nil || !strings.HasPrefix(string(raw), prefix) {
-			return nil, ecs.NewInvalidParameterException("Invalid nextToken.")
+			return nil, errInvalidNextToken()
 		}
 		after = string(raw)
 	}

@@ -115,7 +115,7 @@ func (s *Server) UpdateCapacityProvider(ctx context.Context, in *ecs.UpdateCapac
 			return nil, err
 		}
 		if p == nil || p.Status != state.StatusActive {
-			return nil, ecs.NewClientException("The specified capacity provider does not exist.")
+			return nil, errNoSuchCapacityProvider()
 		}
 		changed, err := decodeCopy[state.CapacityProvider](s, o)
 		if err != nil {
@@ -160,7 +160,7 @@ func (s *Server) DeleteCapacityProvider(ctx context.Context, in *ecs.DeleteCapac
 			return nil, err
 		}
 		if p == nil || p.Status != state.StatusActive {
-			return nil, ecs.NewClientException("The specified capacity provider does not exist.")
+			return nil, errNoSuchCapacityProvider()
 		}
 		if user := s.clusterUsingProvider(sc, name); user != "" {
 			return nil, ecs.NewClientException("The specified capacity provider is in use by cluster %s. Remove the capacity provider from the cluster's capacity providers and default strategy and try again.", user)
@@ -241,7 +241,7 @@ func (s *Server) DescribeCapacityProviders(ctx context.Context, in *ecs.Describe
 	limit := 10
 	if in.MaxResults != nil {
 		if *in.MaxResults < 1 || *in.MaxResults > 10 {
-			return nil, ecs.NewInvalidParameterException("maxResults must be between 1 and 10.")
+			return nil, errMaxResults(10)
 		}
 		limit = int(*in.MaxResults)
 	}
@@ -249,7 +249,7 @@ func (s *Server) DescribeCapacityProviders(ctx context.Context, in *ecs.Describe
 	if tok := ecs.Val(in.NextToken); tok != "" {
 		start = slices.IndexFunc(all, func(p ecs.CapacityProvider) bool { return ecs.Val(p.Name) == tok }) + 1
 		if start == 0 {
-			return nil, ecs.NewInvalidParameterException("Invalid nextToken.")
+			return nil, errInvalidNextToken()
 		}
 	}
 	end := min(start+limit, len(all))

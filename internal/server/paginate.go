@@ -22,7 +22,7 @@ func (s *Server) listPage(prefix string, nextToken *string, maxResults *int32, d
 	limit := defaultMax
 	if maxResults != nil {
 		if *maxResults < 1 || int(*maxResults) > defaultMax {
-			return page{}, ecs.NewInvalidParameterException("maxResults must be between 1 and %d.", defaultMax)
+			return page{}, errMaxResults(defaultMax)
 		}
 		limit = int(*maxResults)
 	}
@@ -30,7 +30,7 @@ func (s *Server) listPage(prefix string, nextToken *string, maxResults *int32, d
 	if nextToken != nil && *nextToken != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(*nextToken)
 		if err != nil || !strings.HasPrefix(string(raw), prefix) {
-			return page{}, ecs.NewInvalidParameterException("Invalid nextToken.")
+			return page{}, errInvalidNextToken()
 		}
 		after = string(raw)
 	}
@@ -64,7 +64,7 @@ func (s *Server) listPageDesc(prefix string, nextToken *string, maxResults *int3
 	limit := defaultMax
 	if maxResults != nil {
 		if *maxResults < 1 || int(*maxResults) > defaultMax {
-			return page{}, ecs.NewInvalidParameterException("maxResults must be between 1 and %d.", defaultMax)
+			return page{}, errMaxResults(defaultMax)
 		}
 		limit = int(*maxResults)
 	}
@@ -72,7 +72,7 @@ func (s *Server) listPageDesc(prefix string, nextToken *string, maxResults *int3
 	if nextToken != nil && *nextToken != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(*nextToken)
 		if err != nil || !strings.HasPrefix(string(raw), prefix) {
-			return page{}, ecs.NewInvalidParameterException("Invalid nextToken.")
+			return page{}, errInvalidNextToken()
 		}
 		before = string(raw)
 	}

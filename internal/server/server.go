@@ -64,26 +64,6 @@ func (s *Server) Dispatch(ctx context.Context, op string, body []byte) (any, err
 	return out, wireError(err)
 }
 
-// wireError is where the state's sentinels become ECS's errors: the one
-// place that decides what a client is told of a failure below the API.
-func wireError(err error) error {
-	switch {
-	case errors.Is(err, state.ErrCorrupt):
-		return errServiceUnavailable()
-	case errors.Is(err, state.ErrClusterNotFound):
-		return ecs.NewClusterNotFoundException("%s", state.ErrClusterNotFound.Error())
-	case errors.Is(err, state.ErrTaskNotFound):
-		return ecs.NewInvalidParameterException("%s", state.ErrTaskNotFound.Error())
-	case errors.Is(err, placement.ErrNoInstances):
-		return ecs.NewInvalidParameterException("%s", placement.ErrNoInstances.Error())
-	}
-	return err
-}
-
-func errServiceUnavailable() error {
-	return ecs.NewServerException("Service Unavailable. Please try again later.")
-}
-
 // DefaultRegion is used when a request carries no signature to take one from
 // (only in-process callers that skip authentication).
 const DefaultRegion = "us-east-1"

@@ -4,8 +4,6 @@ import (
 	"context"
 	"slices"
 
-	"github.com/berth-project/berth/internal/placement"
-
 	"github.com/berth-project/berth/internal/state"
 
 	"github.com/berth-project/berth/api/ecs"
@@ -13,190 +11,7 @@ import (
 )
 
 // The service operations. They change what is desired, in the service
-// record; the service scheduler (servicectl.go) makes it so.
-
-// ECS's defaults for deploymentConfiguration, by scheduling strategy.
-func defaultDeploymentConfiguration(strategy string) ecs.DeploymentConfiguration {
-	dc := ecs.DeploymentConfiguration{
-		MaximumPercent:           ecs.Ptr(int32(200)),
-		MinimumHealthyPercent:    ecs.Ptr(int32(100)),
-		DeploymentCircuitBreaker: &ecs.DeploymentCircuitBreaker{Enable: ecs.Ptr(false), Rollback: ecs.Ptr(false)},
-	}
-	if strategy == state.SchedulingDaemon {
-		dc.MaximumPercent, dc.MinimumHealthyPercent = ecs.Ptr(int32(100)), ecs.Ptr(int32(0))
-	}
-	return dc
-}
-
-// mergeDeploymentConfiguration applies the members a call gives over what
-// the service has.
-func mergeDeploymentConfiguration(base ecs.DeploymentConfiguration, in *ecs.DeploymentConfiguration) ecs.DeploymentConfiguration {
-	if in == nil {
-		return base
-	}
-	if in.MaximumPercent != nil {
-		base.MaximumPercent = in.MaximumPercent
-	}
-	if in.MinimumHealthyPercent != nil {
-		base.MinimumHealthyPercent = in.MinimumHealthyPercent
-	}
-	if in.DeploymentCircuitBreaker != nil {
-		cb := *in.DeploymentCircuitBreaker
-		if cb.Enable == nil {
-			cb.Enable = ecs.Ptr(false)
-		}
-		if cb.Rollback == nil {
-			cb.Rollback = ecs.Ptr(false)
-		}
-		base.DeploymentCircuitBreaker = &cb
-	}
-	if in.Alarms != nil {
-		base.Alarms = in.Alarms
-	}
-	if in.Strategy != "" {
-		base.Strategy = in.Strategy
-	}
-	if in.BakeTimeInMinutes != nil {
-		base.BakeTimeInMinutes = in.BakeTimeInMinutes
-	}
-	if in.LifecycleHooks != nil {
-		base.LifecycleHooks = in.LifecycleHooks
-	}
-	return base
-}
-
-func errLaunchTypeAndStrategy() error {
-	return ecs.NewInvalidParameterException("Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.")
-}
-
-// launchChoice is what a service or task set launches with, as ECS takes
-// it from the call: a launch type or a capacity provider strategy, not
-// both; with neither, the cluster's default strategy, or else EC2.
-func launchChoice(cl *state.Cluster, lt ecs.LaunchType, providers []ecs.CapacityProviderStrategyItem) (string, []ecs.CapacityProviderStrategyItem, error) {
-	switch {
-	case lt != "" && len(providers) > 0:
-		return "", nil, errLaunchTypeAndStrategy()
-	case lt != "" || len(providers) > 0:
-		return string(lt), providers, nil
-	case len(cl.DefaultCapacityProviderStrategy) > 0:
-		return "", cl.DefaultCapacityProviderStrategy, nil
-	}
-	return string(ecs.LaunchTypeEc2), nil, nil
-}
-
-// checkService applies ECS's rules to a service as it would be after a
-// create or an update. td is the task definition it runs (nil for an
-// EXTERNAL service without one).
-func (s *Server) checkService(sc state.Scope, cl *state.Cluster, r *state.Service, td *ecs.TaskDefinition) error {
-	daemon := r.SchedulingStrategy == state.SchedulingDaemon
-	dc := r.DeploymentConfiguration
-	maxPct, minPct := int(ecs.Val(dc.MaximumPercent)), int(ecs.Val(dc.MinimumHealthyPercent))
-	switch {
-	case minPct < 0 || minPct > 100:
-		return ecs.NewInvalidParameterException("The minimum healthy percent must be between 0 and 100.")
-	case daemon && maxPct != 100:
-		return ecs.NewInvalidParameterException("The maximumPercent value for a service using the DAEMON scheduling strategy must be 100.")
-	case maxPct < 100:
-		return ecs.NewInvalidParameterException("The maximum percent must be 100 or more.")
-	case maxPct > 2000:
-		return ecs.NewInvalidParameterException("The maximum percent must be 2000 or less.")
-	}
-	if dc.Strategy != "" && dc.Strategy != ecs.DeploymentStrategyRolling {
-		return ecs.NewInvalidParameterException("Berth supports the ROLLING deployment strategy only; %s is not supported.", dc.Strategy)
-	}
-	if daemon && len(r.PlacementStrategy) > 0 {
-		return ecs.NewInvalidParameterException("Placement strategies are not supported with the DAEMON scheduling strategy.")
-	}
-	if daemon && r.LaunchType == string(ecs.LaunchTypeFargate) {
-		return ecs.NewInvalidParameterException("The DAEMON scheduling strategy does not support the FARGATE launch type.")
-	}
-	if r.DesiredCount < 0 {
-		return ecs.NewInvalidParameterException("Desired count must be 0 or more.")
-	}
-	if r.HealthCheckGracePeriodSeconds != nil && (*r.HealthCheckGracePeriodSeconds < 0 || *r.HealthCheckGracePeriodSeconds > 2147483647) {
-		return ecs.NewInvalidParameterException("healthCheckGracePeriodSeconds must be between 0 and 2147483647.")
-	}
-	if err := validateTags(r.Tags); err != nil {
-		return err
-	}
-	if len(r.ServiceRegistries) > 1 {
-		return ecs.NewInvalidParameterException("A service can have at most one service registry.")
-	}
-	for _, sr := range r.ServiceRegistries {
-		if ecs.Val(sr.RegistryArn) == "" {
-			return ecs.NewInvalidParameterException("A service registry must have a registryArn.")
-		}
-	}
-	if len(r.LoadBalancers) > 5 {
-		return ecs.NewInvalidParameterException("A service can have at most 5 load balancers.")
-	}
-	if td == nil {
-		return nil
-	}
-	if len(r.CapacityProviderStrategy) > 0 {
-		if err := s.validateCapacityProviders(sc, cl.CapacityProviders, r.CapacityProviderStrategy); err != nil {
-			return err
-		}
-		if !slices.ContainsFunc(r.CapacityProviderStrategy, func(it ecs.CapacityProviderStrategyItem) bool { return ecs.Val(it.Weight) > 0 }) {
-			return ecs.NewInvalidParameterException("There are no capacity providers with a weight value greater than zero defined in the capacity provider strategy. At least one capacity provider must have a weight value greater than zero specified. Update the cluster's default capacity provider strategy or specify a valid capacity provider strategy and try again.")
-		}
-	}
-	lt := r.LaunchType
-	if lt == "" {
-		lt = string(ecs.LaunchTypeEc2)
-		if len(r.CapacityProviderStrategy) > 0 && state.IsBuiltInProvider(ecs.Val(r.CapacityProviderStrategy[0].CapacityProvider)) {
-			lt = string(ecs.LaunchTypeFargate)
-		}
-	}
-	if !hasCompatibility(td.Compatibilities, ecs.Compatibility(lt)) {
-		return ecs.NewInvalidParameterException("Task definition does not support launch_type %s.", lt)
-	}
-	if td.NetworkMode == ecs.NetworkModeAwsvpc && (r.NetworkConfiguration == nil || r.NetworkConfiguration.AwsvpcConfiguration == nil) {
-		return ecs.NewInvalidParameterException("Network Configuration must be provided when networkMode 'awsvpc' is specified.")
-	}
-	if _, _, err := placement.Rules(td, r.PlacementConstraints, r.PlacementStrategy); err != nil {
-		return err
-	}
-	for _, lb := range r.LoadBalancers {
-		if ecs.Val(lb.TargetGroupArn) == "" && ecs.Val(lb.LoadBalancerName) == "" {
-			return ecs.NewInvalidParameterException("A load balancer must have a targetGroupArn or a loadBalancerName.")
-		}
-		if !hasContainerPort(td, ecs.Val(lb.ContainerName), ecs.Val(lb.ContainerPort)) {
-			return ecs.NewInvalidParameterException("The container %s does not have a container port %d defined.", ecs.Val(lb.ContainerName), ecs.Val(lb.ContainerPort))
-		}
-	}
-	return nil
-}
-
-func hasContainerPort(td *ecs.TaskDefinition, name string, port int32) bool {
-	for _, c := range td.ContainerDefinitions {
-		if ecs.Val(c.Name) != name {
-			continue
-		}
-		for _, pm := range c.PortMappings {
-			if ecs.Val(pm.ContainerPort) == port {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// serviceTaskDef resolves a service's task definition parameter: it must
-// exist and be ACTIVE when given.
-func (s *Server) serviceTaskDef(sc state.Scope, ref string) (*state.TaskDef, error) {
-	_, td, err := s.state.TaskDef(sc, ref)
-	if err != nil {
-		return nil, err
-	}
-	if td == nil {
-		return nil, ecs.NewClientException("TaskDefinition not found.")
-	}
-	if td.Status != state.StatusActive {
-		return nil, ecs.NewClientException("TaskDefinition is inactive")
-	}
-	return td, nil
-}
+// record; the service scheduler (internal/controller/service) makes it so.
 
 func (s *Server) CreateService(ctx context.Context, in *ecs.CreateServiceRequest) (*ecs.CreateServiceResponse, error) {
 	sc := scopeOf(ctx)
@@ -213,7 +28,7 @@ func (s *Server) CreateService(ctx context.Context, in *ecs.CreateServiceRequest
 		strategy = state.SchedulingReplica
 	}
 	if strategy == state.SchedulingDaemon && in.DesiredCount != nil {
-		return nil, ecs.NewInvalidParameterException("The daemon scheduling strategy does not support a desired count for services.")
+		return nil, errDaemonDesiredCount()
 	}
 	controller := string(ecs.DeploymentControllerTypeEcs)
 	if in.DeploymentController != nil && in.DeploymentController.Type != "" {
@@ -337,7 +152,7 @@ func (s *Server) UpdateService(ctx context.Context, in *ecs.UpdateServiceRequest
 		}
 		if in.DesiredCount != nil {
 			if r.SchedulingStrategy == state.SchedulingDaemon {
-				return nil, ecs.NewInvalidParameterException("The daemon scheduling strategy does not support a desired count for services.")
+				return nil, errDaemonDesiredCount()
 			}
 			r.DesiredCount = int(*in.DesiredCount)
 		}
@@ -441,10 +256,10 @@ func (s *Server) DeleteService(ctx context.Context, in *ecs.DeleteServiceRequest
 			return nil, err
 		}
 		if cur == nil {
-			return nil, ecs.NewServiceNotFoundException("Service not found.")
+			return nil, errServiceNotFound()
 		}
 		if cur.Status != state.StatusActive {
-			return nil, ecs.NewServiceNotActiveException("Service was not ACTIVE.")
+			return nil, errServiceNotActive()
 		}
 		if cur.SchedulingStrategy == state.SchedulingReplica && cur.DesiredCount > 0 && !ecs.Val(in.Force) {
 			return nil, ecs.NewInvalidParameterException("The service cannot be stopped while it is scaled above 0.")

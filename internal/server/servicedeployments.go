@@ -43,7 +43,7 @@ func (s *Server) ListServiceDeployments(ctx context.Context, in *ecs.ListService
 	limit := 20
 	if in.MaxResults != nil {
 		if *in.MaxResults < 1 || *in.MaxResults > 100 {
-			return nil, ecs.NewInvalidParameterException("maxResults must be between 1 and 100.")
+			return nil, errMaxResults(100)
 		}
 		limit = int(*in.MaxResults)
 	}
@@ -51,7 +51,7 @@ func (s *Server) ListServiceDeployments(ctx context.Context, in *ecs.ListService
 	if in.NextToken != nil {
 		raw, err := base64.RawURLEncoding.DecodeString(*in.NextToken)
 		if err != nil {
-			return nil, ecs.NewInvalidParameterException("Invalid nextToken.")
+			return nil, errInvalidNextToken()
 		}
 		after = string(raw)
 	}

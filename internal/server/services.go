@@ -30,7 +30,7 @@ func (s *Server) existingService(sc state.Scope, clusterRef, serviceRef *string)
 		return nil, err
 	}
 	if r == nil {
-		return nil, ecs.NewServiceNotFoundException("Service not found.")
+		return nil, errServiceNotFound()
 	}
 	return r, nil
 }
@@ -43,10 +43,10 @@ func (s *Server) activeService(sc state.Scope, cluster, ref string) (*store.Obje
 		return nil, nil, err
 	}
 	if r == nil {
-		return nil, nil, ecs.NewServiceNotFoundException("Service not found.")
+		return nil, nil, errServiceNotFound()
 	}
 	if r.Status != state.StatusActive {
-		return nil, nil, ecs.NewServiceNotActiveException("Service was not ACTIVE.")
+		return nil, nil, errServiceNotActive()
 	}
 	return o, r, nil
 }

@@ -20,10 +20,10 @@ import (
 func taggedResource(sc state.Scope, arn string) (string, error) {
 	a, ok := state.ParseARN(arn)
 	if !ok {
-		return "", ecs.NewInvalidParameterException("The ARN provided is invalid.")
+		return "", errInvalidARN()
 	}
 	if !a.InScope(sc) {
-		return "", ecs.NewInvalidParameterException("The ARN provided is invalid.")
+		return "", errInvalidARN()
 	}
 	switch {
 	case a.Kind == "cluster" && len(a.Path) == 1:
@@ -31,7 +31,7 @@ func taggedResource(sc state.Scope, arn string) (string, error) {
 	case a.Kind == "task-definition" && len(a.Path) == 1:
 		r, ok := state.ParseTaskDefRef(sc, a.Path[0])
 		if !ok || r.Revision == 0 {
-			return "", ecs.NewInvalidParameterException("The ARN provided is invalid.")
+			return "", errInvalidARN()
 		}
 		return sc.Key(state.KindTaskDef, r.Family, state.RevisionKey(r.Revision)), nil
 	case a.Kind == "container-instance" && len(a.Path) == 2:
@@ -43,7 +43,7 @@ func taggedResource(sc state.Scope, arn string) (string, error) {
 			return "", ecs.NewInvalidParameterException("Long arn format must be used for tagging operations")
 		}
 	}
-	return "", ecs.NewInvalidParameterException("The ARN provided is invalid.")
+	return "", errInvalidARN()
 }
 
 // taggable reads the record behind an ARN as raw JSON members.
@@ -131,7 +131,7 @@ func (s *Server) TagResource(ctx context.Context, in *ecs.TagResourceRequest) (*
 			}
 		}
 		if len(tags) > maxTags {
-			return nil, ecs.NewInvalidParameterException("A resource can have at most %d tags.", maxTags)
+			return nil, errTooManyTags(maxTags)
 		}
 		return tags, nil
 	})
@@ -145,7 +145,7 @@ func (s *Server) UntagResource(ctx context.Context, in *ecs.UntagResourceRequest
 	remove := map[string]bool{}
 	for _, k := range in.TagKeys {
 		if strings.HasPrefix(strings.ToLower(k), "aws:") {
-			return nil, ecs.NewInvalidParameterException("Tag keys beginning with 'aws:' are reserved for system use and cannot be added, edited or deleted.")
+			return nil, errReservedTagKey()
 		}
 		remove[k] = true
 	}

@@ -20,7 +20,7 @@ func validateTags(tags []ecs.Tag) error {
 			return ecs.NewInvalidParameterException("Tag keys must be between 1 and 128 characters.")
 		}
 		if strings.HasPrefix(strings.ToLower(k), "aws:") {
-			return ecs.NewInvalidParameterException("Tag keys beginning with 'aws:' are reserved for system use and cannot be added, edited or deleted.")
+			return errReservedTagKey()
 		}
 		if seen[k] {
 			return ecs.NewInvalidParameterException("Duplicate tag key %q. Tag keys must be unique.", k)
@@ -28,7 +28,7 @@ func validateTags(tags []ecs.Tag) error {
 		seen[k] = true
 	}
 	if len(tags) > maxTags {
-		return ecs.NewInvalidParameterException("A resource can have at most %d tags.", maxTags)
+		return errTooManyTags(maxTags)
 	}
 	return nil
 }

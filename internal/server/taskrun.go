@@ -23,10 +23,10 @@ func (s *Server) prepareLaunch(sc state.Scope, clusterRef, taskDefRef *string, l
 		return nil, err
 	}
 	if td == nil {
-		return nil, ecs.NewClientException("TaskDefinition not found.")
+		return nil, errTaskDefNotFound()
 	}
 	if td.Status != state.StatusActive {
-		return nil, ecs.NewClientException("TaskDefinition is inactive")
+		return nil, errTaskDefInactive()
 	}
 	if launchType != "" && len(strategy) > 0 {
 		return nil, errLaunchTypeAndStrategy()
@@ -53,10 +53,10 @@ func (s *Server) prepareLaunch(sc state.Scope, clusterRef, taskDefRef *string, l
 		lt = string(ecs.LaunchTypeEc2)
 	}
 	if !hasCompatibility(td.Definition.Compatibilities, ecs.Compatibility(lt)) {
-		return nil, ecs.NewInvalidParameterException("Task definition does not support launch_type %s.", lt)
+		return nil, errLaunchTypeUnsupported(lt)
 	}
 	if td.Definition.NetworkMode == ecs.NetworkModeAwsvpc && (netConf == nil || netConf.AwsvpcConfiguration == nil) {
-		return nil, ecs.NewInvalidParameterException("Network Configuration must be provided when networkMode 'awsvpc' is specified.")
+		return nil, errAwsvpcNeedsNetwork()
 	}
 	if ov != nil {
 		for _, co := range ov.ContainerOverrides {

@@ -233,7 +233,7 @@ func (s *Server) DescribeTaskSets(ctx context.Context, in *ecs.DescribeTaskSetsR
 		return nil, err
 	}
 	if r.Status == state.StatusInactive {
-		return nil, ecs.NewServiceNotActiveException("Service was not ACTIVE.")
+		return nil, errServiceNotActive()
 	}
 	if r.DeploymentController != string(ecs.DeploymentControllerTypeExternal) {
 		return nil, errNotExternal()
