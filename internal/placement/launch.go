@@ -111,9 +111,10 @@ type Launch struct {
 // newTask builds the record of a task of l placed on instance.
 func (pl *Placer) newTask(sc state.Scope, l *Launch, inst *state.Instance) *state.Task {
 	id := state.NewHexID()
+	long := pl.state.LongARNFormat(sc, ecs.SettingNameTaskLongArnFormat)
 	t := &state.Task{
 		Schema:               state.TaskSchema,
-		ARN:                  sc.ARN("task/" + l.Cluster.Name + "/" + id),
+		ARN:                  sc.ResourceARN("task", l.Cluster.Name, id, long),
 		ID:                   id,
 		Cluster:              l.Cluster.Name,
 		ClusterARN:           l.Cluster.ARN,
@@ -142,7 +143,7 @@ func (pl *Placer) newTask(sc state.Scope, l *Launch, inst *state.Instance) *stat
 	for _, c := range l.Def.ContainerDefinitions {
 		tc := state.TaskContainer{
 			Name:       ecs.Val(c.Name),
-			ARN:        sc.ARN("container/" + l.Cluster.Name + "/" + id + "/" + state.NewHexID()),
+			ARN:        sc.ResourceARN("container", l.Cluster.Name, containerID(id, long), long),
 			Image:      ecs.Val(c.Image),
 			LastStatus: "PENDING",
 			Essential:  c.Essential == nil || *c.Essential,
@@ -161,4 +162,13 @@ func (pl *Placer) newTask(sc state.Scope, l *Launch, inst *state.Instance) *stat
 		t.Containers = append(t.Containers, tc)
 	}
 	return t
+}
+
+// containerID is a container's part of its ARN: task/container in the long
+// format, a bare id in the short one, as ECS formed them.
+func containerID(taskID string, long bool) string {
+	if long {
+		return taskID + "/" + state.NewHexID()
+	}
+	return state.NewHexID()
 }

@@ -57,7 +57,7 @@ func (s *Server) RegisterContainerInstance(ctx context.Context, in *ecs.Register
 		id := state.NewInstanceID()
 		r := &state.Instance{
 			Schema:              state.InstanceSchema,
-			ARN:                 sc.ARN("container-instance/" + cl.Name + "/" + id),
+			ARN:                 sc.ResourceARN("container-instance", cl.Name, id, s.state.LongARNFormat(sc, ecs.SettingNameContainerInstanceLongArnFormat)),
 			ID:                  id,
 			Cluster:             cl.Name,
 			Status:              state.StatusActive,

@@ -46,7 +46,7 @@ func (s *Server) CreateService(ctx context.Context, in *ecs.CreateServiceRequest
 	}
 	now := s.now().UTC()
 	r := &state.Service{
-		Schema: state.ServiceSchema, ARN: sc.ARN("service/" + cl.Name + "/" + name), Name: name, Cluster: cl.Name, ClusterARN: cl.ARN,
+		Schema: state.ServiceSchema, ARN: sc.ResourceARN("service", cl.Name, name, s.state.LongARNFormat(sc, ecs.SettingNameServiceLongArnFormat)), Name: name, Cluster: cl.Name, ClusterARN: cl.ARN,
 		Status: state.StatusActive, DesiredCount: int(ecs.Val(in.DesiredCount)), SchedulingStrategy: strategy,
 		LaunchSpec: state.LaunchSpec{LaunchType: launchType, CapacityProviderStrategy: providers, PlatformVersion: ecs.Val(in.PlatformVersion),
 			PlacementConstraints: in.PlacementConstraints, PlacementStrategy: in.PlacementStrategy,

@@ -36,9 +36,15 @@ func taggedResource(sc state.Scope, arn string) (string, error) {
 		return sc.Key(state.KindTaskDef, r.Family, state.RevisionKey(r.Revision)), nil
 	case a.Kind == "container-instance" && len(a.Path) == 2:
 		return sc.Key(state.KindInstance, a.Path[0], a.Path[1]), nil
+	case a.Kind == "service" && len(a.Path) == 2:
+		return sc.Key(state.KindService, a.Path[0], a.Path[1]), nil
+	case a.Kind == "task" && len(a.Path) == 2:
+		return sc.Key(state.KindTask, a.Path[0], a.Path[1]), nil
 	case a.Kind == "capacity-provider" && len(a.Path) == 1:
 		return sc.Key(state.KindCapacityProvider, a.Path[0]), nil
 	case a.Kind == "container-instance" || a.Kind == "service" || a.Kind == "task":
+		// A short ARN (kind/id, from an account with the long format
+		// disabled) cannot be tagged in ECS either.
 		if len(a.Path) == 1 {
 			return "", ecs.NewInvalidParameterException("Long arn format must be used for tagging operations")
 		}

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -39,6 +40,11 @@ func StartEmbedded(ctx context.Context, dir string) (*Embedded, error) {
 	}
 	clientSock := filepath.Join(dir, "etcd-client.sock")
 	peerSock := filepath.Join(dir, "etcd-peer.sock")
+	if strings.Contains(dir, ",") {
+		// etcd splits its URL lists on commas, so a socket path with one
+		// comes out as two broken URLs.
+		return nil, fmt.Errorf("data directory %s has a comma in its path, which etcd's socket URLs cannot hold: choose another", dir)
+	}
 	if len(peerSock) > unixSocketMax {
 		return nil, fmt.Errorf("data directory %s is too long for etcd's Unix sockets (at most %d characters for %s)", dir, unixSocketMax, peerSock)
 	}

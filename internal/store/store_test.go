@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -175,4 +177,13 @@ func keys(objs []*store.Object) []string {
 		out = append(out, o.Key)
 	}
 	return out
+}
+
+// A data directory with a comma in its path is refused with a message that
+// says so, not with etcd's "URL scheme must be http, https, unix, or unixs".
+func TestDataDirectoryWithACommaIsRefusedClearly(t *testing.T) {
+	_, err := store.StartEmbedded(context.Background(), filepath.Join(t.TempDir(), "a,b"))
+	if err == nil || !strings.Contains(err.Error(), "comma") {
+		t.Fatalf("got %v, want an error about the comma", err)
+	}
 }
