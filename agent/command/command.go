@@ -16,10 +16,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-
 	"github.com/berth-project/berth/agent"
-	"github.com/berth-project/berth/api/auth"
 )
 
 // Run parses the agent's flags (args without the command name) and runs it
@@ -34,6 +31,7 @@ func Run(name string, args []string) error {
 	attrs := fs.String("attributes", envDefault("BERTH_ATTRIBUTES", ""), "custom attributes, name=value,... (BERTH_ATTRIBUTES)")
 	reserved := fs.Int("reserved-memory", 256, "MiB of memory kept back from tasks")
 	logFormat := fs.String("log-format", envDefault("BERTH_LOG_FORMAT", "text"), "log format: text or json (BERTH_LOG_FORMAT)")
+	credFlags := AddCredentialFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -50,22 +48,17 @@ func Run(name string, args []string) error {
 	if err != nil {
 		return err
 	}
+	creds, source, err := credFlags.Resolve(os.Getenv)
+	if err != nil {
+		return err
+	}
+	log.Info("signing requests", "accessKeyId", creds.AccessKeyID, "from", source)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return agent.Run(ctx, agent.Config{
-		Server: *server, Cluster: *cluster, Region: *region, Credentials: Credentials(),
+		Server: *server, Cluster: *cluster, Region: *region, Credentials: creds,
 		DataDir: *dataDir, AvailabilityZone: *zone, Attributes: custom, ReservedMemory: *reserved, Log: log,
 	})
-}
-
-// Credentials are the keys agents sign with: the AWS environment
-// variables, or Berth's development key pair.
-func Credentials() aws.Credentials {
-	id, secret := os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
-	if id == "" || secret == "" {
-		id, secret = auth.DefaultAccessKeyID, auth.DefaultSecretAccessKey
-	}
-	return aws.Credentials{AccessKeyID: id, SecretAccessKey: secret, SessionToken: os.Getenv("AWS_SESSION_TOKEN")}
 }
 
 // ParseAttributes reads name=value,... into a map.

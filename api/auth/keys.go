@@ -65,21 +65,27 @@ func (k *Keyring) With(creds ...Credential) (*Keyring, error) {
 	return NewKeyring(append(all, creds...)...)
 }
 
-// KeyringFromEnv holds one key pair: BERTH_ACCESS_KEY_ID,
-// BERTH_SECRET_ACCESS_KEY and BERTH_ACCOUNT_ID, each defaulting to the
-// development values.
+// KeyringFromEnv holds one key pair, EnvCredential's.
 func KeyringFromEnv(getenv func(string) string) (*Keyring, error) {
+	return NewKeyring(EnvCredential(getenv))
+}
+
+// EnvCredential is the key pair a server is configured with in its
+// environment: BERTH_ACCESS_KEY_ID, BERTH_SECRET_ACCESS_KEY and
+// BERTH_ACCOUNT_ID, each defaulting to the development values. `berth dev`
+// signs its own calls with it, so they are accepted whatever it is.
+func EnvCredential(getenv func(string) string) Credential {
 	get := func(name, def string) string {
 		if v := getenv(name); v != "" {
 			return v
 		}
 		return def
 	}
-	return NewKeyring(Credential{
+	return Credential{
 		AccessKeyID:     get("BERTH_ACCESS_KEY_ID", DefaultAccessKeyID),
 		SecretAccessKey: get("BERTH_SECRET_ACCESS_KEY", DefaultSecretAccessKey),
 		AccountID:       get("BERTH_ACCOUNT_ID", DefaultAccountID),
-	})
+	}
 }
 
 // LoadCredentialsFile reads keys in the AWS shared-credentials format, with
@@ -90,24 +96,66 @@ func KeyringFromEnv(getenv func(string) string) (*Keyring, error) {
 //	aws_secret_access_key = ...
 //	account_id = 111122223333
 func LoadCredentialsFile(path string) ([]Credential, error) {
+	sections, err := readSharedCredentials(path)
+	if err != nil {
+		return nil, err
+	}
+	var creds []Credential
+	for _, sec := range sections {
+		c := Credential{AccessKeyID: sec.values["aws_access_key_id"], SecretAccessKey: sec.values["aws_secret_access_key"], AccountID: sec.values["account_id"]}
+		if c.AccessKeyID == "" || c.SecretAccessKey == "" || c.AccountID == "" {
+			return nil, fmt.Errorf("%s: section [%s] needs aws_access_key_id, aws_secret_access_key and account_id", path, sec.name)
+		}
+		if !accountPattern.MatchString(c.AccountID) {
+			return nil, fmt.Errorf("%s:%d: account_id %q is not 12 digits", path, sec.accountLine, c.AccountID)
+		}
+		creds = append(creds, c)
+	}
+	return creds, nil
+}
+
+// Profile is one profile of an AWS shared credentials file (the client's
+// side, as the AWS CLI and SDKs read ~/.aws/credentials).
+type Profile struct {
+	AccessKeyID, SecretAccessKey, SessionToken string
+}
+
+// LoadProfile reads the named profile of an AWS shared credentials file.
+func LoadProfile(path, name string) (Profile, error) {
+	sections, err := readSharedCredentials(path)
+	if err != nil {
+		return Profile{}, err
+	}
+	for _, sec := range sections {
+		if sec.name != name {
+			continue
+		}
+		p := Profile{AccessKeyID: sec.values["aws_access_key_id"], SecretAccessKey: sec.values["aws_secret_access_key"], SessionToken: sec.values["aws_session_token"]}
+		if p.AccessKeyID == "" || p.SecretAccessKey == "" {
+			return Profile{}, fmt.Errorf("%s: profile [%s] needs aws_access_key_id and aws_secret_access_key", path, name)
+		}
+		return p, nil
+	}
+	return Profile{}, fmt.Errorf("%s: no profile [%s]", path, name)
+}
+
+// credentialsSection is one [section] of a shared credentials file.
+type credentialsSection struct {
+	name        string
+	values      map[string]string
+	accountLine int // where account_id was set, for messages
+}
+
+// readSharedCredentials reads the sections of a file in the AWS
+// shared-credentials (INI) format. Keys Berth does not use (region, ...)
+// are kept but ignored, so one file can serve both Berth and a client.
+func readSharedCredentials(path string) ([]credentialsSection, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("credentials file: %w", err)
 	}
 	defer f.Close()
-	var creds []Credential
-	var cur *Credential
-	section := ""
-	finish := func() error {
-		if cur == nil {
-			return nil
-		}
-		if cur.AccessKeyID == "" || cur.SecretAccessKey == "" || cur.AccountID == "" {
-			return fmt.Errorf("%s: section [%s] needs aws_access_key_id, aws_secret_access_key and account_id", path, section)
-		}
-		creds = append(creds, *cur)
-		return nil
-	}
+	var out []credentialsSection
 	sc := bufio.NewScanner(f)
 	for line := 1; sc.Scan(); line++ {
 		text := strings.TrimSpace(sc.Text())
@@ -115,40 +163,24 @@ func LoadCredentialsFile(path string) ([]Credential, error) {
 			continue
 		}
 		if strings.HasPrefix(text, "[") && strings.HasSuffix(text, "]") {
-			if err := finish(); err != nil {
-				return nil, err
-			}
-			section = strings.TrimSpace(text[1 : len(text)-1])
-			cur = &Credential{}
+			out = append(out, credentialsSection{name: strings.TrimSpace(text[1 : len(text)-1]), values: map[string]string{}})
 			continue
 		}
 		key, value, ok := strings.Cut(text, "=")
-		if !ok || cur == nil {
+		if !ok || len(out) == 0 {
 			return nil, fmt.Errorf("%s:%d: expected [section] or key = value", path, line)
 		}
-		key, value = strings.TrimSpace(key), strings.TrimSpace(value)
-		switch key {
-		case "aws_access_key_id":
-			cur.AccessKeyID = value
-		case "aws_secret_access_key":
-			cur.SecretAccessKey = value
-		case "account_id":
-			if !accountPattern.MatchString(value) {
-				return nil, fmt.Errorf("%s:%d: account_id %q is not 12 digits", path, line, value)
-			}
-			cur.AccountID = value
-		default:
-			// Other keys of the AWS format (region, aws_session_token, ...) are
-			// allowed so one file can serve both Berth and a client.
+		cur := &out[len(out)-1]
+		key = strings.TrimSpace(key)
+		cur.values[key] = strings.TrimSpace(value)
+		if key == "account_id" {
+			cur.accountLine = line
 		}
 	}
 	if err := sc.Err(); err != nil {
 		return nil, err
 	}
-	if err := finish(); err != nil {
-		return nil, err
-	}
-	return creds, nil
+	return out, nil
 }
 
 // Caller is who sent a verified request, and where it acts.

@@ -26,6 +26,7 @@ func runDev(args []string) error {
 	listen := fs.String("listen", envDefault("BERTH_LISTEN", daemon.DefaultListen), "address to serve the ECS API on (BERTH_LISTEN)")
 	dataDir := fs.String("data-dir", envDefault("BERTH_DATA_DIR", daemon.DefaultDataDir()), "state directory: etcd and the agent's registration (BERTH_DATA_DIR)")
 	logFormat := fs.String("log-format", envDefault("BERTH_LOG_FORMAT", "text"), "log format: text or json (BERTH_LOG_FORMAT)")
+	credentialsFile := fs.String("credentials-file", envDefault("BERTH_CREDENTIALS_FILE", ""), "more access keys, each mapped to an account (BERTH_CREDENTIALS_FILE); the key pair of BERTH_ACCESS_KEY_ID, BERTH_SECRET_ACCESS_KEY and BERTH_ACCOUNT_ID replaces the development key, and berth dev signs its own calls with it")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -36,14 +37,17 @@ func runDev(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	d, err := daemon.Start(ctx, daemon.Config{Listen: *listen, DataDir: filepath.Join(*dataDir, "etcd-dev"), Log: log})
+	// The key berth dev signs its own calls (the default cluster, its agent)
+	// with: the one its environment configures, which the server accepts.
+	own := auth.EnvCredential(os.Getenv)
+	d, err := daemon.Start(ctx, daemon.Config{Listen: *listen, DataDir: filepath.Join(*dataDir, "etcd-dev"), CredentialsFile: *credentialsFile, Log: log})
 	if err != nil {
 		return err
 	}
 	endpoint := "http://" + d.Addr()
 	api := ecs.New(ecs.Options{
 		Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
-		Credentials: credentials.NewStaticCredentialsProvider(auth.DefaultAccessKeyID, auth.DefaultSecretAccessKey, ""),
+		Credentials: credentials.NewStaticCredentialsProvider(own.AccessKeyID, own.SecretAccessKey, ""),
 	})
 	if _, err := api.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String("default")}); err != nil {
 		d.Stop(context.Background())
@@ -53,9 +57,9 @@ func runDev(args []string) error {
 	go func() {
 		agentDone <- agent.Run(ctx, agent.Config{
 			Server: endpoint, Cluster: "default", Region: "us-east-1",
-			Credentials: aws.Credentials{AccessKeyID: auth.DefaultAccessKeyID, SecretAccessKey: auth.DefaultSecretAccessKey},
+			Credentials: aws.Credentials{AccessKeyID: own.AccessKeyID, SecretAccessKey: own.SecretAccessKey},
 			DataDir:     filepath.Join(*dataDir, "agent-dev"), ReservedMemory: 256, Log: log,
-			Ready: func(instance string) { printHowTo(endpoint, instance) },
+			Ready: func(instance string) { printHowTo(endpoint, instance, own) },
 		})
 	}()
 	select {
@@ -72,7 +76,11 @@ func runDev(args []string) error {
 	return d.Stop(shutdown)
 }
 
-func printHowTo(endpoint, instance string) {
+func printHowTo(endpoint, instance string, own auth.Credential) {
+	secret := own.SecretAccessKey
+	if own.AccessKeyID != auth.DefaultAccessKeyID {
+		secret = "<the value of BERTH_SECRET_ACCESS_KEY>" // the user's own secret is not printed
+	}
 	fmt.Printf(`
 Berth is running: the ECS API at %[1]s, with this machine's Docker Engine
 registered in the cluster "default" as %[2]s.
@@ -88,5 +96,5 @@ Use it from the AWS CLI:
 
 Ctrl-C stops Berth; running containers keep running and are adopted again on the next start.
 
-`, endpoint, instance, auth.DefaultAccessKeyID, auth.DefaultSecretAccessKey)
+`, endpoint, instance, own.AccessKeyID, secret)
 }

@@ -30,7 +30,12 @@ func runSimulate(args []string) error {
 	zones := fs.String("zones", "", "availability zones the instances cycle through, a,b,c")
 	attrs := fs.String("attributes", "", "custom attributes of every instance, name=value,...")
 	parallel := fs.Int("parallel", 16, "registrations and state reports in flight at once")
+	credFlags := command.AddCredentialFlags(fs)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	creds, _, err := credFlags.Resolve(os.Getenv)
+	if err != nil {
 		return err
 	}
 	if *instances < 1 {
@@ -51,7 +56,7 @@ func runSimulate(args []string) error {
 	defer stop()
 	start := time.Now()
 	f, err := simulate.Start(ctx, simulate.Config{
-		Server: *server, Cluster: *cluster, Region: *region, Credentials: command.Credentials(),
+		Server: *server, Cluster: *cluster, Region: *region, Credentials: creds,
 		Instances: *instances, CPU: *cpu, Memory: *memory, Zones: zoneList, Attributes: custom, Parallel: *parallel, Log: log,
 	})
 	if err != nil {
