@@ -78,12 +78,22 @@ func (pl *Placer) ServiceLaunch(sc state.Scope, cl *state.Cluster, r *state.Serv
 		l.Tags = append(l.Tags, td.Tags...)
 	}
 	if r.EnableECSManagedTags {
-		l.Tags = append(l.Tags, ecs.Tag{Key: ecs.Ptr("aws:ecs:clusterName"), Value: ecs.Ptr(cl.Name)},
-			ecs.Tag{Key: ecs.Ptr("aws:ecs:serviceName"), Value: ecs.Ptr(r.Name)})
+		l.Tags = append(l.Tags, ManagedTags(cl.Name, r.Name)...)
 	}
 	if l.Constraints, l.Strategies, err = Rules(&td.Definition, d.PlacementConstraints, d.PlacementStrategy); err != nil {
 		return nil, err
 	}
 	l.GivenRules = []any{d.PlacementConstraints, d.PlacementStrategy}
 	return l, nil
+}
+
+// ManagedTags are the tags ECS puts on a task launched with
+// enableECSManagedTags: its cluster's name and, for a service's task, the
+// service's.
+func ManagedTags(cluster, service string) []ecs.Tag {
+	tags := []ecs.Tag{{Key: ecs.Ptr("aws:ecs:clusterName"), Value: ecs.Ptr(cluster)}}
+	if service != "" {
+		tags = append(tags, ecs.Tag{Key: ecs.Ptr("aws:ecs:serviceName"), Value: ecs.Ptr(service)})
+	}
+	return tags
 }

@@ -97,6 +97,9 @@ func (s *Server) RunTask(ctx context.Context, in *ecs.RunTaskRequest) (*ecs.RunT
 		return nil, err
 	}
 	l.StartedBy, l.Group, l.ExecCmd = ecs.Val(in.StartedBy), ecs.Val(in.Group), ecs.Val(in.EnableExecuteCommand)
+	if ecs.Val(in.EnableECSManagedTags) {
+		l.Tags = append(l.Tags, placement.ManagedTags(l.Cluster.Name, "")...)
+	}
 	if l.Group == "" {
 		l.Group = "family:" + ecs.Val(l.Def.Family)
 	}
@@ -121,6 +124,9 @@ func (s *Server) StartTask(ctx context.Context, in *ecs.StartTaskRequest) (*ecs.
 		return nil, err
 	}
 	l.StartedBy, l.Group, l.ExecCmd = ecs.Val(in.StartedBy), ecs.Val(in.Group), ecs.Val(in.EnableExecuteCommand)
+	if ecs.Val(in.EnableECSManagedTags) {
+		l.Tags = append(l.Tags, placement.ManagedTags(l.Cluster.Name, "")...)
+	}
 	if l.Group == "" {
 		l.Group = "family:" + ecs.Val(l.Def.Family)
 	}

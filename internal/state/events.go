@@ -30,10 +30,7 @@ func (r *Service) AddUnplaceableEvent(now time.Time, failures []ecs.Failure, rea
 		}
 		break
 	}
-	r.Events = append([]ServiceEvent{{ID: NewEventID(), CreatedAt: now, Message: msg}}, r.Events...)
-	if len(r.Events) > MaxServiceEvents {
-		r.Events = r.Events[:MaxServiceEvents]
-	}
+	r.pushEvent(now, msg)
 	return true
 }
 

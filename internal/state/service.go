@@ -171,8 +171,20 @@ func (r *Service) DeploymentByID(id string) *Deployment {
 
 // AddEvent puts an event on top of the service's events, keeping ECS's 100.
 func (r *Service) AddEvent(now time.Time, format string, args ...any) {
-	e := ServiceEvent{ID: NewEventID(), CreatedAt: now, Message: fmt.Sprintf(format, args...)}
-	r.Events = append([]ServiceEvent{e}, r.Events...)
+	r.pushEvent(now, fmt.Sprintf(format, args...))
+}
+
+// pushEvent puts a message on top of the events. Each event is stamped at
+// least a millisecond (the wire's precision) after the one before it, so
+// two written in one pass ("deployment completed", then "has reached a
+// steady state") are ordered by their createdAt, as ECS's are: tools that
+// show the events newer than the last one they printed miss neither.
+func (r *Service) pushEvent(now time.Time, msg string) {
+	at := now.Truncate(time.Millisecond)
+	if len(r.Events) > 0 && !at.After(r.Events[0].CreatedAt) {
+		at = r.Events[0].CreatedAt.Truncate(time.Millisecond).Add(time.Millisecond)
+	}
+	r.Events = append([]ServiceEvent{{ID: NewEventID(), CreatedAt: at, Message: msg}}, r.Events...)
 	if len(r.Events) > MaxServiceEvents {
 		r.Events = r.Events[:MaxServiceEvents]
 	}
