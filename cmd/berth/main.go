@@ -90,7 +90,7 @@ func runServer(args []string) error {
 	if err != nil {
 		return err
 	}
-	agentLost := fs.Duration("agent-lost-after", lostDefault, "how long an instance's agent may stay disconnected before services replace their tasks on it (BERTH_AGENT_LOST_AFTER)")
+	agentLost := fs.Duration("agent-lost-after", lostDefault, "how long an instance's agent may stay disconnected before its tasks are recorded STOPPED and services replace theirs (BERTH_AGENT_LOST_AFTER)")
 	logFormat := fs.String("log-format", envDefault("BERTH_LOG_FORMAT", "text"), "log format: text or json (BERTH_LOG_FORMAT)")
 	debugListen := fs.String("debug-listen", envDefault("BERTH_DEBUG_LISTEN", ""), "address to serve Go's /debug/pprof profiles on, e.g. 127.0.0.1:6060; empty: off (BERTH_DEBUG_LISTEN)")
 	if err := fs.Parse(args); err != nil {

@@ -89,6 +89,8 @@ func (s *acsSession) run(ctx context.Context, frames <-chan acsmsg.Frame) error 
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-s.agent.Lost:
+			return errLivenessLost
 		case <-changed:
 		case <-resend.C:
 		case <-heartbeat.C:
@@ -115,6 +117,11 @@ type sessionError string
 func (e sessionError) Error() string { return string(e) }
 
 const errConnectionClosed = sessionError("connection closed")
+
+// errLivenessLost ends a session whose liveness key went with its lease:
+// the leader marks its instance disconnected, and the agent, connecting
+// again, is marked connected on a live lease.
+const errLivenessLost = sessionError("liveness lease lost")
 
 // sync sends every task whose desired status the agent has not
 // acknowledged, or whose payload went unacknowledged too long.

@@ -16,6 +16,10 @@ type Agent struct {
 	InstanceARN     string
 	InstanceID      string
 	Session         string // one ACS connection; a late disconnect of an older one changes nothing
+	// Lost is closed when nothing vouches for the session's liveness any
+	// more (its server's lease was lost): the session ends, so that its
+	// agent connects again and is marked live anew. Nil: never.
+	Lost <-chan struct{}
 }
 
 // AgentInfo is what an agent says of itself when it connects (the query

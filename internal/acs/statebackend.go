@@ -2,8 +2,11 @@ package acs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"strconv"
 	"time"
 
 	"github.com/berth-project/berth/internal/state"
@@ -18,11 +21,14 @@ import (
 
 // StateBackend is the agent endpoints' Backend on Berth's state: it says
 // which instance an agent is, which tasks it should run, and records what
-// it reports over TCS.
+// it reports over TCS. It keeps its agents' liveness keys on a lease of
+// its own (liveness.go): Close it before the store's etcd client.
 type StateBackend struct {
-	state *state.State
-	now   func() time.Time
-	log   *slog.Logger
+	state  *state.State
+	now    func() time.Time
+	log    *slog.Logger
+	live   *liveness
+	server string // who holds the sessions, as liveness keys name it
 }
 
 var _ Backend = (*StateBackend)(nil)
@@ -36,8 +42,14 @@ func NewStateBackend(st *state.State, now func() time.Time, log *slog.Logger) *S
 	if log == nil {
 		log = slog.Default()
 	}
-	return &StateBackend{state: st, now: now, log: log}
+	host, _ := os.Hostname()
+	return &StateBackend{state: st, now: now, log: log, live: &liveness{store: st.Store(), ttl: LivenessTTL},
+		server: host + "/" + strconv.Itoa(os.Getpid())}
 }
+
+// Close revokes the liveness lease: the liveness keys of sessions still
+// open vanish at once, and those sessions end (Agent.Lost).
+func (b *StateBackend) Close() { b.live.close() }
 
 // agentInstance finds the instance an agent names when it connects: the
 // cluster as a name or ARN, the instance by ARN, ACTIVE or DRAINING.
@@ -69,10 +81,25 @@ func (b *StateBackend) LookupAgent(ctx context.Context, account, region, cluster
 	return agentOf(sc, cl, inst), nil
 }
 
+// ConnectAgent marks the instance connected to a new session and writes
+// the session's liveness key on this server's lease, in one transaction.
 func (b *StateBackend) ConnectAgent(ctx context.Context, account, region, cluster, instanceARN string, info AgentInfo) (Agent, error) {
+	agent, err := b.connect(ctx, account, region, cluster, instanceARN, info)
+	if errors.Is(err, store.ErrLeaseLost) {
+		// The lease expired before this server noticed: once more, on a new one.
+		agent, err = b.connect(ctx, account, region, cluster, instanceARN, info)
+	}
+	return agent, err
+}
+
+func (b *StateBackend) connect(ctx context.Context, account, region, cluster, instanceARN string, info AgentInfo) (Agent, error) {
 	sc := state.Scope{Account: account, Region: region}
+	lease, err := b.live.lease(ctx)
+	if err != nil {
+		return Agent{}, err
+	}
 	var agent Agent
-	err := b.update(ctx, func() ([]store.Op, error) {
+	err = b.update(ctx, func() ([]store.Op, error) {
 		o, inst, cl, err := b.agentInstance(sc, cluster, instanceARN)
 		if err != nil {
 			return nil, err
@@ -85,25 +112,44 @@ func (b *StateBackend) ConnectAgent(ctx context.Context, account, region, cluste
 		cp.Version++
 		agent = agentOf(sc, cl, &cp)
 		agent.Session = cp.AgentSession
-		return []store.Op{store.Put(o.Key, &cp, o.Rev)}, nil
+		agent.Lost = lease.Done()
+		// The key is overwritten whatever it says: the record's guard
+		// decides between sessions, and the key follows the record.
+		live := state.AgentLiveness{Session: cp.AgentSession, Server: b.server}
+		return []store.Op{store.Put(o.Key, &cp, o.Rev), store.PutLeasedAny(sc.AgentKey(cl.Name, cp.ID), live, lease)}, nil
 	})
+	if errors.Is(err, store.ErrLeaseLost) {
+		b.live.forget(lease)
+	}
 	return agent, err
 }
 
+// DisconnectAgent marks the instance disconnected and deletes its liveness
+// key, each only if it still names this session: a newer session, through
+// this server or another, owns them otherwise.
 func (b *StateBackend) DisconnectAgent(ctx context.Context, a Agent) {
 	sc := scopeOf(a)
 	err := b.update(ctx, func() ([]store.Op, error) {
 		o, inst, err := b.state.Instance(sc, a.Cluster, a.InstanceID)
-		if err != nil || inst == nil || inst.AgentSession != a.Session {
-			return nil, err // gone, or a newer session owns the instance now
+		if err != nil {
+			return nil, err
 		}
-		cp := *inst
-		now := b.now().UTC()
-		cp.AgentConnected = false
-		cp.AgentDisconnectedAt = &now
-		cp.AgentSession = ""
-		cp.Version++
-		return []store.Op{store.Put(o.Key, &cp, o.Rev)}, nil
+		var ops []store.Op
+		if inst != nil && inst.AgentSession == a.Session {
+			cp := *inst
+			now := b.now().UTC()
+			cp.AgentConnected = false
+			cp.AgentDisconnectedAt = &now
+			cp.AgentSession = ""
+			cp.Version++
+			ops = append(ops, store.Put(o.Key, &cp, o.Rev))
+		}
+		if lo, found := b.state.Store().Get(sc.AgentKey(a.Cluster, a.InstanceID)); found {
+			if l, err := state.Decode[state.AgentLiveness](b.state, lo); err == nil && l.Session == a.Session {
+				ops = append(ops, store.Delete(lo.Key, lo.Rev))
+			}
+		}
+		return ops, nil
 	})
 	if err != nil {
 		b.log.Warn("could not mark agent disconnected", "instance", a.InstanceARN, "err", err)

@@ -12,9 +12,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/berth-project/berth/internal/controller/gc"
+	"github.com/berth-project/berth/internal/controller/instances"
 	"github.com/berth-project/berth/internal/controller/service"
 
 	"github.com/berth-project/berth/internal/placement"
@@ -40,14 +43,14 @@ type Config struct {
 	EtcdEndpoints   []string      // external etcd; empty means embedded
 	CredentialsFile string        // optional: more keys and accounts
 	AgentEndpoint   string        // base URL agents are told to connect to; empty: the Host they called
-	AgentLostAfter  time.Duration // how long an agent may be gone before services replace its tasks; service.DefaultAgentLostAfter when zero
+	AgentLostAfter  time.Duration // how long an agent may be gone before its tasks are recorded STOPPED; instances.DefaultAgentLostAfter when zero
 	Getenv          func(string) string
 	Log             *slog.Logger
 }
 
-// DefaultAgentLostAfter is how long an agent may be gone before services
-// replace its tasks.
-const DefaultAgentLostAfter = service.DefaultAgentLostAfter
+// DefaultAgentLostAfter is how long an agent may be gone before its tasks
+// are recorded STOPPED (and services replace theirs).
+const DefaultAgentLostAfter = instances.DefaultAgentLostAfter
 
 // DefaultListen is loopback only: Berth is not exposed unless asked to be.
 const DefaultListen = "127.0.0.1:8450"
@@ -149,7 +152,9 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	records := state.New(st, cfg.Log)
 	placer := placement.New(records, nil)
 	srv := server.New(records, placer, server.Options{Log: cfg.Log, AgentEndpoint: cfg.AgentEndpoint})
-	services := service.New(records, placer, service.Options{Log: cfg.Log, AgentLostAfter: cfg.AgentLostAfter})
+	services := service.New(records, placer, service.Options{Log: cfg.Log})
+	health := instances.New(records, instances.Options{Log: cfg.Log, AgentLostAfter: cfg.AgentLostAfter})
+	collector := gc.New(records, gc.Options{Log: cfg.Log})
 	metrics := newAPIMetrics(registry)
 	var h http.Handler = &awsjson.Handler{
 		TargetPrefix: "AmazonEC2ContainerServiceV20141113",
@@ -166,49 +171,28 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	}
 	taskMetrics := acs.NewTaskMetrics()
 	registry.MustRegister(taskMetrics)
+	backend := acs.NewStateBackend(records, nil, cfg.Log)
+	// Closed after the sessions (Stop ends them first) and before the etcd
+	// client: the liveness lease is revoked, not left to expire.
+	d.closers = append(d.closers, backend.Close)
 	agents := &acs.Endpoints{
 		Metrics:      taskMetrics,
-		Backend:      acs.NewStateBackend(records, nil, cfg.Log),
+		Backend:      backend,
 		Authenticate: func(r *http.Request) (auth.Caller, error) { return keys.Verify(r, nil, time.Now()) },
 		Log:          cfg.Log,
 	}
 	d.agents = agents
 	agentEndpoints.Store(agents)
-	d.collectStoppedTasks(srv, cfg.Log)
-	d.runControllers(services, cfg.Log)
+	d.runControllers(services, collector, health, cfg.Log)
 	apiHandler.Store(&h)
 	d.ready.Store(true)
 	cfg.Log.Info("berth server ready", "listen", ln.Addr().String(), "dataDir", cfg.DataDir, "etcd", describeEtcd(cfg))
 	return d, nil
 }
 
-// collectStoppedTasks deletes stopped tasks once ECS's retention has passed,
-// every minute until the daemon stops.
-func (d *Daemon) collectStoppedTasks(srv *server.Server, log *slog.Logger) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	d.closers = append(d.closers, func() { cancel(); <-done })
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(time.Minute)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			if n, err := srv.CollectStoppedTasks(ctx, server.StoppedTaskRetention); err != nil && ctx.Err() == nil {
-				log.Warn("collecting stopped tasks failed", "err", err)
-			} else if n > 0 {
-				log.Info("collected stopped tasks", "count", n)
-			}
-		}
-	}()
-}
-
-// runControllers runs the service scheduler while this server leads.
-func (d *Daemon) runControllers(services *service.Controller, log *slog.Logger) {
+// runControllers runs the service scheduler, the garbage collector and the
+// instances controller while this server leads.
+func (d *Daemon) runControllers(services *service.Controller, collector *gc.Controller, health *instances.Controller, log *slog.Logger) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	d.closers = append(d.closers, func() { cancel(); <-done })
@@ -216,7 +200,11 @@ func (d *Daemon) runControllers(services *service.Controller, log *slog.Logger) 
 	go func() {
 		defer close(done)
 		controller.RunAsLeader(ctx, d.etcd, electionKey, id, log, func(ctx context.Context) {
+			var wg sync.WaitGroup
+			wg.Go(func() { controller.Loop(ctx, d.store.Changed, collector.Reconcile) })
+			wg.Go(func() { controller.Loop(ctx, d.store.Changed, health.Reconcile) })
 			controller.Loop(ctx, d.store.Changed, services.Reconcile)
+			wg.Wait()
 		})
 	}()
 }

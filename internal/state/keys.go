@@ -33,6 +33,7 @@ const (
 	KindCapacityProvider = "capacityproviders" // <name>
 	KindAccountSetting   = "accountsettings"   // <principal ARN or "account">/<setting name>
 	KindService          = "services"          // <cluster name>/<service name>
+	KindAgent            = "agents"            // <cluster name>/<instance id>: its agent's liveness, on a lease (liveness.go)
 )
 
 // Prefix is where every record of kind in this scope lives.

@@ -62,6 +62,18 @@ func (ix *Index) ListUnordered(group string) []*Object {
 	return out
 }
 
+// Groups returns the name of every group that holds an object, in no
+// particular order: for a reader that must find groups whose owner is gone.
+func (ix *Index) Groups() []string {
+	ix.v.mu.RLock()
+	defer ix.v.mu.RUnlock()
+	out := make([]string, 0, len(ix.groups))
+	for g := range ix.groups {
+		out = append(out, g)
+	}
+	return out
+}
+
 // Version is a number that changes whenever the group does: equal
 // versions mean equal contents, so a reader can keep what it derived from a
 // group until the version moves.

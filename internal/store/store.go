@@ -79,8 +79,10 @@ type Op struct {
 	key    string
 	value  []byte
 	delete bool
-	rev    int64 // expected ModRevision; 0 means "must not exist"
-	any    bool  // no guard at all
+	rev    int64  // expected ModRevision; 0 means "must not exist"
+	any    bool   // no guard at all
+	check  bool   // a guard only: nothing is written
+	lease  *Lease // the key lives as long as this lease (nil: for ever)
 }
 
 // Create writes v at key, which must not exist yet.
@@ -118,13 +120,20 @@ func (s *Store) Commit(ctx context.Context, ops ...Op) (int64, error) {
 		if !op.any {
 			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(op.key), "=", op.rev))
 		}
-		if op.delete {
+		switch {
+		case op.check:
+		case op.delete:
 			writes = append(writes, clientv3.OpDelete(op.key))
-		} else {
+		case op.lease != nil:
+			writes = append(writes, clientv3.OpPut(op.key, string(op.value), clientv3.WithLease(op.lease.id)))
+		default:
 			writes = append(writes, clientv3.OpPut(op.key, string(op.value)))
 		}
 	}
 	resp, err := s.cli.Txn(ctx).If(cmps...).Then(writes...).Commit()
+	if leaseLost(err) {
+		return 0, fmt.Errorf("%w: %v", ErrLeaseLost, err)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("etcd transaction: %w", err)
 	}

@@ -148,7 +148,9 @@ func (h *Harness) Fleet(cluster string, n int, cpu, memory int) []string {
 }
 
 // SetAgentConnected marks an instance's agent connected or, from now,
-// disconnected, as the agent endpoints would.
+// disconnected, as the agent endpoints would: connected to a new session
+// with its liveness key (on no lease: the test decides when it goes, with
+// DropLiveness), or disconnected with the key deleted.
 func (h *Harness) SetAgentConnected(cluster, instanceID string, connected bool) {
 	h.T.Helper()
 	h.update(func() ([]store.Op, error) {
@@ -157,13 +159,36 @@ func (h *Harness) SetAgentConnected(cluster, instanceID string, connected bool) 
 			h.T.Fatalf("instance %s: %v", instanceID, err)
 		}
 		cp := *inst
-		cp.AgentConnected, cp.AgentDisconnectedAt = connected, nil
-		if !connected {
+		cp.AgentConnected, cp.AgentDisconnectedAt, cp.AgentSession = connected, nil, ""
+		cp.Version++
+		key := h.Scope.AgentKey(cluster, instanceID)
+		var live store.Op
+		if connected {
+			cp.AgentSession = state.NewHexID()
+			live = store.PutAny(key, state.AgentLiveness{Session: cp.AgentSession, Server: "harness"})
+		} else {
 			now := h.Clock.Now().UTC()
 			cp.AgentDisconnectedAt = &now
+			live = store.Check(key, 0)
+			if lo, found := h.Store.Get(key); found {
+				live = store.Delete(key, lo.Rev)
+			}
 		}
-		cp.Version++
-		return []store.Op{store.Put(o.Key, &cp, o.Rev)}, nil
+		return []store.Op{store.Put(o.Key, &cp, o.Rev), live}, nil
+	})
+}
+
+// DropLiveness deletes an instance's liveness key and leaves its record
+// as it is: what etcd does when the lease of the server holding the
+// agent's session expires (that server crashed).
+func (h *Harness) DropLiveness(cluster, instanceID string) {
+	h.T.Helper()
+	h.update(func() ([]store.Op, error) {
+		lo, found := h.Store.Get(h.Scope.AgentKey(cluster, instanceID))
+		if !found {
+			return nil, nil
+		}
+		return []store.Op{store.Delete(lo.Key, lo.Rev)}, nil
 	})
 }
 

@@ -72,7 +72,7 @@ func (c *Controller) account(sc state.Scope, r *state.Service, tasks []state.Ser
 	}
 	// Deleted and empty: the service is gone.
 	if r.Status == state.StatusDraining && len(live) == 0 {
-		r.Status = state.StatusInactive
+		r.Status, r.InactiveAt = state.StatusInactive, &now
 		for len(r.Deployments) > 0 {
 			r.Retire(r.Deployments[0].ID, now)
 		}

@@ -32,8 +32,6 @@ type Controller struct {
 	now    func() time.Time
 	log    *slog.Logger
 
-	agentLostAfter time.Duration
-
 	mu       sync.Mutex             // one pass at a time
 	seen     map[string]serviceSeen // by service key
 	instants map[string]time.Time   // by service key: no placement attempt before
@@ -43,24 +41,17 @@ type Controller struct {
 type Options struct {
 	Now func() time.Time // the clock; time.Now when nil
 	Log *slog.Logger
-	// AgentLostAfter is how long an instance's agent may stay disconnected
-	// before the service tasks on it are replaced; DefaultAgentLostAfter
-	// when zero.
-	AgentLostAfter time.Duration
 }
 
 // New returns the service scheduler on st, starting tasks through pl.
 func New(st *state.State, pl *placement.Placer, opts Options) *Controller {
-	c := &Controller{state: st, store: st.Store(), placer: pl, now: opts.Now, log: opts.Log, agentLostAfter: opts.AgentLostAfter,
+	c := &Controller{state: st, store: st.Store(), placer: pl, now: opts.Now, log: opts.Log,
 		seen: map[string]serviceSeen{}, instants: map[string]time.Time{}}
 	if c.now == nil {
 		c.now = time.Now
 	}
 	if c.log == nil {
 		c.log = slog.Default()
-	}
-	if c.agentLostAfter <= 0 {
-		c.agentLostAfter = DefaultAgentLostAfter
 	}
 	return c
 }

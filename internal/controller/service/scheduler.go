@@ -141,12 +141,15 @@ func (c *Controller) reconcileService(ctx context.Context, sc state.Scope, o *st
 	if seen, changed := c.account(sc, r, tasks, daemon, now); changed {
 		return now, c.writeService(ctx, o, r, seen)
 	}
-	// 2. Tasks whose agent is lost are given up on; the next pass replaces them.
-	lost, wake := c.lostTasks(sc, r.Cluster, tasks, now)
-	if len(lost) > 0 {
-		return now, c.stopLostTasks(ctx, sc, o, r, lost)
+	// 2. What to do. Tasks of a lost agent are STOPPED by the instances
+	// controller (internal/controller/instances) and replaced here like any
+	// other task that stopped.
+	var wake time.Time
+	if r.SteadyAt != nil {
+		// A steady service is looked at again when its reminder is due,
+		// though nothing changes: ECS repeats the steady-state event.
+		wake = r.SteadyAt.Add(steadyStateReminder)
 	}
-	// 3. What to do.
 	if r.External() {
 		return c.reconcileTaskSets(ctx, sc, cl, o, r, tasks, now, wake)
 	}

@@ -154,7 +154,7 @@ func (c *Controller) stopServiceTasks(ctx context.Context, o *store.Object, r *s
 // commitStops writes stopped tasks (ops) with the service record cp and
 // its event saying what was stopped, guarded by the revisions read.
 func (c *Controller) commitStops(ctx context.Context, o *store.Object, cp *state.Service, stopped []*state.Task, ops []store.Op, now time.Time) error {
-	cp.AddEvent(now, "(service %s) has stopped %d running tasks: %s.", cp.Name, len(stopped), taskList(stopped))
+	cp.AddStoppedEvent(now, stopped)
 	ops = append(ops, store.Put(o.Key, cp, o.Rev))
 	_, err := c.store.Commit(ctx, ops...)
 	if errors.Is(err, store.ErrConflict) {
