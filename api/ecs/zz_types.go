@@ -31,7 +31,7 @@ type Attachment struct {
 	Id      *string        `json:"id,omitempty"`
 	Type    *string        `json:"type,omitempty"`
 	Status  *string        `json:"status,omitempty"`
-	Details []KeyValuePair `json:"details,omitempty"`
+	Details []KeyValuePair `json:"details,omitzero"`
 }
 
 // AttachmentStateChange is the AttachmentStateChange shape of the ECS model.
@@ -70,8 +70,8 @@ type AutoScalingGroupProviderUpdate struct {
 
 // AwsVpcConfiguration is the AwsVpcConfiguration shape of the ECS model.
 type AwsVpcConfiguration struct {
-	Subnets        []string       `json:"subnets,omitempty"`
-	SecurityGroups []string       `json:"securityGroups,omitempty"`
+	Subnets        []string       `json:"subnets,omitzero"`
+	SecurityGroups []string       `json:"securityGroups,omitzero"`
 	AssignPublicIp AssignPublicIp `json:"assignPublicIp,omitempty"`
 }
 
@@ -97,7 +97,7 @@ type CapacityProvider struct {
 	ManagedInstancesProvider *ManagedInstancesProvider    `json:"managedInstancesProvider,omitempty"`
 	UpdateStatus             CapacityProviderUpdateStatus `json:"updateStatus,omitempty"`
 	UpdateStatusReason       *string                      `json:"updateStatusReason,omitempty"`
-	Tags                     []Tag                        `json:"tags,omitempty"`
+	Tags                     []Tag                        `json:"tags,omitzero"`
 	Type                     CapacityProviderType         `json:"type,omitempty"`
 }
 
@@ -124,12 +124,12 @@ type Cluster struct {
 	RunningTasksCount                 *int32                         `json:"runningTasksCount,omitempty"`
 	PendingTasksCount                 *int32                         `json:"pendingTasksCount,omitempty"`
 	ActiveServicesCount               *int32                         `json:"activeServicesCount,omitempty"`
-	Statistics                        []KeyValuePair                 `json:"statistics,omitempty"`
-	Tags                              []Tag                          `json:"tags,omitempty"`
-	Settings                          []ClusterSetting               `json:"settings,omitempty"`
-	CapacityProviders                 []string                       `json:"capacityProviders,omitempty"`
-	DefaultCapacityProviderStrategy   []CapacityProviderStrategyItem `json:"defaultCapacityProviderStrategy,omitempty"`
-	Attachments                       []Attachment                   `json:"attachments,omitempty"`
+	Statistics                        []KeyValuePair                 `json:"statistics,omitzero"`
+	Tags                              []Tag                          `json:"tags,omitzero"`
+	Settings                          []ClusterSetting               `json:"settings,omitzero"`
+	CapacityProviders                 []string                       `json:"capacityProviders,omitzero"`
+	DefaultCapacityProviderStrategy   []CapacityProviderStrategyItem `json:"defaultCapacityProviderStrategy,omitzero"`
+	Attachments                       []Attachment                   `json:"attachments,omitzero"`
 	AttachmentsStatus                 *string                        `json:"attachmentsStatus,omitempty"`
 	ServiceConnectDefaults            *ClusterServiceConnectDefaults `json:"serviceConnectDefaults,omitempty"`
 }
@@ -167,15 +167,15 @@ type Container struct {
 	LastStatus        *string            `json:"lastStatus,omitempty"`
 	ExitCode          *int32             `json:"exitCode,omitempty"`
 	Reason            *string            `json:"reason,omitempty"`
-	NetworkBindings   []NetworkBinding   `json:"networkBindings,omitempty"`
-	NetworkInterfaces []NetworkInterface `json:"networkInterfaces,omitempty"`
+	NetworkBindings   []NetworkBinding   `json:"networkBindings,omitzero"`
+	NetworkInterfaces []NetworkInterface `json:"networkInterfaces,omitzero"`
 	HealthStatus      HealthStatus       `json:"healthStatus,omitempty"`
-	ManagedAgents     []ManagedAgent     `json:"managedAgents,omitempty"`
+	ManagedAgents     []ManagedAgent     `json:"managedAgents,omitzero"`
 	Cpu               *string            `json:"cpu,omitempty"`
 	Memory            *string            `json:"memory,omitempty"`
 	MemoryReservation *string            `json:"memoryReservation,omitempty"`
-	GpuIds            []string           `json:"gpuIds,omitempty"`
-	NeuronDeviceIds   []string           `json:"neuronDeviceIds,omitempty"`
+	GpuIds            []string           `json:"gpuIds,omitzero"`
+	NeuronDeviceIds   []string           `json:"neuronDeviceIds,omitzero"`
 }
 
 // ContainerDefinition is the ContainerDefinition shape of the ECS model.
@@ -186,19 +186,19 @@ type ContainerDefinition struct {
 	Cpu                    *int32                  `json:"cpu,omitempty"`
 	Memory                 *int32                  `json:"memory,omitempty"`
 	MemoryReservation      *int32                  `json:"memoryReservation,omitempty"`
-	Links                  []string                `json:"links,omitempty"`
-	PortMappings           []PortMapping           `json:"portMappings,omitempty"`
+	Links                  []string                `json:"links,omitzero"`
+	PortMappings           []PortMapping           `json:"portMappings,omitzero"`
 	Essential              *bool                   `json:"essential,omitempty"`
 	RestartPolicy          *ContainerRestartPolicy `json:"restartPolicy,omitempty"`
-	EntryPoint             []string                `json:"entryPoint,omitempty"`
-	Command                []string                `json:"command,omitempty"`
-	Environment            []KeyValuePair          `json:"environment,omitempty"`
-	EnvironmentFiles       []EnvironmentFile       `json:"environmentFiles,omitempty"`
-	MountPoints            []MountPoint            `json:"mountPoints,omitempty"`
-	VolumesFrom            []VolumeFrom            `json:"volumesFrom,omitempty"`
+	EntryPoint             []string                `json:"entryPoint,omitzero"`
+	Command                []string                `json:"command,omitzero"`
+	Environment            []KeyValuePair          `json:"environment,omitzero"`
+	EnvironmentFiles       []EnvironmentFile       `json:"environmentFiles,omitzero"`
+	MountPoints            []MountPoint            `json:"mountPoints,omitzero"`
+	VolumesFrom            []VolumeFrom            `json:"volumesFrom,omitzero"`
 	LinuxParameters        *LinuxParameters        `json:"linuxParameters,omitempty"`
-	Secrets                []Secret                `json:"secrets,omitempty"`
-	DependsOn              []ContainerDependency   `json:"dependsOn,omitempty"`
+	Secrets                []Secret                `json:"secrets,omitzero"`
+	DependsOn              []ContainerDependency   `json:"dependsOn,omitzero"`
 	StartTimeout           *int32                  `json:"startTimeout,omitempty"`
 	StopTimeout            *int32                  `json:"stopTimeout,omitempty"`
 	VersionConsistency     VersionConsistency      `json:"versionConsistency,omitempty"`
@@ -208,20 +208,20 @@ type ContainerDefinition struct {
 	DisableNetworking      *bool                   `json:"disableNetworking,omitempty"`
 	Privileged             *bool                   `json:"privileged,omitempty"`
 	ReadonlyRootFilesystem *bool                   `json:"readonlyRootFilesystem,omitempty"`
-	DnsServers             []string                `json:"dnsServers,omitempty"`
-	DnsSearchDomains       []string                `json:"dnsSearchDomains,omitempty"`
-	ExtraHosts             []HostEntry             `json:"extraHosts,omitempty"`
-	DockerSecurityOptions  []string                `json:"dockerSecurityOptions,omitempty"`
+	DnsServers             []string                `json:"dnsServers,omitzero"`
+	DnsSearchDomains       []string                `json:"dnsSearchDomains,omitzero"`
+	ExtraHosts             []HostEntry             `json:"extraHosts,omitzero"`
+	DockerSecurityOptions  []string                `json:"dockerSecurityOptions,omitzero"`
 	Interactive            *bool                   `json:"interactive,omitempty"`
 	PseudoTerminal         *bool                   `json:"pseudoTerminal,omitempty"`
 	DockerLabels           map[string]string       `json:"dockerLabels,omitempty"`
-	Ulimits                []Ulimit                `json:"ulimits,omitempty"`
+	Ulimits                []Ulimit                `json:"ulimits,omitzero"`
 	LogConfiguration       *LogConfiguration       `json:"logConfiguration,omitempty"`
 	HealthCheck            *HealthCheck            `json:"healthCheck,omitempty"`
-	SystemControls         []SystemControl         `json:"systemControls,omitempty"`
-	ResourceRequirements   []ResourceRequirement   `json:"resourceRequirements,omitempty"`
+	SystemControls         []SystemControl         `json:"systemControls,omitzero"`
+	ResourceRequirements   []ResourceRequirement   `json:"resourceRequirements,omitzero"`
 	FirelensConfiguration  *FirelensConfiguration  `json:"firelensConfiguration,omitempty"`
-	CredentialSpecs        []string                `json:"credentialSpecs,omitempty"`
+	CredentialSpecs        []string                `json:"credentialSpecs,omitzero"`
 }
 
 // ContainerDependency is the ContainerDependency shape of the ECS model.
@@ -244,43 +244,43 @@ type ContainerInstance struct {
 	CapacityProviderName *string                        `json:"capacityProviderName,omitempty"`
 	Version              *int64                         `json:"version,omitempty"`
 	VersionInfo          *VersionInfo                   `json:"versionInfo,omitempty"`
-	RemainingResources   []Resource                     `json:"remainingResources,omitempty"`
-	RegisteredResources  []Resource                     `json:"registeredResources,omitempty"`
+	RemainingResources   []Resource                     `json:"remainingResources,omitzero"`
+	RegisteredResources  []Resource                     `json:"registeredResources,omitzero"`
 	Status               *string                        `json:"status,omitempty"`
 	StatusReason         *string                        `json:"statusReason,omitempty"`
 	AgentConnected       *bool                          `json:"agentConnected,omitempty"`
 	RunningTasksCount    *int32                         `json:"runningTasksCount,omitempty"`
 	PendingTasksCount    *int32                         `json:"pendingTasksCount,omitempty"`
 	AgentUpdateStatus    AgentUpdateStatus              `json:"agentUpdateStatus,omitempty"`
-	Attributes           []Attribute                    `json:"attributes,omitempty"`
+	Attributes           []Attribute                    `json:"attributes,omitzero"`
 	RegisteredAt         *Timestamp                     `json:"registeredAt,omitempty"`
-	Attachments          []Attachment                   `json:"attachments,omitempty"`
-	Tags                 []Tag                          `json:"tags,omitempty"`
+	Attachments          []Attachment                   `json:"attachments,omitzero"`
+	Tags                 []Tag                          `json:"tags,omitzero"`
 	HealthStatus         *ContainerInstanceHealthStatus `json:"healthStatus,omitempty"`
 }
 
 // ContainerInstanceHealthStatus is the ContainerInstanceHealthStatus shape of the ECS model.
 type ContainerInstanceHealthStatus struct {
 	OverallStatus InstanceHealthCheckState    `json:"overallStatus,omitempty"`
-	Details       []InstanceHealthCheckResult `json:"details,omitempty"`
+	Details       []InstanceHealthCheckResult `json:"details,omitzero"`
 }
 
 // ContainerOverride is the ContainerOverride shape of the ECS model.
 type ContainerOverride struct {
 	Name                 *string               `json:"name,omitempty"`
-	Command              []string              `json:"command,omitempty"`
-	Environment          []KeyValuePair        `json:"environment,omitempty"`
-	EnvironmentFiles     []EnvironmentFile     `json:"environmentFiles,omitempty"`
+	Command              []string              `json:"command,omitzero"`
+	Environment          []KeyValuePair        `json:"environment,omitzero"`
+	EnvironmentFiles     []EnvironmentFile     `json:"environmentFiles,omitzero"`
 	Cpu                  *int32                `json:"cpu,omitempty"`
 	Memory               *int32                `json:"memory,omitempty"`
 	MemoryReservation    *int32                `json:"memoryReservation,omitempty"`
-	ResourceRequirements []ResourceRequirement `json:"resourceRequirements,omitempty"`
+	ResourceRequirements []ResourceRequirement `json:"resourceRequirements,omitzero"`
 }
 
 // ContainerRestartPolicy is the ContainerRestartPolicy shape of the ECS model.
 type ContainerRestartPolicy struct {
 	Enabled              *bool   `json:"enabled,omitempty"`
-	IgnoredExitCodes     []int32 `json:"ignoredExitCodes,omitempty"`
+	IgnoredExitCodes     []int32 `json:"ignoredExitCodes,omitzero"`
 	RestartAttemptPeriod *int32  `json:"restartAttemptPeriod,omitempty"`
 }
 
@@ -290,7 +290,7 @@ type ContainerStateChange struct {
 	ImageDigest     *string          `json:"imageDigest,omitempty"`
 	RuntimeId       *string          `json:"runtimeId,omitempty"`
 	ExitCode        *int32           `json:"exitCode,omitempty"`
-	NetworkBindings []NetworkBinding `json:"networkBindings,omitempty"`
+	NetworkBindings []NetworkBinding `json:"networkBindings,omitzero"`
 	Reason          *string          `json:"reason,omitempty"`
 	Status          *string          `json:"status,omitempty"`
 }
@@ -313,7 +313,7 @@ type CreateCapacityProviderRequest struct {
 	Cluster                  *string                                      `json:"cluster,omitempty"`
 	AutoScalingGroupProvider *AutoScalingGroupProvider                    `json:"autoScalingGroupProvider,omitempty"`
 	ManagedInstancesProvider *CreateManagedInstancesProviderConfiguration `json:"managedInstancesProvider,omitempty"`
-	Tags                     []Tag                                        `json:"tags,omitempty"`
+	Tags                     []Tag                                        `json:"tags,omitzero"`
 }
 
 // CreateCapacityProviderResponse is the CreateCapacityProviderResponse shape of the ECS model.
@@ -324,11 +324,11 @@ type CreateCapacityProviderResponse struct {
 // CreateClusterRequest is the CreateClusterRequest shape of the ECS model.
 type CreateClusterRequest struct {
 	ClusterName                     *string                               `json:"clusterName,omitempty"`
-	Tags                            []Tag                                 `json:"tags,omitempty"`
-	Settings                        []ClusterSetting                      `json:"settings,omitempty"`
+	Tags                            []Tag                                 `json:"tags,omitzero"`
+	Settings                        []ClusterSetting                      `json:"settings,omitzero"`
 	Configuration                   *ClusterConfiguration                 `json:"configuration,omitempty"`
-	CapacityProviders               []string                              `json:"capacityProviders,omitempty"`
-	DefaultCapacityProviderStrategy []CapacityProviderStrategyItem        `json:"defaultCapacityProviderStrategy,omitempty"`
+	CapacityProviders               []string                              `json:"capacityProviders,omitzero"`
+	DefaultCapacityProviderStrategy []CapacityProviderStrategyItem        `json:"defaultCapacityProviderStrategy,omitzero"`
 	ServiceConnectDefaults          *ClusterServiceConnectDefaultsRequest `json:"serviceConnectDefaults,omitempty"`
 }
 
@@ -342,9 +342,9 @@ type CreateDaemonRequest struct {
 	DaemonName              *string                        `json:"daemonName,omitempty"`
 	ClusterArn              *string                        `json:"clusterArn,omitempty"`
 	DaemonTaskDefinitionArn *string                        `json:"daemonTaskDefinitionArn,omitempty"`
-	CapacityProviderArns    []string                       `json:"capacityProviderArns,omitempty"`
+	CapacityProviderArns    []string                       `json:"capacityProviderArns,omitzero"`
 	DeploymentConfiguration *DaemonDeploymentConfiguration `json:"deploymentConfiguration,omitempty"`
-	Tags                    []Tag                          `json:"tags,omitempty"`
+	Tags                    []Tag                          `json:"tags,omitzero"`
 	PropagateTags           DaemonPropagateTags            `json:"propagateTags,omitempty"`
 	EnableECSManagedTags    *bool                          `json:"enableECSManagedTags,omitempty"`
 	EnableExecuteCommand    *bool                          `json:"enableExecuteCommand,omitempty"`
@@ -372,7 +372,7 @@ type CreateExpressGatewayServiceRequest struct {
 	Cpu                   *string                                    `json:"cpu,omitempty"`
 	Memory                *string                                    `json:"memory,omitempty"`
 	ScalingTarget         *ExpressGatewayScalingTarget               `json:"scalingTarget,omitempty"`
-	Tags                  []Tag                                      `json:"tags,omitempty"`
+	Tags                  []Tag                                      `json:"tags,omitzero"`
 	TaskDefinitionArn     *string                                    `json:"taskDefinitionArn,omitempty"`
 }
 
@@ -396,28 +396,28 @@ type CreateServiceRequest struct {
 	ServiceName                   *string                        `json:"serviceName,omitempty"`
 	TaskDefinition                *string                        `json:"taskDefinition,omitempty"`
 	AvailabilityZoneRebalancing   AvailabilityZoneRebalancing    `json:"availabilityZoneRebalancing,omitempty"`
-	LoadBalancers                 []LoadBalancer                 `json:"loadBalancers,omitempty"`
-	ServiceRegistries             []ServiceRegistry              `json:"serviceRegistries,omitempty"`
+	LoadBalancers                 []LoadBalancer                 `json:"loadBalancers,omitzero"`
+	ServiceRegistries             []ServiceRegistry              `json:"serviceRegistries,omitzero"`
 	DesiredCount                  *int32                         `json:"desiredCount,omitempty"`
 	ClientToken                   *string                        `json:"clientToken,omitempty"`
 	LaunchType                    LaunchType                     `json:"launchType,omitempty"`
-	CapacityProviderStrategy      []CapacityProviderStrategyItem `json:"capacityProviderStrategy,omitempty"`
+	CapacityProviderStrategy      []CapacityProviderStrategyItem `json:"capacityProviderStrategy,omitzero"`
 	PlatformVersion               *string                        `json:"platformVersion,omitempty"`
 	Role                          *string                        `json:"role,omitempty"`
 	DeploymentConfiguration       *DeploymentConfiguration       `json:"deploymentConfiguration,omitempty"`
-	PlacementConstraints          []PlacementConstraint          `json:"placementConstraints,omitempty"`
-	PlacementStrategy             []PlacementStrategy            `json:"placementStrategy,omitempty"`
+	PlacementConstraints          []PlacementConstraint          `json:"placementConstraints,omitzero"`
+	PlacementStrategy             []PlacementStrategy            `json:"placementStrategy,omitzero"`
 	NetworkConfiguration          *NetworkConfiguration          `json:"networkConfiguration,omitempty"`
 	HealthCheckGracePeriodSeconds *int32                         `json:"healthCheckGracePeriodSeconds,omitempty"`
 	SchedulingStrategy            SchedulingStrategy             `json:"schedulingStrategy,omitempty"`
 	DeploymentController          *DeploymentController          `json:"deploymentController,omitempty"`
-	Tags                          []Tag                          `json:"tags,omitempty"`
+	Tags                          []Tag                          `json:"tags,omitzero"`
 	EnableECSManagedTags          *bool                          `json:"enableECSManagedTags,omitempty"`
 	PropagateTags                 PropagateTags                  `json:"propagateTags,omitempty"`
 	EnableExecuteCommand          *bool                          `json:"enableExecuteCommand,omitempty"`
 	ServiceConnectConfiguration   *ServiceConnectConfiguration   `json:"serviceConnectConfiguration,omitempty"`
-	VolumeConfigurations          []ServiceVolumeConfiguration   `json:"volumeConfigurations,omitempty"`
-	VpcLatticeConfigurations      []VpcLatticeConfiguration      `json:"vpcLatticeConfigurations,omitempty"`
+	VolumeConfigurations          []ServiceVolumeConfiguration   `json:"volumeConfigurations,omitzero"`
+	VpcLatticeConfigurations      []VpcLatticeConfiguration      `json:"vpcLatticeConfigurations,omitzero"`
 	Monitoring                    *MonitoringConfiguration       `json:"monitoring,omitempty"`
 }
 
@@ -433,14 +433,14 @@ type CreateTaskSetRequest struct {
 	ExternalId               *string                        `json:"externalId,omitempty"`
 	TaskDefinition           *string                        `json:"taskDefinition,omitempty"`
 	NetworkConfiguration     *NetworkConfiguration          `json:"networkConfiguration,omitempty"`
-	LoadBalancers            []LoadBalancer                 `json:"loadBalancers,omitempty"`
-	ServiceRegistries        []ServiceRegistry              `json:"serviceRegistries,omitempty"`
+	LoadBalancers            []LoadBalancer                 `json:"loadBalancers,omitzero"`
+	ServiceRegistries        []ServiceRegistry              `json:"serviceRegistries,omitzero"`
 	LaunchType               LaunchType                     `json:"launchType,omitempty"`
-	CapacityProviderStrategy []CapacityProviderStrategyItem `json:"capacityProviderStrategy,omitempty"`
+	CapacityProviderStrategy []CapacityProviderStrategyItem `json:"capacityProviderStrategy,omitzero"`
 	PlatformVersion          *string                        `json:"platformVersion,omitempty"`
 	Scale                    *Scale                         `json:"scale,omitempty"`
 	ClientToken              *string                        `json:"clientToken,omitempty"`
-	Tags                     []Tag                          `json:"tags,omitempty"`
+	Tags                     []Tag                          `json:"tags,omitzero"`
 }
 
 // CreateTaskSetResponse is the CreateTaskSetResponse shape of the ECS model.
@@ -456,7 +456,7 @@ type CreatedAt struct {
 
 // DaemonAlarmConfiguration is the DaemonAlarmConfiguration shape of the ECS model.
 type DaemonAlarmConfiguration struct {
-	AlarmNames []string `json:"alarmNames,omitempty"`
+	AlarmNames []string `json:"alarmNames,omitzero"`
 	Enable     *bool    `json:"enable,omitempty"`
 }
 
@@ -483,24 +483,24 @@ type DaemonContainerDefinition struct {
 	HealthCheck            *HealthCheck            `json:"healthCheck,omitempty"`
 	Cpu                    *int32                  `json:"cpu,omitempty"`
 	Essential              *bool                   `json:"essential,omitempty"`
-	EntryPoint             []string                `json:"entryPoint,omitempty"`
-	Command                []string                `json:"command,omitempty"`
+	EntryPoint             []string                `json:"entryPoint,omitzero"`
+	Command                []string                `json:"command,omitzero"`
 	WorkingDirectory       *string                 `json:"workingDirectory,omitempty"`
-	EnvironmentFiles       []EnvironmentFile       `json:"environmentFiles,omitempty"`
-	Environment            []KeyValuePair          `json:"environment,omitempty"`
-	Secrets                []Secret                `json:"secrets,omitempty"`
+	EnvironmentFiles       []EnvironmentFile       `json:"environmentFiles,omitzero"`
+	Environment            []KeyValuePair          `json:"environment,omitzero"`
+	Secrets                []Secret                `json:"secrets,omitzero"`
 	ReadonlyRootFilesystem *bool                   `json:"readonlyRootFilesystem,omitempty"`
-	MountPoints            []MountPoint            `json:"mountPoints,omitempty"`
+	MountPoints            []MountPoint            `json:"mountPoints,omitzero"`
 	LogConfiguration       *LogConfiguration       `json:"logConfiguration,omitempty"`
 	FirelensConfiguration  *FirelensConfiguration  `json:"firelensConfiguration,omitempty"`
 	Privileged             *bool                   `json:"privileged,omitempty"`
 	User                   *string                 `json:"user,omitempty"`
-	Ulimits                []Ulimit                `json:"ulimits,omitempty"`
+	Ulimits                []Ulimit                `json:"ulimits,omitzero"`
 	LinuxParameters        *DaemonLinuxParameters  `json:"linuxParameters,omitempty"`
-	DependsOn              []ContainerDependency   `json:"dependsOn,omitempty"`
+	DependsOn              []ContainerDependency   `json:"dependsOn,omitzero"`
 	StartTimeout           *int32                  `json:"startTimeout,omitempty"`
 	StopTimeout            *int32                  `json:"stopTimeout,omitempty"`
-	SystemControls         []SystemControl         `json:"systemControls,omitempty"`
+	SystemControls         []SystemControl         `json:"systemControls,omitzero"`
 	Interactive            *bool                   `json:"interactive,omitempty"`
 	PseudoTerminal         *bool                   `json:"pseudoTerminal,omitempty"`
 	RestartPolicy          *ContainerRestartPolicy `json:"restartPolicy,omitempty"`
@@ -520,7 +520,7 @@ type DaemonDeployment struct {
 	Status                  DaemonDeploymentStatus           `json:"status,omitempty"`
 	StatusReason            *string                          `json:"statusReason,omitempty"`
 	TargetDaemonRevision    *DaemonDeploymentRevisionDetail  `json:"targetDaemonRevision,omitempty"`
-	SourceDaemonRevisions   []DaemonDeploymentRevisionDetail `json:"sourceDaemonRevisions,omitempty"`
+	SourceDaemonRevisions   []DaemonDeploymentRevisionDetail `json:"sourceDaemonRevisions,omitzero"`
 	CircuitBreaker          *DaemonCircuitBreaker            `json:"circuitBreaker,omitempty"`
 	Alarms                  *DaemonDeploymentAlarms          `json:"alarms,omitempty"`
 	Rollback                *DaemonRollback                  `json:"rollback,omitempty"`
@@ -534,8 +534,8 @@ type DaemonDeployment struct {
 // DaemonDeploymentAlarms is the DaemonDeploymentAlarms shape of the ECS model.
 type DaemonDeploymentAlarms struct {
 	Status              DaemonDeploymentRollbackMonitorsStatus `json:"status,omitempty"`
-	AlarmNames          []string                               `json:"alarmNames,omitempty"`
-	TriggeredAlarmNames []string                               `json:"triggeredAlarmNames,omitempty"`
+	AlarmNames          []string                               `json:"alarmNames,omitzero"`
+	TriggeredAlarmNames []string                               `json:"triggeredAlarmNames,omitzero"`
 }
 
 // DaemonDeploymentCapacityProvider is the DaemonDeploymentCapacityProvider shape of the ECS model.
@@ -555,7 +555,7 @@ type DaemonDeploymentConfiguration struct {
 // DaemonDeploymentRevisionDetail is the DaemonDeploymentRevisionDetail shape of the ECS model.
 type DaemonDeploymentRevisionDetail struct {
 	Arn                        *string                            `json:"arn,omitempty"`
-	CapacityProviders          []DaemonDeploymentCapacityProvider `json:"capacityProviders,omitempty"`
+	CapacityProviders          []DaemonDeploymentCapacityProvider `json:"capacityProviders,omitzero"`
 	TotalRunningInstanceCount  *int32                             `json:"totalRunningInstanceCount,omitempty"`
 	TotalDrainingInstanceCount *int32                             `json:"totalDrainingInstanceCount,omitempty"`
 }
@@ -579,7 +579,7 @@ type DaemonDetail struct {
 	DaemonArn        *string                `json:"daemonArn,omitempty"`
 	ClusterArn       *string                `json:"clusterArn,omitempty"`
 	Status           DaemonStatus           `json:"status,omitempty"`
-	CurrentRevisions []DaemonRevisionDetail `json:"currentRevisions,omitempty"`
+	CurrentRevisions []DaemonRevisionDetail `json:"currentRevisions,omitzero"`
 	DeploymentArn    *string                `json:"deploymentArn,omitempty"`
 	CreatedAt        *Timestamp             `json:"createdAt,omitempty"`
 	UpdatedAt        *Timestamp             `json:"updatedAt,omitempty"`
@@ -588,9 +588,9 @@ type DaemonDetail struct {
 // DaemonLinuxParameters is the DaemonLinuxParameters shape of the ECS model.
 type DaemonLinuxParameters struct {
 	Capabilities       *KernelCapabilities `json:"capabilities,omitempty"`
-	Devices            []Device            `json:"devices,omitempty"`
+	Devices            []Device            `json:"devices,omitzero"`
 	InitProcessEnabled *bool               `json:"initProcessEnabled,omitempty"`
-	Tmpfs              []Tmpfs             `json:"tmpfs,omitempty"`
+	Tmpfs              []Tmpfs             `json:"tmpfs,omitzero"`
 }
 
 // DaemonRevision is the DaemonRevision shape of the ECS model.
@@ -600,7 +600,7 @@ type DaemonRevision struct {
 	DaemonArn               *string                `json:"daemonArn,omitempty"`
 	DaemonTaskDefinitionArn *string                `json:"daemonTaskDefinitionArn,omitempty"`
 	CreatedAt               *Timestamp             `json:"createdAt,omitempty"`
-	ContainerImages         []DaemonContainerImage `json:"containerImages,omitempty"`
+	ContainerImages         []DaemonContainerImage `json:"containerImages,omitzero"`
 	PropagateTags           DaemonPropagateTags    `json:"propagateTags,omitempty"`
 	EnableECSManagedTags    *bool                  `json:"enableECSManagedTags,omitempty"`
 	EnableExecuteCommand    *bool                  `json:"enableExecuteCommand,omitempty"`
@@ -609,7 +609,7 @@ type DaemonRevision struct {
 // DaemonRevisionDetail is the DaemonRevisionDetail shape of the ECS model.
 type DaemonRevisionDetail struct {
 	Arn               *string                  `json:"arn,omitempty"`
-	CapacityProviders []DaemonCapacityProvider `json:"capacityProviders,omitempty"`
+	CapacityProviders []DaemonCapacityProvider `json:"capacityProviders,omitzero"`
 	TotalRunningCount *int32                   `json:"totalRunningCount,omitempty"`
 }
 
@@ -618,7 +618,7 @@ type DaemonRollback struct {
 	Reason                          *string    `json:"reason,omitempty"`
 	StartedAt                       *Timestamp `json:"startedAt,omitempty"`
 	RollbackTargetDaemonRevisionArn *string    `json:"rollbackTargetDaemonRevisionArn,omitempty"`
-	RollbackCapacityProviders       []string   `json:"rollbackCapacityProviders,omitempty"`
+	RollbackCapacityProviders       []string   `json:"rollbackCapacityProviders,omitzero"`
 }
 
 // DaemonSummary is the DaemonSummary shape of the ECS model.
@@ -636,8 +636,8 @@ type DaemonTaskDefinition struct {
 	Revision                *int32                      `json:"revision,omitempty"`
 	TaskRoleArn             *string                     `json:"taskRoleArn,omitempty"`
 	ExecutionRoleArn        *string                     `json:"executionRoleArn,omitempty"`
-	ContainerDefinitions    []DaemonContainerDefinition `json:"containerDefinitions,omitempty"`
-	Volumes                 []DaemonVolume              `json:"volumes,omitempty"`
+	ContainerDefinitions    []DaemonContainerDefinition `json:"containerDefinitions,omitzero"`
+	Volumes                 []DaemonVolume              `json:"volumes,omitzero"`
 	Cpu                     *string                     `json:"cpu,omitempty"`
 	Memory                  *string                     `json:"memory,omitempty"`
 	Status                  DaemonTaskDefinitionStatus  `json:"status,omitempty"`
@@ -677,12 +677,12 @@ type DeleteAccountSettingResponse struct {
 // DeleteAttributesRequest is the DeleteAttributesRequest shape of the ECS model.
 type DeleteAttributesRequest struct {
 	Cluster    *string     `json:"cluster,omitempty"`
-	Attributes []Attribute `json:"attributes,omitempty"`
+	Attributes []Attribute `json:"attributes,omitzero"`
 }
 
 // DeleteAttributesResponse is the DeleteAttributesResponse shape of the ECS model.
 type DeleteAttributesResponse struct {
-	Attributes []Attribute `json:"attributes,omitempty"`
+	Attributes []Attribute `json:"attributes,omitzero"`
 }
 
 // DeleteCapacityProviderRequest is the DeleteCapacityProviderRequest shape of the ECS model.
@@ -754,13 +754,13 @@ type DeleteServiceResponse struct {
 
 // DeleteTaskDefinitionsRequest is the DeleteTaskDefinitionsRequest shape of the ECS model.
 type DeleteTaskDefinitionsRequest struct {
-	TaskDefinitions []string `json:"taskDefinitions,omitempty"`
+	TaskDefinitions []string `json:"taskDefinitions,omitzero"`
 }
 
 // DeleteTaskDefinitionsResponse is the DeleteTaskDefinitionsResponse shape of the ECS model.
 type DeleteTaskDefinitionsResponse struct {
-	TaskDefinitions []TaskDefinition `json:"taskDefinitions,omitempty"`
-	Failures        []Failure        `json:"failures,omitempty"`
+	TaskDefinitions []TaskDefinition `json:"taskDefinitions,omitzero"`
+	Failures        []Failure        `json:"failures,omitzero"`
 }
 
 // DeleteTaskSetRequest is the DeleteTaskSetRequest shape of the ECS model.
@@ -787,7 +787,7 @@ type Deployment struct {
 	FailedTasks                 *int32                          `json:"failedTasks,omitempty"`
 	CreatedAt                   *Timestamp                      `json:"createdAt,omitempty"`
 	UpdatedAt                   *Timestamp                      `json:"updatedAt,omitempty"`
-	CapacityProviderStrategy    []CapacityProviderStrategyItem  `json:"capacityProviderStrategy,omitempty"`
+	CapacityProviderStrategy    []CapacityProviderStrategyItem  `json:"capacityProviderStrategy,omitzero"`
 	LaunchType                  LaunchType                      `json:"launchType,omitempty"`
 	PlatformVersion             *string                         `json:"platformVersion,omitempty"`
 	PlatformFamily              *string                         `json:"platformFamily,omitempty"`
@@ -795,15 +795,15 @@ type Deployment struct {
 	RolloutState                DeploymentRolloutState          `json:"rolloutState,omitempty"`
 	RolloutStateReason          *string                         `json:"rolloutStateReason,omitempty"`
 	ServiceConnectConfiguration *ServiceConnectConfiguration    `json:"serviceConnectConfiguration,omitempty"`
-	ServiceConnectResources     []ServiceConnectServiceResource `json:"serviceConnectResources,omitempty"`
-	VolumeConfigurations        []ServiceVolumeConfiguration    `json:"volumeConfigurations,omitempty"`
+	ServiceConnectResources     []ServiceConnectServiceResource `json:"serviceConnectResources,omitzero"`
+	VolumeConfigurations        []ServiceVolumeConfiguration    `json:"volumeConfigurations,omitzero"`
 	FargateEphemeralStorage     *DeploymentEphemeralStorage     `json:"fargateEphemeralStorage,omitempty"`
-	VpcLatticeConfigurations    []VpcLatticeConfiguration       `json:"vpcLatticeConfigurations,omitempty"`
+	VpcLatticeConfigurations    []VpcLatticeConfiguration       `json:"vpcLatticeConfigurations,omitzero"`
 }
 
 // DeploymentAlarms is the DeploymentAlarms shape of the ECS model.
 type DeploymentAlarms struct {
-	AlarmNames []string `json:"alarmNames,omitempty"`
+	AlarmNames []string `json:"alarmNames,omitzero"`
 	Rollback   *bool    `json:"rollback,omitempty"`
 	Enable     *bool    `json:"enable,omitempty"`
 }
@@ -824,7 +824,7 @@ type DeploymentConfiguration struct {
 	Alarms                   *DeploymentAlarms         `json:"alarms,omitempty"`
 	Strategy                 DeploymentStrategy        `json:"strategy,omitempty"`
 	BakeTimeInMinutes        *int32                    `json:"bakeTimeInMinutes,omitempty"`
-	LifecycleHooks           []DeploymentLifecycleHook `json:"lifecycleHooks,omitempty"`
+	LifecycleHooks           []DeploymentLifecycleHook `json:"lifecycleHooks,omitzero"`
 	LinearConfiguration      *LinearConfiguration      `json:"linearConfiguration,omitempty"`
 	CanaryConfiguration      *CanaryConfiguration      `json:"canaryConfiguration,omitempty"`
 }
@@ -844,7 +844,7 @@ type DeploymentLifecycleHook struct {
 	TargetType           DeploymentLifecycleHookTargetType            `json:"targetType,omitempty"`
 	HookTargetArn        *string                                      `json:"hookTargetArn,omitempty"`
 	RoleArn              *string                                      `json:"roleArn,omitempty"`
-	LifecycleStages      []DeploymentLifecycleHookStage               `json:"lifecycleStages,omitempty"`
+	LifecycleStages      []DeploymentLifecycleHookStage               `json:"lifecycleStages,omitzero"`
 	HookDetails          json.RawMessage                              `json:"hookDetails,omitempty"`
 	TimeoutConfiguration *DeploymentLifecycleHookTimeoutConfiguration `json:"timeoutConfiguration,omitempty"`
 }
@@ -889,54 +889,54 @@ type DeregisterTaskDefinitionResponse struct {
 
 // DescribeCapacityProvidersRequest is the DescribeCapacityProvidersRequest shape of the ECS model.
 type DescribeCapacityProvidersRequest struct {
-	CapacityProviders []string                `json:"capacityProviders,omitempty"`
+	CapacityProviders []string                `json:"capacityProviders,omitzero"`
 	Cluster           *string                 `json:"cluster,omitempty"`
-	Include           []CapacityProviderField `json:"include,omitempty"`
+	Include           []CapacityProviderField `json:"include,omitzero"`
 	MaxResults        *int32                  `json:"maxResults,omitempty"`
 	NextToken         *string                 `json:"nextToken,omitempty"`
 }
 
 // DescribeCapacityProvidersResponse is the DescribeCapacityProvidersResponse shape of the ECS model.
 type DescribeCapacityProvidersResponse struct {
-	CapacityProviders []CapacityProvider `json:"capacityProviders,omitempty"`
-	Failures          []Failure          `json:"failures,omitempty"`
+	CapacityProviders []CapacityProvider `json:"capacityProviders,omitzero"`
+	Failures          []Failure          `json:"failures,omitzero"`
 	NextToken         *string            `json:"nextToken,omitempty"`
 }
 
 // DescribeClustersRequest is the DescribeClustersRequest shape of the ECS model.
 type DescribeClustersRequest struct {
-	Clusters []string       `json:"clusters,omitempty"`
-	Include  []ClusterField `json:"include,omitempty"`
+	Clusters []string       `json:"clusters,omitzero"`
+	Include  []ClusterField `json:"include,omitzero"`
 }
 
 // DescribeClustersResponse is the DescribeClustersResponse shape of the ECS model.
 type DescribeClustersResponse struct {
-	Clusters []Cluster `json:"clusters,omitempty"`
-	Failures []Failure `json:"failures,omitempty"`
+	Clusters []Cluster `json:"clusters,omitzero"`
+	Failures []Failure `json:"failures,omitzero"`
 }
 
 // DescribeContainerInstancesRequest is the DescribeContainerInstancesRequest shape of the ECS model.
 type DescribeContainerInstancesRequest struct {
 	Cluster            *string                  `json:"cluster,omitempty"`
-	ContainerInstances []string                 `json:"containerInstances,omitempty"`
-	Include            []ContainerInstanceField `json:"include,omitempty"`
+	ContainerInstances []string                 `json:"containerInstances,omitzero"`
+	Include            []ContainerInstanceField `json:"include,omitzero"`
 }
 
 // DescribeContainerInstancesResponse is the DescribeContainerInstancesResponse shape of the ECS model.
 type DescribeContainerInstancesResponse struct {
-	ContainerInstances []ContainerInstance `json:"containerInstances,omitempty"`
-	Failures           []Failure           `json:"failures,omitempty"`
+	ContainerInstances []ContainerInstance `json:"containerInstances,omitzero"`
+	Failures           []Failure           `json:"failures,omitzero"`
 }
 
 // DescribeDaemonDeploymentsRequest is the DescribeDaemonDeploymentsRequest shape of the ECS model.
 type DescribeDaemonDeploymentsRequest struct {
-	DaemonDeploymentArns []string `json:"daemonDeploymentArns,omitempty"`
+	DaemonDeploymentArns []string `json:"daemonDeploymentArns,omitzero"`
 }
 
 // DescribeDaemonDeploymentsResponse is the DescribeDaemonDeploymentsResponse shape of the ECS model.
 type DescribeDaemonDeploymentsResponse struct {
-	Failures          []Failure          `json:"failures,omitempty"`
-	DaemonDeployments []DaemonDeployment `json:"daemonDeployments,omitempty"`
+	Failures          []Failure          `json:"failures,omitzero"`
+	DaemonDeployments []DaemonDeployment `json:"daemonDeployments,omitzero"`
 }
 
 // DescribeDaemonRequest is the DescribeDaemonRequest shape of the ECS model.
@@ -951,13 +951,13 @@ type DescribeDaemonResponse struct {
 
 // DescribeDaemonRevisionsRequest is the DescribeDaemonRevisionsRequest shape of the ECS model.
 type DescribeDaemonRevisionsRequest struct {
-	DaemonRevisionArns []string `json:"daemonRevisionArns,omitempty"`
+	DaemonRevisionArns []string `json:"daemonRevisionArns,omitzero"`
 }
 
 // DescribeDaemonRevisionsResponse is the DescribeDaemonRevisionsResponse shape of the ECS model.
 type DescribeDaemonRevisionsResponse struct {
-	DaemonRevisions []DaemonRevision `json:"daemonRevisions,omitempty"`
-	Failures        []Failure        `json:"failures,omitempty"`
+	DaemonRevisions []DaemonRevision `json:"daemonRevisions,omitzero"`
+	Failures        []Failure        `json:"failures,omitzero"`
 }
 
 // DescribeDaemonTaskDefinitionRequest is the DescribeDaemonTaskDefinitionRequest shape of the ECS model.
@@ -973,7 +973,7 @@ type DescribeDaemonTaskDefinitionResponse struct {
 // DescribeExpressGatewayServiceRequest is the DescribeExpressGatewayServiceRequest shape of the ECS model.
 type DescribeExpressGatewayServiceRequest struct {
 	ServiceArn *string                        `json:"serviceArn,omitempty"`
-	Include    []ExpressGatewayServiceInclude `json:"include,omitempty"`
+	Include    []ExpressGatewayServiceInclude `json:"include,omitzero"`
 }
 
 // DescribeExpressGatewayServiceResponse is the DescribeExpressGatewayServiceResponse shape of the ECS model.
@@ -983,83 +983,83 @@ type DescribeExpressGatewayServiceResponse struct {
 
 // DescribeServiceDeploymentsRequest is the DescribeServiceDeploymentsRequest shape of the ECS model.
 type DescribeServiceDeploymentsRequest struct {
-	ServiceDeploymentArns []string `json:"serviceDeploymentArns,omitempty"`
+	ServiceDeploymentArns []string `json:"serviceDeploymentArns,omitzero"`
 }
 
 // DescribeServiceDeploymentsResponse is the DescribeServiceDeploymentsResponse shape of the ECS model.
 type DescribeServiceDeploymentsResponse struct {
-	ServiceDeployments []ServiceDeployment `json:"serviceDeployments,omitempty"`
-	Failures           []Failure           `json:"failures,omitempty"`
+	ServiceDeployments []ServiceDeployment `json:"serviceDeployments,omitzero"`
+	Failures           []Failure           `json:"failures,omitzero"`
 }
 
 // DescribeServiceRevisionsRequest is the DescribeServiceRevisionsRequest shape of the ECS model.
 type DescribeServiceRevisionsRequest struct {
-	ServiceRevisionArns []string `json:"serviceRevisionArns,omitempty"`
+	ServiceRevisionArns []string `json:"serviceRevisionArns,omitzero"`
 }
 
 // DescribeServiceRevisionsResponse is the DescribeServiceRevisionsResponse shape of the ECS model.
 type DescribeServiceRevisionsResponse struct {
-	ServiceRevisions []ServiceRevision `json:"serviceRevisions,omitempty"`
-	Failures         []Failure         `json:"failures,omitempty"`
+	ServiceRevisions []ServiceRevision `json:"serviceRevisions,omitzero"`
+	Failures         []Failure         `json:"failures,omitzero"`
 }
 
 // DescribeServicesRequest is the DescribeServicesRequest shape of the ECS model.
 type DescribeServicesRequest struct {
 	Cluster  *string        `json:"cluster,omitempty"`
-	Services []string       `json:"services,omitempty"`
-	Include  []ServiceField `json:"include,omitempty"`
+	Services []string       `json:"services,omitzero"`
+	Include  []ServiceField `json:"include,omitzero"`
 }
 
 // DescribeServicesResponse is the DescribeServicesResponse shape of the ECS model.
 type DescribeServicesResponse struct {
-	Services []Service `json:"services,omitempty"`
-	Failures []Failure `json:"failures,omitempty"`
+	Services []Service `json:"services,omitzero"`
+	Failures []Failure `json:"failures,omitzero"`
 }
 
 // DescribeTaskDefinitionRequest is the DescribeTaskDefinitionRequest shape of the ECS model.
 type DescribeTaskDefinitionRequest struct {
 	TaskDefinition *string               `json:"taskDefinition,omitempty"`
-	Include        []TaskDefinitionField `json:"include,omitempty"`
+	Include        []TaskDefinitionField `json:"include,omitzero"`
 }
 
 // DescribeTaskDefinitionResponse is the DescribeTaskDefinitionResponse shape of the ECS model.
 type DescribeTaskDefinitionResponse struct {
 	TaskDefinition *TaskDefinition `json:"taskDefinition,omitempty"`
-	Tags           []Tag           `json:"tags,omitempty"`
+	Tags           []Tag           `json:"tags,omitzero"`
 }
 
 // DescribeTaskSetsRequest is the DescribeTaskSetsRequest shape of the ECS model.
 type DescribeTaskSetsRequest struct {
 	Cluster  *string        `json:"cluster,omitempty"`
 	Service  *string        `json:"service,omitempty"`
-	TaskSets []string       `json:"taskSets,omitempty"`
-	Include  []TaskSetField `json:"include,omitempty"`
+	TaskSets []string       `json:"taskSets,omitzero"`
+	Include  []TaskSetField `json:"include,omitzero"`
 }
 
 // DescribeTaskSetsResponse is the DescribeTaskSetsResponse shape of the ECS model.
 type DescribeTaskSetsResponse struct {
-	TaskSets []TaskSet `json:"taskSets,omitempty"`
-	Failures []Failure `json:"failures,omitempty"`
+	TaskSets []TaskSet `json:"taskSets,omitzero"`
+	Failures []Failure `json:"failures,omitzero"`
 }
 
 // DescribeTasksRequest is the DescribeTasksRequest shape of the ECS model.
 type DescribeTasksRequest struct {
 	Cluster *string     `json:"cluster,omitempty"`
-	Tasks   []string    `json:"tasks,omitempty"`
-	Include []TaskField `json:"include,omitempty"`
+	Tasks   []string    `json:"tasks,omitzero"`
+	Include []TaskField `json:"include,omitzero"`
 }
 
 // DescribeTasksResponse is the DescribeTasksResponse shape of the ECS model.
 type DescribeTasksResponse struct {
-	Tasks    []Task    `json:"tasks,omitempty"`
-	Failures []Failure `json:"failures,omitempty"`
+	Tasks    []Task    `json:"tasks,omitzero"`
+	Failures []Failure `json:"failures,omitzero"`
 }
 
 // Device is the Device shape of the ECS model.
 type Device struct {
 	HostPath      *string                  `json:"hostPath,omitempty"`
 	ContainerPath *string                  `json:"containerPath,omitempty"`
-	Permissions   []DeviceCgroupPermission `json:"permissions,omitempty"`
+	Permissions   []DeviceCgroupPermission `json:"permissions,omitzero"`
 }
 
 // DiscoverPollEndpointRequest is the DiscoverPollEndpointRequest shape of the ECS model.
@@ -1087,7 +1087,7 @@ type DockerVolumeConfiguration struct {
 // EBSTagSpecification is the EBSTagSpecification shape of the ECS model.
 type EBSTagSpecification struct {
 	ResourceType  EBSResourceType `json:"resourceType,omitempty"`
-	Tags          []Tag           `json:"tags,omitempty"`
+	Tags          []Tag           `json:"tags,omitzero"`
 	PropagateTags PropagateTags   `json:"propagateTags,omitempty"`
 }
 
@@ -1099,19 +1099,19 @@ type ECSExpressGatewayService struct {
 	InfrastructureRoleArn *string                              `json:"infrastructureRoleArn,omitempty"`
 	Status                *ExpressGatewayServiceStatus         `json:"status,omitempty"`
 	CurrentDeployment     *string                              `json:"currentDeployment,omitempty"`
-	ActiveConfigurations  []ExpressGatewayServiceConfiguration `json:"activeConfigurations,omitempty"`
-	Tags                  []Tag                                `json:"tags,omitempty"`
+	ActiveConfigurations  []ExpressGatewayServiceConfiguration `json:"activeConfigurations,omitzero"`
+	Tags                  []Tag                                `json:"tags,omitzero"`
 	CreatedAt             *Timestamp                           `json:"createdAt,omitempty"`
 	UpdatedAt             *Timestamp                           `json:"updatedAt,omitempty"`
 }
 
 // ECSManagedResources is the ECSManagedResources shape of the ECS model.
 type ECSManagedResources struct {
-	IngressPaths          []ManagedIngressPath   `json:"ingressPaths,omitempty"`
+	IngressPaths          []ManagedIngressPath   `json:"ingressPaths,omitzero"`
 	AutoScaling           *ManagedAutoScaling    `json:"autoScaling,omitempty"`
-	MetricAlarms          []ManagedMetricAlarm   `json:"metricAlarms,omitempty"`
-	ServiceSecurityGroups []ManagedSecurityGroup `json:"serviceSecurityGroups,omitempty"`
-	LogGroups             []ManagedLogGroup      `json:"logGroups,omitempty"`
+	MetricAlarms          []ManagedMetricAlarm   `json:"metricAlarms,omitzero"`
+	ServiceSecurityGroups []ManagedSecurityGroup `json:"serviceSecurityGroups,omitzero"`
+	LogGroups             []ManagedLogGroup      `json:"logGroups,omitzero"`
 }
 
 // EFSAuthorizationConfig is the EFSAuthorizationConfig shape of the ECS model.
@@ -1181,9 +1181,9 @@ type ExpressGatewayContainer struct {
 	ContainerPort         *int32                                     `json:"containerPort,omitempty"`
 	AwsLogsConfiguration  *ExpressGatewayServiceAwsLogsConfiguration `json:"awsLogsConfiguration,omitempty"`
 	RepositoryCredentials *ExpressGatewayRepositoryCredentials       `json:"repositoryCredentials,omitempty"`
-	Command               []string                                   `json:"command,omitempty"`
-	Environment           []KeyValuePair                             `json:"environment,omitempty"`
-	Secrets               []Secret                                   `json:"secrets,omitempty"`
+	Command               []string                                   `json:"command,omitzero"`
+	Environment           []KeyValuePair                             `json:"environment,omitzero"`
+	Secrets               []Secret                                   `json:"secrets,omitzero"`
 }
 
 // ExpressGatewayRepositoryCredentials is the ExpressGatewayRepositoryCredentials shape of the ECS model.
@@ -1217,14 +1217,14 @@ type ExpressGatewayServiceConfiguration struct {
 	HealthCheckPath      *string                                    `json:"healthCheckPath,omitempty"`
 	PrimaryContainer     *ExpressGatewayContainer                   `json:"primaryContainer,omitempty"`
 	ScalingTarget        *ExpressGatewayScalingTarget               `json:"scalingTarget,omitempty"`
-	IngressPaths         []IngressPathSummary                       `json:"ingressPaths,omitempty"`
+	IngressPaths         []IngressPathSummary                       `json:"ingressPaths,omitzero"`
 	CreatedAt            *Timestamp                                 `json:"createdAt,omitempty"`
 }
 
 // ExpressGatewayServiceNetworkConfiguration is the ExpressGatewayServiceNetworkConfiguration shape of the ECS model.
 type ExpressGatewayServiceNetworkConfiguration struct {
-	SecurityGroups []string `json:"securityGroups,omitempty"`
-	Subnets        []string `json:"subnets,omitempty"`
+	SecurityGroups []string `json:"securityGroups,omitzero"`
+	Subnets        []string `json:"subnets,omitzero"`
 }
 
 // ExpressGatewayServiceStatus is the ExpressGatewayServiceStatus shape of the ECS model.
@@ -1262,18 +1262,18 @@ type FirelensConfiguration struct {
 // GetTaskProtectionRequest is the GetTaskProtectionRequest shape of the ECS model.
 type GetTaskProtectionRequest struct {
 	Cluster *string  `json:"cluster,omitempty"`
-	Tasks   []string `json:"tasks,omitempty"`
+	Tasks   []string `json:"tasks,omitzero"`
 }
 
 // GetTaskProtectionResponse is the GetTaskProtectionResponse shape of the ECS model.
 type GetTaskProtectionResponse struct {
-	ProtectedTasks []ProtectedTask `json:"protectedTasks,omitempty"`
-	Failures       []Failure       `json:"failures,omitempty"`
+	ProtectedTasks []ProtectedTask `json:"protectedTasks,omitzero"`
+	Failures       []Failure       `json:"failures,omitzero"`
 }
 
 // HealthCheck is the HealthCheck shape of the ECS model.
 type HealthCheck struct {
-	Command     []string `json:"command,omitempty"`
+	Command     []string `json:"command,omitzero"`
 	Interval    *int32   `json:"interval,omitempty"`
 	Timeout     *int32   `json:"timeout,omitempty"`
 	Retries     *int32   `json:"retries,omitempty"`
@@ -1353,10 +1353,10 @@ type InstanceLaunchTemplateUpdate struct {
 type InstanceRequirementsRequest struct {
 	VCpuCount                                      *VCpuCountRangeRequest            `json:"vCpuCount,omitempty"`
 	MemoryMiB                                      *MemoryMiBRequest                 `json:"memoryMiB,omitempty"`
-	CpuManufacturers                               []CpuManufacturer                 `json:"cpuManufacturers,omitempty"`
+	CpuManufacturers                               []CpuManufacturer                 `json:"cpuManufacturers,omitzero"`
 	MemoryGiBPerVCpu                               *MemoryGiBPerVCpuRequest          `json:"memoryGiBPerVCpu,omitempty"`
-	ExcludedInstanceTypes                          []string                          `json:"excludedInstanceTypes,omitempty"`
-	InstanceGenerations                            []InstanceGeneration              `json:"instanceGenerations,omitempty"`
+	ExcludedInstanceTypes                          []string                          `json:"excludedInstanceTypes,omitzero"`
+	InstanceGenerations                            []InstanceGeneration              `json:"instanceGenerations,omitzero"`
 	SpotMaxPricePercentageOverLowestPrice          *int32                            `json:"spotMaxPricePercentageOverLowestPrice,omitempty"`
 	OnDemandMaxPricePercentageOverLowestPrice      *int32                            `json:"onDemandMaxPricePercentageOverLowestPrice,omitempty"`
 	BareMetal                                      BareMetal                         `json:"bareMetal,omitempty"`
@@ -1364,23 +1364,23 @@ type InstanceRequirementsRequest struct {
 	RequireHibernateSupport                        *bool                             `json:"requireHibernateSupport,omitempty"`
 	NetworkInterfaceCount                          *NetworkInterfaceCountRequest     `json:"networkInterfaceCount,omitempty"`
 	LocalStorage                                   LocalStorage                      `json:"localStorage,omitempty"`
-	LocalStorageTypes                              []LocalStorageType                `json:"localStorageTypes,omitempty"`
+	LocalStorageTypes                              []LocalStorageType                `json:"localStorageTypes,omitzero"`
 	TotalLocalStorageGB                            *TotalLocalStorageGBRequest       `json:"totalLocalStorageGB,omitempty"`
 	BaselineEbsBandwidthMbps                       *BaselineEbsBandwidthMbpsRequest  `json:"baselineEbsBandwidthMbps,omitempty"`
-	AcceleratorTypes                               []AcceleratorType                 `json:"acceleratorTypes,omitempty"`
+	AcceleratorTypes                               []AcceleratorType                 `json:"acceleratorTypes,omitzero"`
 	AcceleratorCount                               *AcceleratorCountRequest          `json:"acceleratorCount,omitempty"`
-	AcceleratorManufacturers                       []AcceleratorManufacturer         `json:"acceleratorManufacturers,omitempty"`
-	AcceleratorNames                               []AcceleratorName                 `json:"acceleratorNames,omitempty"`
+	AcceleratorManufacturers                       []AcceleratorManufacturer         `json:"acceleratorManufacturers,omitzero"`
+	AcceleratorNames                               []AcceleratorName                 `json:"acceleratorNames,omitzero"`
 	AcceleratorTotalMemoryMiB                      *AcceleratorTotalMemoryMiBRequest `json:"acceleratorTotalMemoryMiB,omitempty"`
 	NetworkBandwidthGbps                           *NetworkBandwidthGbpsRequest      `json:"networkBandwidthGbps,omitempty"`
-	AllowedInstanceTypes                           []string                          `json:"allowedInstanceTypes,omitempty"`
+	AllowedInstanceTypes                           []string                          `json:"allowedInstanceTypes,omitzero"`
 	MaxSpotPriceAsPercentageOfOptimalOnDemandPrice *int32                            `json:"maxSpotPriceAsPercentageOfOptimalOnDemandPrice,omitempty"`
 }
 
 // KernelCapabilities is the KernelCapabilities shape of the ECS model.
 type KernelCapabilities struct {
-	Add  []string `json:"add,omitempty"`
-	Drop []string `json:"drop,omitempty"`
+	Add  []string `json:"add,omitzero"`
+	Drop []string `json:"drop,omitzero"`
 }
 
 // KeyValuePair is the KeyValuePair shape of the ECS model.
@@ -1398,10 +1398,10 @@ type LinearConfiguration struct {
 // LinuxParameters is the LinuxParameters shape of the ECS model.
 type LinuxParameters struct {
 	Capabilities       *KernelCapabilities `json:"capabilities,omitempty"`
-	Devices            []Device            `json:"devices,omitempty"`
+	Devices            []Device            `json:"devices,omitzero"`
 	InitProcessEnabled *bool               `json:"initProcessEnabled,omitempty"`
 	SharedMemorySize   *int32              `json:"sharedMemorySize,omitempty"`
-	Tmpfs              []Tmpfs             `json:"tmpfs,omitempty"`
+	Tmpfs              []Tmpfs             `json:"tmpfs,omitzero"`
 	MaxSwap            *int32              `json:"maxSwap,omitempty"`
 	Swappiness         *int32              `json:"swappiness,omitempty"`
 }
@@ -1418,7 +1418,7 @@ type ListAccountSettingsRequest struct {
 
 // ListAccountSettingsResponse is the ListAccountSettingsResponse shape of the ECS model.
 type ListAccountSettingsResponse struct {
-	Settings  []Setting `json:"settings,omitempty"`
+	Settings  []Setting `json:"settings,omitzero"`
 	NextToken *string   `json:"nextToken,omitempty"`
 }
 
@@ -1434,7 +1434,7 @@ type ListAttributesRequest struct {
 
 // ListAttributesResponse is the ListAttributesResponse shape of the ECS model.
 type ListAttributesResponse struct {
-	Attributes []Attribute `json:"attributes,omitempty"`
+	Attributes []Attribute `json:"attributes,omitzero"`
 	NextToken  *string     `json:"nextToken,omitempty"`
 }
 
@@ -1446,7 +1446,7 @@ type ListClustersRequest struct {
 
 // ListClustersResponse is the ListClustersResponse shape of the ECS model.
 type ListClustersResponse struct {
-	ClusterArns []string `json:"clusterArns,omitempty"`
+	ClusterArns []string `json:"clusterArns,omitzero"`
 	NextToken   *string  `json:"nextToken,omitempty"`
 }
 
@@ -1461,14 +1461,14 @@ type ListContainerInstancesRequest struct {
 
 // ListContainerInstancesResponse is the ListContainerInstancesResponse shape of the ECS model.
 type ListContainerInstancesResponse struct {
-	ContainerInstanceArns []string `json:"containerInstanceArns,omitempty"`
+	ContainerInstanceArns []string `json:"containerInstanceArns,omitzero"`
 	NextToken             *string  `json:"nextToken,omitempty"`
 }
 
 // ListDaemonDeploymentsRequest is the ListDaemonDeploymentsRequest shape of the ECS model.
 type ListDaemonDeploymentsRequest struct {
 	DaemonArn  *string                  `json:"daemonArn,omitempty"`
-	Status     []DaemonDeploymentStatus `json:"status,omitempty"`
+	Status     []DaemonDeploymentStatus `json:"status,omitzero"`
 	CreatedAt  *CreatedAt               `json:"createdAt,omitempty"`
 	MaxResults *int32                   `json:"maxResults,omitempty"`
 	NextToken  *string                  `json:"nextToken,omitempty"`
@@ -1477,7 +1477,7 @@ type ListDaemonDeploymentsRequest struct {
 // ListDaemonDeploymentsResponse is the ListDaemonDeploymentsResponse shape of the ECS model.
 type ListDaemonDeploymentsResponse struct {
 	NextToken         *string                   `json:"nextToken,omitempty"`
-	DaemonDeployments []DaemonDeploymentSummary `json:"daemonDeployments,omitempty"`
+	DaemonDeployments []DaemonDeploymentSummary `json:"daemonDeployments,omitzero"`
 }
 
 // ListDaemonTaskDefinitionsRequest is the ListDaemonTaskDefinitionsRequest shape of the ECS model.
@@ -1493,21 +1493,21 @@ type ListDaemonTaskDefinitionsRequest struct {
 
 // ListDaemonTaskDefinitionsResponse is the ListDaemonTaskDefinitionsResponse shape of the ECS model.
 type ListDaemonTaskDefinitionsResponse struct {
-	DaemonTaskDefinitions []DaemonTaskDefinitionSummary `json:"daemonTaskDefinitions,omitempty"`
+	DaemonTaskDefinitions []DaemonTaskDefinitionSummary `json:"daemonTaskDefinitions,omitzero"`
 	NextToken             *string                       `json:"nextToken,omitempty"`
 }
 
 // ListDaemonsRequest is the ListDaemonsRequest shape of the ECS model.
 type ListDaemonsRequest struct {
 	ClusterArn           *string  `json:"clusterArn,omitempty"`
-	CapacityProviderArns []string `json:"capacityProviderArns,omitempty"`
+	CapacityProviderArns []string `json:"capacityProviderArns,omitzero"`
 	MaxResults           *int32   `json:"maxResults,omitempty"`
 	NextToken            *string  `json:"nextToken,omitempty"`
 }
 
 // ListDaemonsResponse is the ListDaemonsResponse shape of the ECS model.
 type ListDaemonsResponse struct {
-	DaemonSummariesList []DaemonSummary `json:"daemonSummariesList,omitempty"`
+	DaemonSummariesList []DaemonSummary `json:"daemonSummariesList,omitzero"`
 	NextToken           *string         `json:"nextToken,omitempty"`
 }
 
@@ -1515,7 +1515,7 @@ type ListDaemonsResponse struct {
 type ListServiceDeploymentsRequest struct {
 	Service    *string                   `json:"service,omitempty"`
 	Cluster    *string                   `json:"cluster,omitempty"`
-	Status     []ServiceDeploymentStatus `json:"status,omitempty"`
+	Status     []ServiceDeploymentStatus `json:"status,omitzero"`
 	CreatedAt  *CreatedAt                `json:"createdAt,omitempty"`
 	NextToken  *string                   `json:"nextToken,omitempty"`
 	MaxResults *int32                    `json:"maxResults,omitempty"`
@@ -1523,7 +1523,7 @@ type ListServiceDeploymentsRequest struct {
 
 // ListServiceDeploymentsResponse is the ListServiceDeploymentsResponse shape of the ECS model.
 type ListServiceDeploymentsResponse struct {
-	ServiceDeployments []ServiceDeploymentBrief `json:"serviceDeployments,omitempty"`
+	ServiceDeployments []ServiceDeploymentBrief `json:"serviceDeployments,omitzero"`
 	NextToken          *string                  `json:"nextToken,omitempty"`
 }
 
@@ -1536,7 +1536,7 @@ type ListServicesByNamespaceRequest struct {
 
 // ListServicesByNamespaceResponse is the ListServicesByNamespaceResponse shape of the ECS model.
 type ListServicesByNamespaceResponse struct {
-	ServiceArns []string `json:"serviceArns,omitempty"`
+	ServiceArns []string `json:"serviceArns,omitzero"`
 	NextToken   *string  `json:"nextToken,omitempty"`
 }
 
@@ -1552,7 +1552,7 @@ type ListServicesRequest struct {
 
 // ListServicesResponse is the ListServicesResponse shape of the ECS model.
 type ListServicesResponse struct {
-	ServiceArns []string `json:"serviceArns,omitempty"`
+	ServiceArns []string `json:"serviceArns,omitzero"`
 	NextToken   *string  `json:"nextToken,omitempty"`
 }
 
@@ -1563,7 +1563,7 @@ type ListTagsForResourceRequest struct {
 
 // ListTagsForResourceResponse is the ListTagsForResourceResponse shape of the ECS model.
 type ListTagsForResourceResponse struct {
-	Tags []Tag `json:"tags,omitempty"`
+	Tags []Tag `json:"tags,omitzero"`
 }
 
 // ListTaskDefinitionFamiliesRequest is the ListTaskDefinitionFamiliesRequest shape of the ECS model.
@@ -1576,7 +1576,7 @@ type ListTaskDefinitionFamiliesRequest struct {
 
 // ListTaskDefinitionFamiliesResponse is the ListTaskDefinitionFamiliesResponse shape of the ECS model.
 type ListTaskDefinitionFamiliesResponse struct {
-	Families  []string `json:"families,omitempty"`
+	Families  []string `json:"families,omitzero"`
 	NextToken *string  `json:"nextToken,omitempty"`
 }
 
@@ -1591,7 +1591,7 @@ type ListTaskDefinitionsRequest struct {
 
 // ListTaskDefinitionsResponse is the ListTaskDefinitionsResponse shape of the ECS model.
 type ListTaskDefinitionsResponse struct {
-	TaskDefinitionArns []string `json:"taskDefinitionArns,omitempty"`
+	TaskDefinitionArns []string `json:"taskDefinitionArns,omitzero"`
 	NextToken          *string  `json:"nextToken,omitempty"`
 }
 
@@ -1611,7 +1611,7 @@ type ListTasksRequest struct {
 
 // ListTasksResponse is the ListTasksResponse shape of the ECS model.
 type ListTasksResponse struct {
-	TaskArns  []string `json:"taskArns,omitempty"`
+	TaskArns  []string `json:"taskArns,omitzero"`
 	NextToken *string  `json:"nextToken,omitempty"`
 }
 
@@ -1628,7 +1628,7 @@ type LoadBalancer struct {
 type LogConfiguration struct {
 	LogDriver     LogDriver         `json:"logDriver,omitempty"`
 	Options       map[string]string `json:"options,omitempty"`
-	SecretOptions []Secret          `json:"secretOptions,omitempty"`
+	SecretOptions []Secret          `json:"secretOptions,omitzero"`
 }
 
 // ManagedAgent is the ManagedAgent shape of the ECS model.
@@ -1661,7 +1661,7 @@ type ManagedApplicationAutoScalingPolicy struct {
 // ManagedAutoScaling is the ManagedAutoScaling shape of the ECS model.
 type ManagedAutoScaling struct {
 	ScalableTarget                 *ManagedScalableTarget                `json:"scalableTarget,omitempty"`
-	ApplicationAutoScalingPolicies []ManagedApplicationAutoScalingPolicy `json:"applicationAutoScalingPolicies,omitempty"`
+	ApplicationAutoScalingPolicies []ManagedApplicationAutoScalingPolicy `json:"applicationAutoScalingPolicies,omitzero"`
 }
 
 // ManagedCertificate is the ManagedCertificate shape of the ECS model.
@@ -1678,11 +1678,11 @@ type ManagedIngressPath struct {
 	AccessType                 AccessType             `json:"accessType,omitempty"`
 	Endpoint                   *string                `json:"endpoint,omitempty"`
 	LoadBalancer               *ManagedLoadBalancer   `json:"loadBalancer,omitempty"`
-	LoadBalancerSecurityGroups []ManagedSecurityGroup `json:"loadBalancerSecurityGroups,omitempty"`
+	LoadBalancerSecurityGroups []ManagedSecurityGroup `json:"loadBalancerSecurityGroups,omitzero"`
 	Certificate                *ManagedCertificate    `json:"certificate,omitempty"`
 	Listener                   *ManagedListener       `json:"listener,omitempty"`
 	Rule                       *ManagedListenerRule   `json:"rule,omitempty"`
-	TargetGroups               []ManagedTargetGroup   `json:"targetGroups,omitempty"`
+	TargetGroups               []ManagedTargetGroup   `json:"targetGroups,omitzero"`
 }
 
 // ManagedInstancesLocalStorageConfiguration is the ManagedInstancesLocalStorageConfiguration shape of the ECS model.
@@ -1692,8 +1692,8 @@ type ManagedInstancesLocalStorageConfiguration struct {
 
 // ManagedInstancesNetworkConfiguration is the ManagedInstancesNetworkConfiguration shape of the ECS model.
 type ManagedInstancesNetworkConfiguration struct {
-	Subnets        []string `json:"subnets,omitempty"`
-	SecurityGroups []string `json:"securityGroups,omitempty"`
+	Subnets        []string `json:"subnets,omitzero"`
+	SecurityGroups []string `json:"securityGroups,omitzero"`
 }
 
 // ManagedInstancesProvider is the ManagedInstancesProvider shape of the ECS model.
@@ -1733,8 +1733,8 @@ type ManagedLoadBalancer struct {
 	StatusReason     *string               `json:"statusReason,omitempty"`
 	UpdatedAt        *Timestamp            `json:"updatedAt,omitempty"`
 	Scheme           *string               `json:"scheme,omitempty"`
-	SubnetIds        []string              `json:"subnetIds,omitempty"`
-	SecurityGroupIds []string              `json:"securityGroupIds,omitempty"`
+	SubnetIds        []string              `json:"subnetIds,omitzero"`
+	SecurityGroupIds []string              `json:"securityGroupIds,omitzero"`
 }
 
 // ManagedLogGroup is the ManagedLogGroup shape of the ECS model.
@@ -1812,13 +1812,13 @@ type MemoryMiBRequest struct {
 
 // MetricConfiguration is the MetricConfiguration shape of the ECS model.
 type MetricConfiguration struct {
-	MetricNames       []string `json:"metricNames,omitempty"`
+	MetricNames       []string `json:"metricNames,omitzero"`
 	ResolutionSeconds *int32   `json:"resolutionSeconds,omitempty"`
 }
 
 // MonitoringConfiguration is the MonitoringConfiguration shape of the ECS model.
 type MonitoringConfiguration struct {
-	MetricConfigurations []MetricConfiguration `json:"metricConfigurations,omitempty"`
+	MetricConfigurations []MetricConfiguration `json:"metricConfigurations,omitzero"`
 }
 
 // MountPoint is the MountPoint shape of the ECS model.
@@ -1901,7 +1901,7 @@ type ProtectedTask struct {
 type ProxyConfiguration struct {
 	Type          ProxyConfigurationType `json:"type,omitempty"`
 	ContainerName *string                `json:"containerName,omitempty"`
-	Properties    []KeyValuePair         `json:"properties,omitempty"`
+	Properties    []KeyValuePair         `json:"properties,omitzero"`
 }
 
 // PutAccountSettingDefaultRequest is the PutAccountSettingDefaultRequest shape of the ECS model.
@@ -1930,19 +1930,19 @@ type PutAccountSettingResponse struct {
 // PutAttributesRequest is the PutAttributesRequest shape of the ECS model.
 type PutAttributesRequest struct {
 	Cluster    *string     `json:"cluster,omitempty"`
-	Attributes []Attribute `json:"attributes,omitempty"`
+	Attributes []Attribute `json:"attributes,omitzero"`
 }
 
 // PutAttributesResponse is the PutAttributesResponse shape of the ECS model.
 type PutAttributesResponse struct {
-	Attributes []Attribute `json:"attributes,omitempty"`
+	Attributes []Attribute `json:"attributes,omitzero"`
 }
 
 // PutClusterCapacityProvidersRequest is the PutClusterCapacityProvidersRequest shape of the ECS model.
 type PutClusterCapacityProvidersRequest struct {
 	Cluster                         *string                        `json:"cluster,omitempty"`
-	CapacityProviders               []string                       `json:"capacityProviders,omitempty"`
-	DefaultCapacityProviderStrategy []CapacityProviderStrategyItem `json:"defaultCapacityProviderStrategy,omitempty"`
+	CapacityProviders               []string                       `json:"capacityProviders,omitzero"`
+	DefaultCapacityProviderStrategy []CapacityProviderStrategyItem `json:"defaultCapacityProviderStrategy,omitzero"`
 }
 
 // PutClusterCapacityProvidersResponse is the PutClusterCapacityProvidersResponse shape of the ECS model.
@@ -1955,12 +1955,12 @@ type RegisterContainerInstanceRequest struct {
 	Cluster                           *string          `json:"cluster,omitempty"`
 	InstanceIdentityDocument          *string          `json:"instanceIdentityDocument,omitempty"`
 	InstanceIdentityDocumentSignature *string          `json:"instanceIdentityDocumentSignature,omitempty"`
-	TotalResources                    []Resource       `json:"totalResources,omitempty"`
+	TotalResources                    []Resource       `json:"totalResources,omitzero"`
 	VersionInfo                       *VersionInfo     `json:"versionInfo,omitempty"`
 	ContainerInstanceArn              *string          `json:"containerInstanceArn,omitempty"`
-	Attributes                        []Attribute      `json:"attributes,omitempty"`
-	PlatformDevices                   []PlatformDevice `json:"platformDevices,omitempty"`
-	Tags                              []Tag            `json:"tags,omitempty"`
+	Attributes                        []Attribute      `json:"attributes,omitzero"`
+	PlatformDevices                   []PlatformDevice `json:"platformDevices,omitzero"`
+	Tags                              []Tag            `json:"tags,omitzero"`
 }
 
 // RegisterContainerInstanceResponse is the RegisterContainerInstanceResponse shape of the ECS model.
@@ -1973,11 +1973,11 @@ type RegisterDaemonTaskDefinitionRequest struct {
 	Family               *string                     `json:"family,omitempty"`
 	TaskRoleArn          *string                     `json:"taskRoleArn,omitempty"`
 	ExecutionRoleArn     *string                     `json:"executionRoleArn,omitempty"`
-	ContainerDefinitions []DaemonContainerDefinition `json:"containerDefinitions,omitempty"`
+	ContainerDefinitions []DaemonContainerDefinition `json:"containerDefinitions,omitzero"`
 	Cpu                  *string                     `json:"cpu,omitempty"`
 	Memory               *string                     `json:"memory,omitempty"`
-	Volumes              []DaemonVolume              `json:"volumes,omitempty"`
-	Tags                 []Tag                       `json:"tags,omitempty"`
+	Volumes              []DaemonVolume              `json:"volumes,omitzero"`
+	Tags                 []Tag                       `json:"tags,omitzero"`
 	PidMode              DaemonPidMode               `json:"pidMode,omitempty"`
 	IpcMode              DaemonIpcMode               `json:"ipcMode,omitempty"`
 }
@@ -1993,17 +1993,17 @@ type RegisterTaskDefinitionRequest struct {
 	TaskRoleArn             *string                             `json:"taskRoleArn,omitempty"`
 	ExecutionRoleArn        *string                             `json:"executionRoleArn,omitempty"`
 	NetworkMode             NetworkMode                         `json:"networkMode,omitempty"`
-	ContainerDefinitions    []ContainerDefinition               `json:"containerDefinitions,omitempty"`
-	Volumes                 []Volume                            `json:"volumes,omitempty"`
-	PlacementConstraints    []TaskDefinitionPlacementConstraint `json:"placementConstraints,omitempty"`
-	RequiresCompatibilities []Compatibility                     `json:"requiresCompatibilities,omitempty"`
+	ContainerDefinitions    []ContainerDefinition               `json:"containerDefinitions,omitzero"`
+	Volumes                 []Volume                            `json:"volumes,omitzero"`
+	PlacementConstraints    []TaskDefinitionPlacementConstraint `json:"placementConstraints,omitzero"`
+	RequiresCompatibilities []Compatibility                     `json:"requiresCompatibilities,omitzero"`
 	Cpu                     *string                             `json:"cpu,omitempty"`
 	Memory                  *string                             `json:"memory,omitempty"`
-	Tags                    []Tag                               `json:"tags,omitempty"`
+	Tags                    []Tag                               `json:"tags,omitzero"`
 	PidMode                 PidMode                             `json:"pidMode,omitempty"`
 	IpcMode                 IpcMode                             `json:"ipcMode,omitempty"`
 	ProxyConfiguration      *ProxyConfiguration                 `json:"proxyConfiguration,omitempty"`
-	InferenceAccelerators   []InferenceAccelerator              `json:"inferenceAccelerators,omitempty"`
+	InferenceAccelerators   []InferenceAccelerator              `json:"inferenceAccelerators,omitzero"`
 	EphemeralStorage        *EphemeralStorage                   `json:"ephemeralStorage,omitempty"`
 	RuntimePlatform         *RuntimePlatform                    `json:"runtimePlatform,omitempty"`
 	EnableFaultInjection    *bool                               `json:"enableFaultInjection,omitempty"`
@@ -2012,7 +2012,7 @@ type RegisterTaskDefinitionRequest struct {
 // RegisterTaskDefinitionResponse is the RegisterTaskDefinitionResponse shape of the ECS model.
 type RegisterTaskDefinitionResponse struct {
 	TaskDefinition *TaskDefinition `json:"taskDefinition,omitempty"`
-	Tags           []Tag           `json:"tags,omitempty"`
+	Tags           []Tag           `json:"tags,omitzero"`
 }
 
 // RepositoryCredentials is the RepositoryCredentials shape of the ECS model.
@@ -2022,7 +2022,7 @@ type RepositoryCredentials struct {
 
 // ResolvedConfiguration is the ResolvedConfiguration shape of the ECS model.
 type ResolvedConfiguration struct {
-	LoadBalancers []ServiceRevisionLoadBalancer `json:"loadBalancers,omitempty"`
+	LoadBalancers []ServiceRevisionLoadBalancer `json:"loadBalancers,omitzero"`
 }
 
 // Resource is the Resource shape of the ECS model.
@@ -2032,7 +2032,7 @@ type Resource struct {
 	DoubleValue    *float64 `json:"doubleValue,omitempty"`
 	LongValue      *int64   `json:"longValue,omitempty"`
 	IntegerValue   *int32   `json:"integerValue,omitempty"`
-	StringSetValue []string `json:"stringSetValue,omitempty"`
+	StringSetValue []string `json:"stringSetValue,omitzero"`
 }
 
 // ResourceRequirement is the ResourceRequirement shape of the ECS model.
@@ -2050,7 +2050,7 @@ type Rollback struct {
 
 // RunTaskRequest is the RunTaskRequest shape of the ECS model.
 type RunTaskRequest struct {
-	CapacityProviderStrategy []CapacityProviderStrategyItem `json:"capacityProviderStrategy,omitempty"`
+	CapacityProviderStrategy []CapacityProviderStrategyItem `json:"capacityProviderStrategy,omitzero"`
 	Cluster                  *string                        `json:"cluster,omitempty"`
 	Count                    *int32                         `json:"count,omitempty"`
 	EnableECSManagedTags     *bool                          `json:"enableECSManagedTags,omitempty"`
@@ -2059,22 +2059,22 @@ type RunTaskRequest struct {
 	LaunchType               LaunchType                     `json:"launchType,omitempty"`
 	NetworkConfiguration     *NetworkConfiguration          `json:"networkConfiguration,omitempty"`
 	Overrides                *TaskOverride                  `json:"overrides,omitempty"`
-	PlacementConstraints     []PlacementConstraint          `json:"placementConstraints,omitempty"`
-	PlacementStrategy        []PlacementStrategy            `json:"placementStrategy,omitempty"`
+	PlacementConstraints     []PlacementConstraint          `json:"placementConstraints,omitzero"`
+	PlacementStrategy        []PlacementStrategy            `json:"placementStrategy,omitzero"`
 	PlatformVersion          *string                        `json:"platformVersion,omitempty"`
 	PropagateTags            PropagateTags                  `json:"propagateTags,omitempty"`
 	ReferenceId              *string                        `json:"referenceId,omitempty"`
 	StartedBy                *string                        `json:"startedBy,omitempty"`
-	Tags                     []Tag                          `json:"tags,omitempty"`
+	Tags                     []Tag                          `json:"tags,omitzero"`
 	TaskDefinition           *string                        `json:"taskDefinition,omitempty"`
 	ClientToken              *string                        `json:"clientToken,omitempty"`
-	VolumeConfigurations     []TaskVolumeConfiguration      `json:"volumeConfigurations,omitempty"`
+	VolumeConfigurations     []TaskVolumeConfiguration      `json:"volumeConfigurations,omitzero"`
 }
 
 // RunTaskResponse is the RunTaskResponse shape of the ECS model.
 type RunTaskResponse struct {
-	Tasks    []Task    `json:"tasks,omitempty"`
-	Failures []Failure `json:"failures,omitempty"`
+	Tasks    []Task    `json:"tasks,omitzero"`
+	Failures []Failure `json:"failures,omitzero"`
 }
 
 // RuntimePlatform is the RuntimePlatform shape of the ECS model.
@@ -2113,32 +2113,32 @@ type Service struct {
 	ServiceArn                    *string                         `json:"serviceArn,omitempty"`
 	ServiceName                   *string                         `json:"serviceName,omitempty"`
 	ClusterArn                    *string                         `json:"clusterArn,omitempty"`
-	LoadBalancers                 []LoadBalancer                  `json:"loadBalancers,omitempty"`
-	ServiceRegistries             []ServiceRegistry               `json:"serviceRegistries,omitempty"`
+	LoadBalancers                 []LoadBalancer                  `json:"loadBalancers,omitzero"`
+	ServiceRegistries             []ServiceRegistry               `json:"serviceRegistries,omitzero"`
 	Status                        *string                         `json:"status,omitempty"`
 	DesiredCount                  *int32                          `json:"desiredCount,omitempty"`
 	RunningCount                  *int32                          `json:"runningCount,omitempty"`
 	PendingCount                  *int32                          `json:"pendingCount,omitempty"`
 	LaunchType                    LaunchType                      `json:"launchType,omitempty"`
-	CapacityProviderStrategy      []CapacityProviderStrategyItem  `json:"capacityProviderStrategy,omitempty"`
+	CapacityProviderStrategy      []CapacityProviderStrategyItem  `json:"capacityProviderStrategy,omitzero"`
 	PlatformVersion               *string                         `json:"platformVersion,omitempty"`
 	PlatformFamily                *string                         `json:"platformFamily,omitempty"`
 	TaskDefinition                *string                         `json:"taskDefinition,omitempty"`
 	DeploymentConfiguration       *DeploymentConfiguration        `json:"deploymentConfiguration,omitempty"`
-	TaskSets                      []TaskSet                       `json:"taskSets,omitempty"`
-	Deployments                   []Deployment                    `json:"deployments,omitempty"`
+	TaskSets                      []TaskSet                       `json:"taskSets,omitzero"`
+	Deployments                   []Deployment                    `json:"deployments,omitzero"`
 	RoleArn                       *string                         `json:"roleArn,omitempty"`
-	Events                        []ServiceEvent                  `json:"events,omitempty"`
+	Events                        []ServiceEvent                  `json:"events,omitzero"`
 	CreatedAt                     *Timestamp                      `json:"createdAt,omitempty"`
 	CurrentServiceDeployment      *string                         `json:"currentServiceDeployment,omitempty"`
-	CurrentServiceRevisions       []ServiceCurrentRevisionSummary `json:"currentServiceRevisions,omitempty"`
-	PlacementConstraints          []PlacementConstraint           `json:"placementConstraints,omitempty"`
-	PlacementStrategy             []PlacementStrategy             `json:"placementStrategy,omitempty"`
+	CurrentServiceRevisions       []ServiceCurrentRevisionSummary `json:"currentServiceRevisions,omitzero"`
+	PlacementConstraints          []PlacementConstraint           `json:"placementConstraints,omitzero"`
+	PlacementStrategy             []PlacementStrategy             `json:"placementStrategy,omitzero"`
 	NetworkConfiguration          *NetworkConfiguration           `json:"networkConfiguration,omitempty"`
 	HealthCheckGracePeriodSeconds *int32                          `json:"healthCheckGracePeriodSeconds,omitempty"`
 	SchedulingStrategy            SchedulingStrategy              `json:"schedulingStrategy,omitempty"`
 	DeploymentController          *DeploymentController           `json:"deploymentController,omitempty"`
-	Tags                          []Tag                           `json:"tags,omitempty"`
+	Tags                          []Tag                           `json:"tags,omitzero"`
 	CreatedBy                     *string                         `json:"createdBy,omitempty"`
 	EnableECSManagedTags          *bool                           `json:"enableECSManagedTags,omitempty"`
 	PropagateTags                 PropagateTags                   `json:"propagateTags,omitempty"`
@@ -2164,7 +2164,7 @@ type ServiceConnectClientAlias struct {
 type ServiceConnectConfiguration struct {
 	Enabled                *bool                                 `json:"enabled,omitempty"`
 	Namespace              *string                               `json:"namespace,omitempty"`
-	Services               []ServiceConnectService               `json:"services,omitempty"`
+	Services               []ServiceConnectService               `json:"services,omitzero"`
 	LogConfiguration       *LogConfiguration                     `json:"logConfiguration,omitempty"`
 	AccessLogConfiguration *ServiceConnectAccessLogConfiguration `json:"accessLogConfiguration,omitempty"`
 }
@@ -2173,7 +2173,7 @@ type ServiceConnectConfiguration struct {
 type ServiceConnectService struct {
 	PortName            *string                         `json:"portName,omitempty"`
 	DiscoveryName       *string                         `json:"discoveryName,omitempty"`
-	ClientAliases       []ServiceConnectClientAlias     `json:"clientAliases,omitempty"`
+	ClientAliases       []ServiceConnectClientAlias     `json:"clientAliases,omitzero"`
 	IngressPortOverride *int32                          `json:"ingressPortOverride,omitempty"`
 	Timeout             *TimeoutConfiguration           `json:"timeout,omitempty"`
 	Tls                 *ServiceConnectTlsConfiguration `json:"tls,omitempty"`
@@ -2231,12 +2231,12 @@ type ServiceDeployment struct {
 	FinishedAt               *Timestamp                       `json:"finishedAt,omitempty"`
 	StoppedAt                *Timestamp                       `json:"stoppedAt,omitempty"`
 	UpdatedAt                *Timestamp                       `json:"updatedAt,omitempty"`
-	SourceServiceRevisions   []ServiceRevisionSummary         `json:"sourceServiceRevisions,omitempty"`
+	SourceServiceRevisions   []ServiceRevisionSummary         `json:"sourceServiceRevisions,omitzero"`
 	TargetServiceRevision    *ServiceRevisionSummary          `json:"targetServiceRevision,omitempty"`
 	Status                   ServiceDeploymentStatus          `json:"status,omitempty"`
 	StatusReason             *string                          `json:"statusReason,omitempty"`
 	LifecycleStage           ServiceDeploymentLifecycleStage  `json:"lifecycleStage,omitempty"`
-	LifecycleHookDetails     []DeploymentLifecycleHookDetail  `json:"lifecycleHookDetails,omitempty"`
+	LifecycleHookDetails     []DeploymentLifecycleHookDetail  `json:"lifecycleHookDetails,omitzero"`
 	DeploymentConfiguration  *DeploymentConfiguration         `json:"deploymentConfiguration,omitempty"`
 	Rollback                 *Rollback                        `json:"rollback,omitempty"`
 	DeploymentCircuitBreaker *ServiceDeploymentCircuitBreaker `json:"deploymentCircuitBreaker,omitempty"`
@@ -2246,8 +2246,8 @@ type ServiceDeployment struct {
 // ServiceDeploymentAlarms is the ServiceDeploymentAlarms shape of the ECS model.
 type ServiceDeploymentAlarms struct {
 	Status              ServiceDeploymentRollbackMonitorsStatus `json:"status,omitempty"`
-	AlarmNames          []string                                `json:"alarmNames,omitempty"`
-	TriggeredAlarmNames []string                                `json:"triggeredAlarmNames,omitempty"`
+	AlarmNames          []string                                `json:"alarmNames,omitzero"`
+	TriggeredAlarmNames []string                                `json:"triggeredAlarmNames,omitzero"`
 }
 
 // ServiceDeploymentBrief is the ServiceDeploymentBrief shape of the ECS model.
@@ -2287,7 +2287,7 @@ type ServiceManagedEBSVolumeConfiguration struct {
 	VolumeInitializationRate *int32                `json:"volumeInitializationRate,omitempty"`
 	Iops                     *int32                `json:"iops,omitempty"`
 	Throughput               *int32                `json:"throughput,omitempty"`
-	TagSpecifications        []EBSTagSpecification `json:"tagSpecifications,omitempty"`
+	TagSpecifications        []EBSTagSpecification `json:"tagSpecifications,omitzero"`
 	RoleArn                  *string               `json:"roleArn,omitempty"`
 	FilesystemType           TaskFilesystemType    `json:"filesystemType,omitempty"`
 }
@@ -2306,20 +2306,20 @@ type ServiceRevision struct {
 	ServiceArn                  *string                        `json:"serviceArn,omitempty"`
 	ClusterArn                  *string                        `json:"clusterArn,omitempty"`
 	TaskDefinition              *string                        `json:"taskDefinition,omitempty"`
-	CapacityProviderStrategy    []CapacityProviderStrategyItem `json:"capacityProviderStrategy,omitempty"`
+	CapacityProviderStrategy    []CapacityProviderStrategyItem `json:"capacityProviderStrategy,omitzero"`
 	LaunchType                  LaunchType                     `json:"launchType,omitempty"`
 	PlatformVersion             *string                        `json:"platformVersion,omitempty"`
 	PlatformFamily              *string                        `json:"platformFamily,omitempty"`
-	LoadBalancers               []LoadBalancer                 `json:"loadBalancers,omitempty"`
-	ServiceRegistries           []ServiceRegistry              `json:"serviceRegistries,omitempty"`
+	LoadBalancers               []LoadBalancer                 `json:"loadBalancers,omitzero"`
+	ServiceRegistries           []ServiceRegistry              `json:"serviceRegistries,omitzero"`
 	NetworkConfiguration        *NetworkConfiguration          `json:"networkConfiguration,omitempty"`
-	ContainerImages             []ContainerImage               `json:"containerImages,omitempty"`
+	ContainerImages             []ContainerImage               `json:"containerImages,omitzero"`
 	GuardDutyEnabled            *bool                          `json:"guardDutyEnabled,omitempty"`
 	ServiceConnectConfiguration *ServiceConnectConfiguration   `json:"serviceConnectConfiguration,omitempty"`
-	VolumeConfigurations        []ServiceVolumeConfiguration   `json:"volumeConfigurations,omitempty"`
+	VolumeConfigurations        []ServiceVolumeConfiguration   `json:"volumeConfigurations,omitzero"`
 	FargateEphemeralStorage     *DeploymentEphemeralStorage    `json:"fargateEphemeralStorage,omitempty"`
 	CreatedAt                   *Timestamp                     `json:"createdAt,omitempty"`
-	VpcLatticeConfigurations    []VpcLatticeConfiguration      `json:"vpcLatticeConfigurations,omitempty"`
+	VpcLatticeConfigurations    []VpcLatticeConfiguration      `json:"vpcLatticeConfigurations,omitzero"`
 	ResolvedConfiguration       *ResolvedConfiguration         `json:"resolvedConfiguration,omitempty"`
 	EcsManagedResources         *ECSManagedResources           `json:"ecsManagedResources,omitempty"`
 	Overrides                   *ServiceRevisionOverrides      `json:"overrides,omitempty"`
@@ -2371,7 +2371,7 @@ type Setting struct {
 // StartTaskRequest is the StartTaskRequest shape of the ECS model.
 type StartTaskRequest struct {
 	Cluster              *string                   `json:"cluster,omitempty"`
-	ContainerInstances   []string                  `json:"containerInstances,omitempty"`
+	ContainerInstances   []string                  `json:"containerInstances,omitzero"`
 	EnableECSManagedTags *bool                     `json:"enableECSManagedTags,omitempty"`
 	EnableExecuteCommand *bool                     `json:"enableExecuteCommand,omitempty"`
 	Group                *string                   `json:"group,omitempty"`
@@ -2380,15 +2380,15 @@ type StartTaskRequest struct {
 	PropagateTags        PropagateTags             `json:"propagateTags,omitempty"`
 	ReferenceId          *string                   `json:"referenceId,omitempty"`
 	StartedBy            *string                   `json:"startedBy,omitempty"`
-	Tags                 []Tag                     `json:"tags,omitempty"`
+	Tags                 []Tag                     `json:"tags,omitzero"`
 	TaskDefinition       *string                   `json:"taskDefinition,omitempty"`
-	VolumeConfigurations []TaskVolumeConfiguration `json:"volumeConfigurations,omitempty"`
+	VolumeConfigurations []TaskVolumeConfiguration `json:"volumeConfigurations,omitzero"`
 }
 
 // StartTaskResponse is the StartTaskResponse shape of the ECS model.
 type StartTaskResponse struct {
-	Tasks    []Task    `json:"tasks,omitempty"`
-	Failures []Failure `json:"failures,omitempty"`
+	Tasks    []Task    `json:"tasks,omitzero"`
+	Failures []Failure `json:"failures,omitzero"`
 }
 
 // StopServiceDeploymentRequest is the StopServiceDeploymentRequest shape of the ECS model.
@@ -2417,7 +2417,7 @@ type StopTaskResponse struct {
 // SubmitAttachmentStateChangesRequest is the SubmitAttachmentStateChangesRequest shape of the ECS model.
 type SubmitAttachmentStateChangesRequest struct {
 	Cluster     *string                 `json:"cluster,omitempty"`
-	Attachments []AttachmentStateChange `json:"attachments,omitempty"`
+	Attachments []AttachmentStateChange `json:"attachments,omitzero"`
 }
 
 // SubmitAttachmentStateChangesResponse is the SubmitAttachmentStateChangesResponse shape of the ECS model.
@@ -2434,7 +2434,7 @@ type SubmitContainerStateChangeRequest struct {
 	Status          *string          `json:"status,omitempty"`
 	ExitCode        *int32           `json:"exitCode,omitempty"`
 	Reason          *string          `json:"reason,omitempty"`
-	NetworkBindings []NetworkBinding `json:"networkBindings,omitempty"`
+	NetworkBindings []NetworkBinding `json:"networkBindings,omitzero"`
 }
 
 // SubmitContainerStateChangeResponse is the SubmitContainerStateChangeResponse shape of the ECS model.
@@ -2448,9 +2448,9 @@ type SubmitTaskStateChangeRequest struct {
 	Task               *string                   `json:"task,omitempty"`
 	Status             *string                   `json:"status,omitempty"`
 	Reason             *string                   `json:"reason,omitempty"`
-	Containers         []ContainerStateChange    `json:"containers,omitempty"`
-	Attachments        []AttachmentStateChange   `json:"attachments,omitempty"`
-	ManagedAgents      []ManagedAgentStateChange `json:"managedAgents,omitempty"`
+	Containers         []ContainerStateChange    `json:"containers,omitzero"`
+	Attachments        []AttachmentStateChange   `json:"attachments,omitzero"`
+	ManagedAgents      []ManagedAgentStateChange `json:"managedAgents,omitzero"`
 	PullStartedAt      *Timestamp                `json:"pullStartedAt,omitempty"`
 	PullStoppedAt      *Timestamp                `json:"pullStoppedAt,omitempty"`
 	ExecutionStoppedAt *Timestamp                `json:"executionStoppedAt,omitempty"`
@@ -2476,7 +2476,7 @@ type Tag struct {
 // TagResourceRequest is the TagResourceRequest shape of the ECS model.
 type TagResourceRequest struct {
 	ResourceArn *string `json:"resourceArn,omitempty"`
-	Tags        []Tag   `json:"tags,omitempty"`
+	Tags        []Tag   `json:"tags,omitzero"`
 }
 
 // TagResourceResponse is the TagResourceResponse shape of the ECS model.
@@ -2485,15 +2485,15 @@ type TagResourceResponse struct {
 
 // Task is the Task shape of the ECS model.
 type Task struct {
-	Attachments             []Attachment           `json:"attachments,omitempty"`
-	Attributes              []Attribute            `json:"attributes,omitempty"`
+	Attachments             []Attachment           `json:"attachments,omitzero"`
+	Attributes              []Attribute            `json:"attributes,omitzero"`
 	AvailabilityZone        *string                `json:"availabilityZone,omitempty"`
 	CapacityProviderName    *string                `json:"capacityProviderName,omitempty"`
 	ClusterArn              *string                `json:"clusterArn,omitempty"`
 	Connectivity            Connectivity           `json:"connectivity,omitempty"`
 	ConnectivityAt          *Timestamp             `json:"connectivityAt,omitempty"`
 	ContainerInstanceArn    *string                `json:"containerInstanceArn,omitempty"`
-	Containers              []Container            `json:"containers,omitempty"`
+	Containers              []Container            `json:"containers,omitzero"`
 	Cpu                     *string                `json:"cpu,omitempty"`
 	CreatedAt               *Timestamp             `json:"createdAt,omitempty"`
 	DesiredStatus           *string                `json:"desiredStatus,omitempty"`
@@ -2501,7 +2501,7 @@ type Task struct {
 	ExecutionStoppedAt      *Timestamp             `json:"executionStoppedAt,omitempty"`
 	Group                   *string                `json:"group,omitempty"`
 	HealthStatus            HealthStatus           `json:"healthStatus,omitempty"`
-	InferenceAccelerators   []InferenceAccelerator `json:"inferenceAccelerators,omitempty"`
+	InferenceAccelerators   []InferenceAccelerator `json:"inferenceAccelerators,omitzero"`
 	LastStatus              *string                `json:"lastStatus,omitempty"`
 	LaunchType              LaunchType             `json:"launchType,omitempty"`
 	Memory                  *string                `json:"memory,omitempty"`
@@ -2516,7 +2516,7 @@ type Task struct {
 	StoppedAt               *Timestamp             `json:"stoppedAt,omitempty"`
 	StoppedReason           *string                `json:"stoppedReason,omitempty"`
 	StoppingAt              *Timestamp             `json:"stoppingAt,omitempty"`
-	Tags                    []Tag                  `json:"tags,omitempty"`
+	Tags                    []Tag                  `json:"tags,omitzero"`
 	TaskArn                 *string                `json:"taskArn,omitempty"`
 	TaskDefinitionArn       *string                `json:"taskDefinitionArn,omitempty"`
 	Version                 *int64                 `json:"version,omitempty"`
@@ -2527,22 +2527,22 @@ type Task struct {
 // TaskDefinition is the TaskDefinition shape of the ECS model.
 type TaskDefinition struct {
 	TaskDefinitionArn       *string                             `json:"taskDefinitionArn,omitempty"`
-	ContainerDefinitions    []ContainerDefinition               `json:"containerDefinitions,omitempty"`
+	ContainerDefinitions    []ContainerDefinition               `json:"containerDefinitions,omitzero"`
 	Family                  *string                             `json:"family,omitempty"`
 	TaskRoleArn             *string                             `json:"taskRoleArn,omitempty"`
 	ExecutionRoleArn        *string                             `json:"executionRoleArn,omitempty"`
 	NetworkMode             NetworkMode                         `json:"networkMode,omitempty"`
 	Revision                *int32                              `json:"revision,omitempty"`
-	Volumes                 []Volume                            `json:"volumes,omitempty"`
+	Volumes                 []Volume                            `json:"volumes,omitzero"`
 	Status                  TaskDefinitionStatus                `json:"status,omitempty"`
-	RequiresAttributes      []Attribute                         `json:"requiresAttributes,omitempty"`
-	PlacementConstraints    []TaskDefinitionPlacementConstraint `json:"placementConstraints,omitempty"`
-	Compatibilities         []Compatibility                     `json:"compatibilities,omitempty"`
+	RequiresAttributes      []Attribute                         `json:"requiresAttributes,omitzero"`
+	PlacementConstraints    []TaskDefinitionPlacementConstraint `json:"placementConstraints,omitzero"`
+	Compatibilities         []Compatibility                     `json:"compatibilities,omitzero"`
 	RuntimePlatform         *RuntimePlatform                    `json:"runtimePlatform,omitempty"`
-	RequiresCompatibilities []Compatibility                     `json:"requiresCompatibilities,omitempty"`
+	RequiresCompatibilities []Compatibility                     `json:"requiresCompatibilities,omitzero"`
 	Cpu                     *string                             `json:"cpu,omitempty"`
 	Memory                  *string                             `json:"memory,omitempty"`
-	InferenceAccelerators   []InferenceAccelerator              `json:"inferenceAccelerators,omitempty"`
+	InferenceAccelerators   []InferenceAccelerator              `json:"inferenceAccelerators,omitzero"`
 	PidMode                 PidMode                             `json:"pidMode,omitempty"`
 	IpcMode                 IpcMode                             `json:"ipcMode,omitempty"`
 	ProxyConfiguration      *ProxyConfiguration                 `json:"proxyConfiguration,omitempty"`
@@ -2576,7 +2576,7 @@ type TaskManagedEBSVolumeConfiguration struct {
 	VolumeInitializationRate *int32                                 `json:"volumeInitializationRate,omitempty"`
 	Iops                     *int32                                 `json:"iops,omitempty"`
 	Throughput               *int32                                 `json:"throughput,omitempty"`
-	TagSpecifications        []EBSTagSpecification                  `json:"tagSpecifications,omitempty"`
+	TagSpecifications        []EBSTagSpecification                  `json:"tagSpecifications,omitzero"`
 	RoleArn                  *string                                `json:"roleArn,omitempty"`
 	TerminationPolicy        *TaskManagedEBSVolumeTerminationPolicy `json:"terminationPolicy,omitempty"`
 	FilesystemType           TaskFilesystemType                     `json:"filesystemType,omitempty"`
@@ -2589,9 +2589,9 @@ type TaskManagedEBSVolumeTerminationPolicy struct {
 
 // TaskOverride is the TaskOverride shape of the ECS model.
 type TaskOverride struct {
-	ContainerOverrides            []ContainerOverride            `json:"containerOverrides,omitempty"`
+	ContainerOverrides            []ContainerOverride            `json:"containerOverrides,omitzero"`
 	Cpu                           *string                        `json:"cpu,omitempty"`
-	InferenceAcceleratorOverrides []InferenceAcceleratorOverride `json:"inferenceAcceleratorOverrides,omitempty"`
+	InferenceAcceleratorOverrides []InferenceAcceleratorOverride `json:"inferenceAcceleratorOverrides,omitzero"`
 	ExecutionRoleArn              *string                        `json:"executionRoleArn,omitempty"`
 	Memory                        *string                        `json:"memory,omitempty"`
 	TaskRoleArn                   *string                        `json:"taskRoleArn,omitempty"`
@@ -2614,16 +2614,16 @@ type TaskSet struct {
 	CreatedAt                *Timestamp                     `json:"createdAt,omitempty"`
 	UpdatedAt                *Timestamp                     `json:"updatedAt,omitempty"`
 	LaunchType               LaunchType                     `json:"launchType,omitempty"`
-	CapacityProviderStrategy []CapacityProviderStrategyItem `json:"capacityProviderStrategy,omitempty"`
+	CapacityProviderStrategy []CapacityProviderStrategyItem `json:"capacityProviderStrategy,omitzero"`
 	PlatformVersion          *string                        `json:"platformVersion,omitempty"`
 	PlatformFamily           *string                        `json:"platformFamily,omitempty"`
 	NetworkConfiguration     *NetworkConfiguration          `json:"networkConfiguration,omitempty"`
-	LoadBalancers            []LoadBalancer                 `json:"loadBalancers,omitempty"`
-	ServiceRegistries        []ServiceRegistry              `json:"serviceRegistries,omitempty"`
+	LoadBalancers            []LoadBalancer                 `json:"loadBalancers,omitzero"`
+	ServiceRegistries        []ServiceRegistry              `json:"serviceRegistries,omitzero"`
 	Scale                    *Scale                         `json:"scale,omitempty"`
 	StabilityStatus          StabilityStatus                `json:"stabilityStatus,omitempty"`
 	StabilityStatusAt        *Timestamp                     `json:"stabilityStatusAt,omitempty"`
-	Tags                     []Tag                          `json:"tags,omitempty"`
+	Tags                     []Tag                          `json:"tags,omitzero"`
 	FargateEphemeralStorage  *DeploymentEphemeralStorage    `json:"fargateEphemeralStorage,omitempty"`
 }
 
@@ -2649,7 +2649,7 @@ type TimeoutConfiguration struct {
 type Tmpfs struct {
 	ContainerPath *string  `json:"containerPath,omitempty"`
 	Size          *int32   `json:"size,omitempty"`
-	MountOptions  []string `json:"mountOptions,omitempty"`
+	MountOptions  []string `json:"mountOptions,omitzero"`
 }
 
 // TotalLocalStorageGBRequest is the TotalLocalStorageGBRequest shape of the ECS model.
@@ -2668,7 +2668,7 @@ type Ulimit struct {
 // UntagResourceRequest is the UntagResourceRequest shape of the ECS model.
 type UntagResourceRequest struct {
 	ResourceArn *string  `json:"resourceArn,omitempty"`
-	TagKeys     []string `json:"tagKeys,omitempty"`
+	TagKeys     []string `json:"tagKeys,omitzero"`
 }
 
 // UntagResourceResponse is the UntagResourceResponse shape of the ECS model.
@@ -2691,7 +2691,7 @@ type UpdateCapacityProviderResponse struct {
 // UpdateClusterRequest is the UpdateClusterRequest shape of the ECS model.
 type UpdateClusterRequest struct {
 	Cluster                *string                               `json:"cluster,omitempty"`
-	Settings               []ClusterSetting                      `json:"settings,omitempty"`
+	Settings               []ClusterSetting                      `json:"settings,omitzero"`
 	Configuration          *ClusterConfiguration                 `json:"configuration,omitempty"`
 	ServiceConnectDefaults *ClusterServiceConnectDefaultsRequest `json:"serviceConnectDefaults,omitempty"`
 }
@@ -2704,7 +2704,7 @@ type UpdateClusterResponse struct {
 // UpdateClusterSettingsRequest is the UpdateClusterSettingsRequest shape of the ECS model.
 type UpdateClusterSettingsRequest struct {
 	Cluster  *string          `json:"cluster,omitempty"`
-	Settings []ClusterSetting `json:"settings,omitempty"`
+	Settings []ClusterSetting `json:"settings,omitzero"`
 }
 
 // UpdateClusterSettingsResponse is the UpdateClusterSettingsResponse shape of the ECS model.
@@ -2726,21 +2726,21 @@ type UpdateContainerAgentResponse struct {
 // UpdateContainerInstancesStateRequest is the UpdateContainerInstancesStateRequest shape of the ECS model.
 type UpdateContainerInstancesStateRequest struct {
 	Cluster            *string                 `json:"cluster,omitempty"`
-	ContainerInstances []string                `json:"containerInstances,omitempty"`
+	ContainerInstances []string                `json:"containerInstances,omitzero"`
 	Status             ContainerInstanceStatus `json:"status,omitempty"`
 }
 
 // UpdateContainerInstancesStateResponse is the UpdateContainerInstancesStateResponse shape of the ECS model.
 type UpdateContainerInstancesStateResponse struct {
-	ContainerInstances []ContainerInstance `json:"containerInstances,omitempty"`
-	Failures           []Failure           `json:"failures,omitempty"`
+	ContainerInstances []ContainerInstance `json:"containerInstances,omitzero"`
+	Failures           []Failure           `json:"failures,omitzero"`
 }
 
 // UpdateDaemonRequest is the UpdateDaemonRequest shape of the ECS model.
 type UpdateDaemonRequest struct {
 	DaemonArn               *string                        `json:"daemonArn,omitempty"`
 	DaemonTaskDefinitionArn *string                        `json:"daemonTaskDefinitionArn,omitempty"`
-	CapacityProviderArns    []string                       `json:"capacityProviderArns,omitempty"`
+	CapacityProviderArns    []string                       `json:"capacityProviderArns,omitzero"`
 	DeploymentConfiguration *DaemonDeploymentConfiguration `json:"deploymentConfiguration,omitempty"`
 	PropagateTags           DaemonPropagateTags            `json:"propagateTags,omitempty"`
 	EnableECSManagedTags    *bool                          `json:"enableECSManagedTags,omitempty"`
@@ -2802,24 +2802,24 @@ type UpdateServiceRequest struct {
 	Service                       *string                        `json:"service,omitempty"`
 	DesiredCount                  *int32                         `json:"desiredCount,omitempty"`
 	TaskDefinition                *string                        `json:"taskDefinition,omitempty"`
-	CapacityProviderStrategy      []CapacityProviderStrategyItem `json:"capacityProviderStrategy,omitempty"`
+	CapacityProviderStrategy      []CapacityProviderStrategyItem `json:"capacityProviderStrategy,omitzero"`
 	DeploymentConfiguration       *DeploymentConfiguration       `json:"deploymentConfiguration,omitempty"`
 	AvailabilityZoneRebalancing   AvailabilityZoneRebalancing    `json:"availabilityZoneRebalancing,omitempty"`
 	NetworkConfiguration          *NetworkConfiguration          `json:"networkConfiguration,omitempty"`
-	PlacementConstraints          []PlacementConstraint          `json:"placementConstraints,omitempty"`
-	PlacementStrategy             []PlacementStrategy            `json:"placementStrategy,omitempty"`
+	PlacementConstraints          []PlacementConstraint          `json:"placementConstraints,omitzero"`
+	PlacementStrategy             []PlacementStrategy            `json:"placementStrategy,omitzero"`
 	PlatformVersion               *string                        `json:"platformVersion,omitempty"`
 	ForceNewDeployment            *bool                          `json:"forceNewDeployment,omitempty"`
 	HealthCheckGracePeriodSeconds *int32                         `json:"healthCheckGracePeriodSeconds,omitempty"`
 	DeploymentController          *DeploymentController          `json:"deploymentController,omitempty"`
 	EnableExecuteCommand          *bool                          `json:"enableExecuteCommand,omitempty"`
 	EnableECSManagedTags          *bool                          `json:"enableECSManagedTags,omitempty"`
-	LoadBalancers                 []LoadBalancer                 `json:"loadBalancers,omitempty"`
+	LoadBalancers                 []LoadBalancer                 `json:"loadBalancers,omitzero"`
 	PropagateTags                 PropagateTags                  `json:"propagateTags,omitempty"`
-	ServiceRegistries             []ServiceRegistry              `json:"serviceRegistries,omitempty"`
+	ServiceRegistries             []ServiceRegistry              `json:"serviceRegistries,omitzero"`
 	ServiceConnectConfiguration   *ServiceConnectConfiguration   `json:"serviceConnectConfiguration,omitempty"`
-	VolumeConfigurations          []ServiceVolumeConfiguration   `json:"volumeConfigurations,omitempty"`
-	VpcLatticeConfigurations      []VpcLatticeConfiguration      `json:"vpcLatticeConfigurations,omitempty"`
+	VolumeConfigurations          []ServiceVolumeConfiguration   `json:"volumeConfigurations,omitzero"`
+	VpcLatticeConfigurations      []VpcLatticeConfiguration      `json:"vpcLatticeConfigurations,omitzero"`
 	Monitoring                    *MonitoringConfiguration       `json:"monitoring,omitempty"`
 }
 
@@ -2831,15 +2831,15 @@ type UpdateServiceResponse struct {
 // UpdateTaskProtectionRequest is the UpdateTaskProtectionRequest shape of the ECS model.
 type UpdateTaskProtectionRequest struct {
 	Cluster           *string  `json:"cluster,omitempty"`
-	Tasks             []string `json:"tasks,omitempty"`
+	Tasks             []string `json:"tasks,omitzero"`
 	ProtectionEnabled *bool    `json:"protectionEnabled,omitempty"`
 	ExpiresInMinutes  *int32   `json:"expiresInMinutes,omitempty"`
 }
 
 // UpdateTaskProtectionResponse is the UpdateTaskProtectionResponse shape of the ECS model.
 type UpdateTaskProtectionResponse struct {
-	ProtectedTasks []ProtectedTask `json:"protectedTasks,omitempty"`
-	Failures       []Failure       `json:"failures,omitempty"`
+	ProtectedTasks []ProtectedTask `json:"protectedTasks,omitzero"`
+	Failures       []Failure       `json:"failures,omitzero"`
 }
 
 // UpdateTaskSetRequest is the UpdateTaskSetRequest shape of the ECS model.

@@ -266,7 +266,6 @@ func builtInProviderView(sc state.Scope, name string) *ecs.CapacityProvider {
 		Name:                ecs.Ptr(name),
 		Status:              ecs.CapacityProviderStatusActive,
 		Type:                ecs.CapacityProviderType(name),
-		Tags:                []ecs.Tag{},
 	}
 }
 
@@ -279,10 +278,9 @@ func providerView(p *state.CapacityProvider, withTags bool) *ecs.CapacityProvide
 		UpdateStatus:             ecs.CapacityProviderUpdateStatus(p.UpdateStatus),
 		Type:                     ecs.CapacityProviderType(p.Type),
 		AutoScalingGroupProvider: p.AutoScalingGroupProvider,
-		Tags:                     []ecs.Tag{},
 	}
 	if withTags {
-		out.Tags = orEmpty(p.Tags)
+		out.Tags = p.Tags
 	}
 	return out
 }

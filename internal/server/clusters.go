@@ -243,11 +243,8 @@ func (s *Server) clusterView(sc state.Scope, c *state.Cluster, include map[ecs.C
 		RunningTasksCount:                 ecs.Ptr(int32(0)),
 		PendingTasksCount:                 ecs.Ptr(int32(0)),
 		ActiveServicesCount:               ecs.Ptr(int32(0)),
-		Statistics:                        []ecs.KeyValuePair{},
-		Tags:                              []ecs.Tag{},
-		Settings:                          []ecs.ClusterSetting{},
-		CapacityProviders:                 orEmpty(c.CapacityProviders),
-		DefaultCapacityProviderStrategy:   orEmpty(c.DefaultCapacityProviderStrategy),
+		CapacityProviders:                 c.CapacityProviders,
+		DefaultCapacityProviderStrategy:   c.DefaultCapacityProviderStrategy,
 		ServiceConnectDefaults:            c.ServiceConnectDefaults,
 	}
 	if c.Status == state.StatusActive {
@@ -257,10 +254,10 @@ func (s *Server) clusterView(sc state.Scope, c *state.Cluster, include map[ecs.C
 		out.ActiveServicesCount = ecs.Ptr(int32(s.clusterServiceCount(sc, c.Name, false)))
 	}
 	if include[ecs.ClusterFieldTags] {
-		out.Tags = orEmpty(c.Tags)
+		out.Tags = c.Tags
 	}
 	if include[ecs.ClusterFieldSettings] {
-		out.Settings = orEmpty(c.Settings)
+		out.Settings = c.Settings
 	}
 	if include[ecs.ClusterFieldConfigurations] {
 		out.Configuration = c.Configuration

@@ -361,17 +361,16 @@ func (s *Server) instanceView(sc state.Scope, r *state.Instance, include map[ecs
 		ContainerInstanceArn: ecs.Ptr(r.ARN),
 		Version:              ecs.Ptr(r.Version),
 		VersionInfo:          &vi,
-		RegisteredResources:  orEmpty(r.RegisteredResources),
-		RemainingResources:   orEmpty(r.RemainingResources),
+		RegisteredResources:  r.RegisteredResources,
+		RemainingResources:   r.RemainingResources,
 		Status:               ecs.Ptr(r.Status),
 		AgentConnected:       ecs.Ptr(r.AgentConnected),
 		RunningTasksCount:    ecs.Ptr(int32(s.instanceTaskCount(sc, r, "RUNNING"))),
 		PendingTasksCount:    ecs.Ptr(int32(s.instanceTaskCount(sc, r, "PENDING"))),
 		AgentUpdateStatus:    r.AgentUpdateStatus,
-		Attributes:           orEmpty(r.Attributes),
+		Attributes:           r.Attributes,
 		RegisteredAt:         ecs.NewTimestamp(r.RegisteredAt),
-		Attachments:          orEmpty(r.Attachments),
-		Tags:                 []ecs.Tag{},
+		Attachments:          r.Attachments,
 	}
 	if r.EC2InstanceID != "" {
 		out.Ec2InstanceId = ecs.Ptr(r.EC2InstanceID)
@@ -383,7 +382,7 @@ func (s *Server) instanceView(sc state.Scope, r *state.Instance, include map[ecs
 		out.StatusReason = ecs.Ptr(r.StatusReason)
 	}
 	if include[ecs.ContainerInstanceFieldTags] {
-		out.Tags = orEmpty(r.Tags)
+		out.Tags = r.Tags
 	}
 	if include[ecs.ContainerInstanceFieldContainerInstanceHealth] && r.Health != nil {
 		out.HealthStatus = r.Health

@@ -1,9 +1,13 @@
-// Package server implements the ECS API operations on top of the store: one
-// file per resource group (clusters, task definitions, container instances,
-// ...). Each handler validates what the generated model cannot (names, ECS's
-// own rules), reads from the store's view, and writes with compare-on-revision
-// transactions. Errors are *ecs.Error values with ECS's exception names and
-// messages; the wire layer sends them as they are.
+// Package server is the ECS API's operations and nothing else: one file per
+// resource group (clusters, task definitions, container instances, tasks,
+// services, ...). Each handler validates what the generated model cannot
+// (names, ECS's own rules), reads records through internal/state, places
+// tasks through internal/placement, and writes with compare-on-revision
+// transactions. What happens after (tasks kept at a service's count, lost
+// agents, collection) is the controllers' (internal/controller/...), which
+// this package never imports. Errors are *ecs.Error values with ECS's
+// exception names and messages; the state's sentinels become them in one
+// place (errors.go).
 package server
 
 import (
@@ -58,10 +62,15 @@ func New(st *state.State, pl *placement.Placer, opts Options) *Server {
 
 var _ ecs.Handler = (*Server)(nil)
 
-// Dispatch runs one operation: the awsjson.Dispatcher of the ECS API.
+// Dispatch runs one operation: the awsjson.Dispatcher of the ECS API. Every
+// answer's empty lists are filled in here, from the one table of them
+// (shapes.go), rather than by each handler.
 func (s *Server) Dispatch(ctx context.Context, op string, body []byte) (any, error) {
 	out, err := ecs.Dispatch(ctx, s, op, body)
-	return out, wireError(err)
+	if err != nil {
+		return nil, wireError(err)
+	}
+	return withEmptyLists(out), nil
 }
 
 // DefaultRegion is used when a request carries no signature to take one from

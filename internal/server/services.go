@@ -67,12 +67,12 @@ func (s *Server) serviceView(sc state.Scope, r *state.Service, withTags bool) ec
 	dc := r.DeploymentConfiguration
 	out := ecs.Service{
 		ServiceArn: ecs.Ptr(r.ARN), ServiceName: ecs.Ptr(r.Name), ClusterArn: ecs.Ptr(r.ClusterARN),
-		LoadBalancers: orEmpty(r.LoadBalancers), ServiceRegistries: orEmpty(r.ServiceRegistries), Status: ecs.Ptr(r.Status),
+		LoadBalancers: r.LoadBalancers, ServiceRegistries: r.ServiceRegistries, Status: ecs.Ptr(r.Status),
 		DesiredCount: ecs.Ptr(int32(desired)), RunningCount: ecs.Ptr(int32(all.running)), PendingCount: ecs.Ptr(int32(all.pending)),
 		LaunchType: ecs.LaunchType(r.LaunchType), CapacityProviderStrategy: r.CapacityProviderStrategy, PlatformVersion: strPtr(r.PlatformVersion),
-		TaskDefinition: strPtr(r.TaskDefinitionARN), DeploymentConfiguration: &dc, Deployments: []ecs.Deployment{}, Events: []ecs.ServiceEvent{},
-		RoleArn: strPtr(r.RoleARN), CreatedAt: ecs.NewTimestamp(r.CreatedAt), PlacementConstraints: orEmpty(r.PlacementConstraints),
-		PlacementStrategy: orEmpty(r.PlacementStrategy), NetworkConfiguration: r.NetworkConfiguration,
+		TaskDefinition: strPtr(r.TaskDefinitionARN), DeploymentConfiguration: &dc,
+		RoleArn: strPtr(r.RoleARN), CreatedAt: ecs.NewTimestamp(r.CreatedAt), PlacementConstraints: r.PlacementConstraints,
+		PlacementStrategy: r.PlacementStrategy, NetworkConfiguration: r.NetworkConfiguration,
 		HealthCheckGracePeriodSeconds: r.HealthCheckGracePeriodSeconds, SchedulingStrategy: ecs.SchedulingStrategy(r.SchedulingStrategy),
 		DeploymentController: &ecs.DeploymentController{Type: ecs.DeploymentControllerType(r.DeploymentController)},
 		CreatedBy:            strPtr(r.CreatedBy), EnableECSManagedTags: ecs.Ptr(r.EnableECSManagedTags), PropagateTags: ecs.PropagateTags(r.PropagateTags),
@@ -103,6 +103,9 @@ func (s *Server) serviceView(sc state.Scope, r *state.Service, withTags bool) ec
 		if d.Status == state.DeploymentPrimary {
 			out.CurrentServiceDeployment = ecs.Ptr(serviceDeploymentARN(sc, r, d.ID))
 		}
+	}
+	if r.DeploymentController != string(ecs.DeploymentControllerTypeEcs) {
+		out.TaskSets = []ecs.TaskSet{} // ECS answers them, [] when none, only where task sets can be
 	}
 	for i := range r.TaskSets {
 		out.TaskSets = append(out.TaskSets, taskSetView(r, &r.TaskSets[i], byStarter, withTags))

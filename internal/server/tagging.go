@@ -180,5 +180,5 @@ func (s *Server) ListTagsForResource(ctx context.Context, in *ecs.ListTagsForRes
 		s.log.Error("corrupt tags in store", "arn", ecs.Val(in.ResourceArn), "err", err)
 		return nil, errServiceUnavailable()
 	}
-	return &ecs.ListTagsForResourceResponse{Tags: orEmpty(tags)}, nil
+	return &ecs.ListTagsForResourceResponse{Tags: tags}, nil
 }

@@ -170,8 +170,8 @@ func checkTaskDefinition(in *ecs.RegisterTaskDefinitionRequest) (*ecs.TaskDefini
 		TaskRoleArn:             in.TaskRoleArn,
 		ExecutionRoleArn:        in.ExecutionRoleArn,
 		NetworkMode:             mode,
-		Volumes:                 orEmpty(in.Volumes),
-		PlacementConstraints:    orEmpty(in.PlacementConstraints),
+		Volumes:                 in.Volumes,
+		PlacementConstraints:    in.PlacementConstraints,
 		RequiresCompatibilities: in.RequiresCompatibilities,
 		PidMode:                 in.PidMode,
 		IpcMode:                 in.IpcMode,
@@ -202,8 +202,8 @@ func hasCompatibility(list []ecs.Compatibility, c ecs.Compatibility) bool {
 }
 
 // withContainerDefaults returns c with the defaults ECS reports filled in:
-// essential true, cpu 0, empty lists rather than missing ones, and port
-// mappings completed for the network mode.
+// essential true, cpu 0, and port mappings completed for the network mode
+// (the empty lists ECS answers are filled in for every answer: shapes.go).
 func withContainerDefaults(c ecs.ContainerDefinition, mode ecs.NetworkMode) ecs.ContainerDefinition {
 	if c.Essential == nil {
 		c.Essential = ecs.Ptr(true)
@@ -211,10 +211,6 @@ func withContainerDefaults(c ecs.ContainerDefinition, mode ecs.NetworkMode) ecs.
 	if c.Cpu == nil {
 		c.Cpu = ecs.Ptr(int32(0))
 	}
-	c.Environment = orEmpty(c.Environment)
-	c.MountPoints = orEmpty(c.MountPoints)
-	c.VolumesFrom = orEmpty(c.VolumesFrom)
-	c.SystemControls = orEmpty(c.SystemControls)
 	mappings := make([]ecs.PortMapping, len(c.PortMappings))
 	for i, pm := range c.PortMappings {
 		if pm.Protocol == "" {

@@ -55,7 +55,7 @@ func (s *Server) RegisterTaskDefinition(ctx context.Context, in *ecs.RegisterTas
 		return nil, reg.err
 	}
 	result := reg.result
-	return &ecs.RegisterTaskDefinitionResponse{TaskDefinition: taskDefView(result), Tags: orEmpty(result.Tags)}, nil
+	return &ecs.RegisterTaskDefinitionResponse{TaskDefinition: taskDefView(result), Tags: result.Tags}, nil
 }
 
 func (s *Server) DescribeTaskDefinition(ctx context.Context, in *ecs.DescribeTaskDefinitionRequest) (*ecs.DescribeTaskDefinitionResponse, error) {

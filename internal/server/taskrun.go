@@ -160,7 +160,7 @@ func (s *Server) StartTask(ctx context.Context, in *ecs.StartTaskRequest) (*ecs.
 }
 
 func launchResponse(tasks []*state.Task, failures []ecs.Failure) *ecs.RunTaskResponse {
-	out := &ecs.RunTaskResponse{Tasks: []ecs.Task{}, Failures: orEmpty(failures)}
+	out := &ecs.RunTaskResponse{Failures: failures}
 	for _, t := range tasks {
 		out.Tasks = append(out.Tasks, taskView(t, true))
 	}

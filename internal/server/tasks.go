@@ -76,16 +76,13 @@ func taskView(t *state.Task, withTags bool) ecs.Task {
 		StopCode:             ecs.TaskStopCode(t.StopCode),
 		StoppedReason:        strPtr(t.StoppedReason),
 		HealthStatus:         ecs.HealthStatus(t.HealthStatus),
-		Attachments:          []ecs.Attachment{},
 		Attributes:           []ecs.Attribute{{Name: ecs.Ptr("ecs.cpu-architecture"), Value: ecs.Ptr("x86_64")}},
-		Containers:           []ecs.Container{},
-		Tags:                 []ecs.Tag{},
 	}
 	if out.Overrides == nil {
-		out.Overrides = &ecs.TaskOverride{ContainerOverrides: []ecs.ContainerOverride{}, InferenceAcceleratorOverrides: []ecs.InferenceAcceleratorOverride{}}
+		out.Overrides = &ecs.TaskOverride{} // ECS answers the object; its lists are filled in as []
 	}
 	if withTags {
-		out.Tags = orEmpty(t.Tags)
+		out.Tags = t.Tags
 	}
 	for _, c := range t.Containers {
 		out.Containers = append(out.Containers, ecs.Container{
@@ -97,8 +94,7 @@ func taskView(t *state.Task, withTags bool) ecs.Task {
 			LastStatus:        ecs.Ptr(c.LastStatus),
 			ExitCode:          c.ExitCode,
 			Reason:            strPtr(c.Reason),
-			NetworkBindings:   orEmpty(c.NetworkBindings),
-			NetworkInterfaces: []ecs.NetworkInterface{},
+			NetworkBindings:   c.NetworkBindings,
 			HealthStatus:      ecs.HealthStatus(c.HealthStatus),
 			Cpu:               strPtr(c.Cpu),
 			Memory:            strPtr(c.Memory),

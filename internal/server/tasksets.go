@@ -298,7 +298,7 @@ func taskSetView(r *state.Service, ts *state.TaskSet, byStarter map[string]*star
 		ComputedDesiredCount: ecs.Ptr(int32(ts.ComputedDesired(r))), PendingCount: ecs.Ptr(int32(c.pending)), RunningCount: ecs.Ptr(int32(c.running)),
 		CreatedAt: ecs.NewTimestamp(ts.CreatedAt), UpdatedAt: ecs.NewTimestamp(ts.UpdatedAt), LaunchType: ecs.LaunchType(ts.LaunchType),
 		CapacityProviderStrategy: ts.CapacityProviderStrategy, PlatformVersion: strPtr(ts.PlatformVersion), NetworkConfiguration: ts.NetworkConfiguration,
-		LoadBalancers: orEmpty(ts.LoadBalancers), ServiceRegistries: orEmpty(ts.ServiceRegistries),
+		LoadBalancers: ts.LoadBalancers, ServiceRegistries: ts.ServiceRegistries,
 		Scale:           &ecs.Scale{Value: ecs.Ptr(ts.ScalePercent), Unit: ecs.ScaleUnitPercent},
 		StabilityStatus: ecs.StabilityStatus(ts.StabilityStatus), StabilityStatusAt: ecs.NewTimestamp(ts.StabilityStatusAt),
 	}

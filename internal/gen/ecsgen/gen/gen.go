@@ -14,7 +14,7 @@ func Generate(modelPath string) (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &generator{m: m, pkg: "ecs", label: "ECS"}
+	g := &generator{m: m, pkg: "ecs", label: "ECS", sendEmptyLists: true}
 	return g.render("spec/ecs-2014-11-13/service-2.json", map[string]func(*bytes.Buffer){
 		"zz_types.go":      g.types,
 		"zz_enums.go":      g.enums,
@@ -58,6 +58,11 @@ type generator struct {
 	m     *model
 	pkg   string // the Go package generated
 	label string // the model's name in comments: "ECS", "ACS", "TCS"
+	// sendEmptyLists tags list members omitzero rather than omitempty: a
+	// nil list is left out, an empty one is sent as [], as ECS answers
+	// them (internal/server fills in the ones it answers). The agent
+	// protocols' messages keep omitempty.
+	sendEmptyLists bool
 }
 
 // goType is the Go type of a member of shape name. Scalars are pointers, so
@@ -108,7 +113,11 @@ func (g *generator) types(b *bytes.Buffer) {
 		}
 		fmt.Fprintf(b, "// %s is the %s shape of the %s model.\ntype %s struct {\n", typeName(name), name, g.label, typeName(name))
 		for _, mem := range s.Members {
-			fmt.Fprintf(b, "\t%s %s `json:\"%s,omitempty\"`\n", fieldName(mem.Name), g.goType(mem.Shape, false), mem.Name)
+			omit := "omitempty"
+			if g.sendEmptyLists && g.m.Shapes[mem.Shape].Type == "list" {
+				omit = "omitzero"
+			}
+			fmt.Fprintf(b, "\t%s %s `json:\"%s,%s\"`\n", fieldName(mem.Name), g.goType(mem.Shape, false), mem.Name, omit)
 		}
 		b.WriteString("}\n\n")
 	}
