@@ -3,7 +3,7 @@
 GO ?= go
 BIN := bin/berth
 
-.PHONY: build run test generate fuzz bench lint
+.PHONY: build run test generate fuzz bench lint example-image
 
 build:
 	$(GO) build -o $(BIN) ./cmd/berth
@@ -13,6 +13,21 @@ build:
 # (data in ~/.berth/data) and an agent running tasks on the local Docker Engine.
 run: build
 	./$(BIN) dev
+
+# The image examples/ runs (see examples/README.md): Debian's static busybox
+# (apt-get install busybox-static) FROM scratch, built from a context in a
+# temporary directory, with nothing pulled. The agent uses a local image as is.
+EXAMPLE_IMAGE := berth-examples/busybox:latest
+example-image:
+	@test -x /bin/busybox && ! ldd /bin/busybox >/dev/null 2>&1 || \
+	  { echo "example-image needs a static /bin/busybox: apt-get install busybox-static"; exit 1; }
+	@set -e; dir=$$(mktemp -d); trap 'rm -rf "$$dir"' EXIT; \
+	  mkdir -p "$$dir/rootfs/bin" "$$dir/rootfs/tmp"; chmod 1777 "$$dir/rootfs/tmp"; \
+	  cp /bin/busybox "$$dir/rootfs/bin/"; \
+	  for a in $$(/bin/busybox --list); do [ "$$a" = busybox ] || ln -s busybox "$$dir/rootfs/bin/$$a"; done; \
+	  cp examples/image/Dockerfile "$$dir/"; \
+	  docker build -q -t $(EXAMPLE_IMAGE) "$$dir" >/dev/null; \
+	  echo "built $(EXAMPLE_IMAGE)"
 
 # Everything CI checks: formatting, vet, generated code up to date (a test),
 # all tests with the race detector, and short fuzzing runs of the request

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,14 +22,32 @@ import (
 	"github.com/berth-project/berth/internal/berthtest"
 )
 
+// lockedBuffer is a child's output, read while the child writes it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // startWithEnv runs a berth command with PATH, a fresh HOME and env; it is
 // killed when the test ends, and its output shown if the test failed.
-func startWithEnv(t *testing.T, env []string, args ...string) *bytes.Buffer {
+func startWithEnv(t *testing.T, env []string, args ...string) *lockedBuffer {
 	t.Helper()
-	var logs bytes.Buffer
+	logs := &lockedBuffer{}
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +58,7 @@ func startWithEnv(t *testing.T, env []string, args ...string) *bytes.Buffer {
 			t.Logf("%s's output:\n%s", strings.Join(args[:2], " "), logs.String())
 		}
 	})
-	return &logs
+	return logs
 }
 
 func clientFor(endpoint, keyID, secret string) *ecs.Client {
