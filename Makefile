@@ -3,7 +3,7 @@
 GO ?= go
 BIN := bin/berth
 
-.PHONY: build run test generate fuzz bench lint example-image
+.PHONY: build run test generate fuzz bench lint example-image pytest
 
 build:
 	$(GO) build -o $(BIN) ./cmd/berth
@@ -37,7 +37,18 @@ test:
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
+	$(MAKE) pytest
 	$(MAKE) fuzz FUZZTIME=20s
+
+# The emulator's boto3 example (docs/emulator.md), with Debian's python3,
+# python3-boto3 and python3-pytest. Skipped when they are missing, except
+# under CI=true, where that fails.
+PYTHON ?= /usr/bin/python3
+pytest:
+	@if ! $(PYTHON) -c 'import boto3, pytest' 2>/dev/null; then \
+	  if [ "$$CI" = true ]; then echo "pytest: $(PYTHON) with boto3 and pytest is needed (apt-get install python3-boto3 python3-pytest)"; exit 1; fi; \
+	  echo "pytest: skipped, $(PYTHON) has no boto3 or pytest (apt-get install python3-boto3 python3-pytest)"; exit 0; fi; \
+	  $(GO) build -o bin/berth ./cmd/berth && BERTH_BIN=$(CURDIR)/bin/berth $(PYTHON) -m pytest -q -p no:cacheprovider examples/emulator/python
 
 FUZZTIME ?= 1m
 fuzz:

@@ -65,6 +65,20 @@ func (k *Keyring) With(creds ...Credential) (*Keyring, error) {
 	return NewKeyring(append(all, creds...)...)
 }
 
+// KeyOf answers a key of the account (the first by key id, so always the
+// same one), for a process that acts for the account in-process, as the
+// emulator's simulated agents do.
+func (k *Keyring) KeyOf(account string) (Credential, bool) {
+	var best Credential
+	found := false
+	for _, c := range k.keys {
+		if c.AccountID == account && (!found || c.AccessKeyID < best.AccessKeyID) {
+			best, found = c, true
+		}
+	}
+	return best, found
+}
+
 // KeyringFromEnv holds one key pair, EnvCredential's.
 func KeyringFromEnv(getenv func(string) string) (*Keyring, error) {
 	return NewKeyring(EnvCredential(getenv))

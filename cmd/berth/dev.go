@@ -27,6 +27,7 @@ func runDev(args []string) error {
 	dataDir := fs.String("data-dir", envDefault("BERTH_DATA_DIR", daemon.DefaultDataDir()), "state directory: etcd and the agent's registration (BERTH_DATA_DIR)")
 	logFormat := fs.String("log-format", envDefault("BERTH_LOG_FORMAT", "text"), "log format: text or json (BERTH_LOG_FORMAT)")
 	credentialsFile := fs.String("credentials-file", envDefault("BERTH_CREDENTIALS_FILE", ""), "more access keys, each mapped to an account (BERTH_CREDENTIALS_FILE); the key pair of BERTH_ACCESS_KEY_ID, BERTH_SECRET_ACCESS_KEY and BERTH_ACCOUNT_ID replaces the development key, and berth dev signs its own calls with it")
+	emulate := fs.Bool("emulate", os.Getenv("BERTH_EMULATE") == "true", emulateUsage+"; berth dev registers one such instance in the default cluster and runs no containers")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -40,7 +41,11 @@ func runDev(args []string) error {
 	// The key berth dev signs its own calls (the default cluster, its agent)
 	// with: the one its environment configures, which the server accepts.
 	own := auth.EnvCredential(os.Getenv)
-	d, err := daemon.Start(ctx, daemon.Config{Listen: *listen, DataDir: filepath.Join(*dataDir, "etcd-dev"), CredentialsFile: *credentialsFile, Log: log})
+	etcdDir := filepath.Join(*dataDir, "etcd-dev")
+	if *emulate && !dataDirGiven(fs) {
+		etcdDir = "" // an emulator starts empty, in a temporary directory
+	}
+	d, err := daemon.Start(ctx, daemon.Config{Listen: *listen, DataDir: etcdDir, CredentialsFile: *credentialsFile, Emulate: *emulate, Log: log})
 	if err != nil {
 		return err
 	}
@@ -54,14 +59,23 @@ func runDev(args []string) error {
 		return fmt.Errorf("create the default cluster: %w", err)
 	}
 	agentDone := make(chan error, 1)
-	go func() {
-		agentDone <- agent.Run(ctx, agent.Config{
+	if *emulate {
+		// No Docker: one instance, registered as a test would register it,
+		// served by the emulator's simulated agent.
+		out, err := api.RegisterContainerInstance(ctx, &ecs.RegisterContainerInstanceInput{Cluster: aws.String("default")})
+		if err != nil {
+			d.Stop(context.Background())
+			return fmt.Errorf("register the emulated instance: %w", err)
+		}
+		printHowTo(endpoint, aws.ToString(out.ContainerInstance.ContainerInstanceArn), own)
+	} else {
+		go run(ctx, agentDone, agent.Config{
 			Server: endpoint, Cluster: "default", Region: "us-east-1",
 			Credentials: aws.Credentials{AccessKeyID: own.AccessKeyID, SecretAccessKey: own.SecretAccessKey},
 			DataDir:     filepath.Join(*dataDir, "agent-dev"), ReservedMemory: 256, Log: log,
 			Ready: func(instance string) { printHowTo(endpoint, instance, own) },
 		})
-	}()
+	}
 	select {
 	case <-ctx.Done():
 		log.Info("stopping")
@@ -75,6 +89,9 @@ func runDev(args []string) error {
 	defer cancel()
 	return d.Stop(shutdown)
 }
+
+// run runs the agent and says when it stops.
+func run(ctx context.Context, done chan<- error, cfg agent.Config) { done <- agent.Run(ctx, cfg) }
 
 func printHowTo(endpoint, instance string, own auth.Credential) {
 	secret := own.SecretAccessKey

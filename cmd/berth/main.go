@@ -93,6 +93,7 @@ func runServer(args []string) error {
 	agentLost := fs.Duration("agent-lost-after", lostDefault, "how long an instance's agent may stay disconnected before its tasks are recorded STOPPED and services replace theirs (BERTH_AGENT_LOST_AFTER)")
 	logFormat := fs.String("log-format", envDefault("BERTH_LOG_FORMAT", "text"), "log format: text or json (BERTH_LOG_FORMAT)")
 	debugListen := fs.String("debug-listen", envDefault("BERTH_DEBUG_LISTEN", ""), "address to serve Go's /debug/pprof profiles on, e.g. 127.0.0.1:6060; empty: off (BERTH_DEBUG_LISTEN)")
+	emulate := fs.Bool("emulate", os.Getenv("BERTH_EMULATE") == "true", emulateUsage)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -115,11 +116,14 @@ func runServer(args []string) error {
 		}
 	}
 
+	if *emulate && !dataDirGiven(fs) {
+		*dataDir = "" // an emulator starts empty, in a temporary directory
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	d, err := daemon.Start(ctx, daemon.Config{
 		Listen: *listen, DataDir: *dataDir, EtcdEndpoints: endpoints, CredentialsFile: *creds, AgentEndpoint: *agentEndpoint,
-		AgentLostAfter: *agentLost, Log: log,
+		AgentLostAfter: *agentLost, Emulate: *emulate, Log: log,
 	})
 	if err != nil {
 		return err
@@ -143,4 +147,13 @@ func newLogger(format string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(os.Stderr, nil)), nil
 	}
 	return nil, errors.New("--log-format must be text or json")
+}
+
+const emulateUsage = "emulator mode, for tests of code that drives ECS (BERTH_EMULATE=true): instances registered without an agent are served by in-process simulated agents, the state is empty in a temporary directory unless --data-dir is given, and POST /_berth/reset clears it"
+
+// dataDirGiven: --data-dir or BERTH_DATA_DIR was set.
+func dataDirGiven(fs *flag.FlagSet) bool {
+	given := os.Getenv("BERTH_DATA_DIR") != ""
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "data-dir" })
+	return given
 }

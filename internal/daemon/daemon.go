@@ -44,8 +44,12 @@ type Config struct {
 	CredentialsFile string        // optional: more keys and accounts
 	AgentEndpoint   string        // base URL agents are told to connect to; empty: the Host they called
 	AgentLostAfter  time.Duration // how long an agent may be gone before its tasks are recorded STOPPED; instances.DefaultAgentLostAfter when zero
-	Getenv          func(string) string
-	Log             *slog.Logger
+	// Emulate runs the emulator mode (emulate.go): simulated agents for
+	// instances without one, an empty temporary state unless DataDir is
+	// set, and POST /_berth/reset.
+	Emulate bool
+	Getenv  func(string) string
+	Log     *slog.Logger
 }
 
 // DefaultAgentLostAfter is how long an agent may be gone before its tasks
@@ -94,7 +98,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	if cfg.Listen == "" {
 		cfg.Listen = DefaultListen
 	}
-	if cfg.DataDir == "" {
+	if cfg.DataDir == "" && !cfg.Emulate {
 		cfg.DataDir = DefaultDataDir()
 	}
 	keys, err := loadKeyring(cfg)
@@ -103,6 +107,12 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	}
 
 	d := &Daemon{cfg: cfg, served: make(chan error, 1)}
+	if d.cfg.DataDir == "" {
+		if err := d.emulatorDataDir(); err != nil {
+			return nil, err
+		}
+		cfg = d.cfg
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
@@ -130,6 +140,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		}
 		e.ServeHTTP(w, r)
 	}
+	mux.HandleFunc("POST /_berth/reset", d.serveReset)
 	mux.HandleFunc("GET /acs/ws", serveAgent)
 	mux.HandleFunc("GET /tcs/ws", serveAgent)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -151,7 +162,11 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	}
 	records := state.New(st, cfg.Log)
 	placer := placement.New(records, nil)
-	srv := server.New(records, placer, server.Options{Log: cfg.Log, AgentEndpoint: cfg.AgentEndpoint})
+	opts := server.Options{Log: cfg.Log, AgentEndpoint: cfg.AgentEndpoint}
+	if cfg.Emulate {
+		opts.UnreportedCPU, opts.UnreportedMemory = EmulatedCPU, EmulatedMemory
+	}
+	srv := server.New(records, placer, opts)
 	services := service.New(records, placer, service.Options{Log: cfg.Log})
 	health := instances.New(records, instances.Options{Log: cfg.Log, AgentLostAfter: cfg.AgentLostAfter})
 	collector := gc.New(records, gc.Options{Log: cfg.Log})
@@ -183,16 +198,22 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	}
 	d.agents = agents
 	agentEndpoints.Store(agents)
-	d.runControllers(services, collector, health, cfg.Log)
+	loops := []func(context.Context) time.Duration{collector.Reconcile, health.Reconcile, services.Reconcile}
+	if cfg.Emulate {
+		loops = append(loops, d.emulatedAgents(records, keys).Reconcile)
+	}
+	d.runControllers(loops, cfg.Log)
 	apiHandler.Store(&h)
 	d.ready.Store(true)
-	cfg.Log.Info("berth server ready", "listen", ln.Addr().String(), "dataDir", cfg.DataDir, "etcd", describeEtcd(cfg))
+	cfg.Log.Info("berth server ready", "listen", ln.Addr().String(), "dataDir", cfg.DataDir, "etcd", describeEtcd(cfg), "emulate", cfg.Emulate)
 	return d, nil
 }
 
-// runControllers runs the service scheduler, the garbage collector and the
-// instances controller while this server leads.
-func (d *Daemon) runControllers(services *service.Controller, collector *gc.Controller, health *instances.Controller, log *slog.Logger) {
+// runControllers runs the controllers' passes (the garbage collector, the
+// instances controller, the service scheduler and, in emulator mode, the
+// emulated agents), each in its own level-triggered loop, while this
+// server leads.
+func (d *Daemon) runControllers(loops []func(context.Context) time.Duration, log *slog.Logger) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	d.closers = append(d.closers, func() { cancel(); <-done })
@@ -201,9 +222,9 @@ func (d *Daemon) runControllers(services *service.Controller, collector *gc.Cont
 		defer close(done)
 		controller.RunAsLeader(ctx, d.etcd, electionKey, id, log, func(ctx context.Context) {
 			var wg sync.WaitGroup
-			wg.Go(func() { controller.Loop(ctx, d.store.Changed, collector.Reconcile) })
-			wg.Go(func() { controller.Loop(ctx, d.store.Changed, health.Reconcile) })
-			controller.Loop(ctx, d.store.Changed, services.Reconcile)
+			for _, reconcile := range loops {
+				wg.Go(func() { controller.Loop(ctx, d.store.Changed, reconcile) })
+			}
 			wg.Wait()
 		})
 	}()

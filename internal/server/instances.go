@@ -42,7 +42,7 @@ func (s *Server) RegisterContainerInstance(ctx context.Context, in *ecs.Register
 	// registration; the agent notices by comparing what it sent with what
 	// came back.
 	attrs := mergeAttributes(validAttributesOnly(in.Attributes), doc.attributes())
-	resources := withStandardResources(in.TotalResources)
+	resources := withStandardResources(in.TotalResources, s.unreported)
 
 	var result *state.Instance
 	err = s.update(ctx, func() ([]store.Op, error) {
@@ -156,7 +156,7 @@ func orRef(id, ref string) string {
 // withStandardResources completes totalResources with the four that every
 // EC2 container instance reports (CPU, MEMORY, PORTS, PORTS_UDP), so that
 // a registration without them still describes, and places, like one.
-func withStandardResources(rs []ecs.Resource) []ecs.Resource {
+func withStandardResources(rs []ecs.Resource, unreported map[string]int32) []ecs.Resource {
 	out := append([]ecs.Resource(nil), rs...)
 	has := map[string]bool{}
 	for _, r := range rs {
@@ -164,7 +164,7 @@ func withStandardResources(rs []ecs.Resource) []ecs.Resource {
 	}
 	for _, name := range []string{"CPU", "MEMORY"} {
 		if !has[name] {
-			out = append(out, ecs.Resource{Name: ecs.Ptr(name), Type: ecs.Ptr("INTEGER"), IntegerValue: ecs.Ptr(int32(0))})
+			out = append(out, ecs.Resource{Name: ecs.Ptr(name), Type: ecs.Ptr("INTEGER"), IntegerValue: ecs.Ptr(unreported[name])})
 		}
 	}
 	for _, name := range []string{"PORTS", "PORTS_UDP"} {

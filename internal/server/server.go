@@ -37,6 +37,7 @@ type Server struct {
 	agentEndpoint string       // the base URL agents reach this server at
 	state         *state.State // typed lookups and the task indexes
 	placer        *placement.Placer
+	unreported    map[string]int32 // CPU and MEMORY of an instance registered without them
 }
 
 // Options are the settings of a Server; the zero value is usable.
@@ -46,11 +47,17 @@ type Options struct {
 	// AgentEndpoint is the base URL (e.g. http://10.0.0.5:8450) that
 	// DiscoverPollEndpoint gives agents; empty: the Host of their request.
 	AgentEndpoint string
+	// UnreportedCPU and UnreportedMemory are the CPU units and MiB an
+	// instance registered without them gets: 0, as ECS records, unless the
+	// emulator sizes instances whose caller gave none (berth server
+	// --emulate, where tests register instances without an agent).
+	UnreportedCPU, UnreportedMemory int32
 }
 
 // New returns a Server on st, placing tasks with pl.
 func New(st *state.State, pl *placement.Placer, opts Options) *Server {
-	s := &Server{store: st.Store(), state: st, placer: pl, now: opts.Now, log: opts.Log, agentEndpoint: opts.AgentEndpoint}
+	s := &Server{store: st.Store(), state: st, placer: pl, now: opts.Now, log: opts.Log, agentEndpoint: opts.AgentEndpoint,
+		unreported: map[string]int32{"CPU": opts.UnreportedCPU, "MEMORY": opts.UnreportedMemory}}
 	if s.now == nil {
 		s.now = time.Now
 	}

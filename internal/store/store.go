@@ -150,6 +150,18 @@ func (s *Store) Commit(ctx context.Context, ops ...Op) (int64, error) {
 	return resp.Header.Revision, nil
 }
 
+// DeleteAll deletes every key of the store (everything under its prefix) in
+// one etcd operation, and waits until the view has seen it. It is for a
+// test aid that starts over (the emulator's reset), never for the state a
+// user keeps.
+func (s *Store) DeleteAll(ctx context.Context) error {
+	resp, err := s.cli.Delete(ctx, s.prefix, clientv3.WithPrefix())
+	if err != nil {
+		return fmt.Errorf("etcd delete: %w", err)
+	}
+	return s.view.waitFor(ctx, resp.Header.Revision)
+}
+
 // maxAttempts bounds Update's retries; contention beyond it is reported.
 const maxAttempts = 50
 
