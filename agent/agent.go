@@ -8,7 +8,6 @@ package agent
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -71,10 +70,10 @@ func Run(ctx context.Context, cfg Config) error {
 		BaseEndpoint: aws.String(cfg.Server),
 		Credentials:  credentials.StaticCredentialsProvider{Value: cfg.Credentials},
 	})
-	if err := a.register(ctx); err != nil {
+	if err := a.register(ctx, rt.Version(ctx)); err != nil {
 		return err
 	}
-	a.engine = engine.New(rt, cfg.Cluster, a.submit, cfg.Log)
+	a.engine = engine.New(rt, cfg.Cluster, a.instance, a.submit, cfg.Log)
 	// Containers of an earlier run come first: they are adopted, never started again.
 	if err := a.engine.Adopt(ctx); err != nil {
 		return fmt.Errorf("find the containers of earlier runs: %w", err)
@@ -121,13 +120,13 @@ func (a *Agent) saveState(st state) error {
 
 // register registers the machine, again with its ARN after a restart, and
 // retries while the control plane is unreachable.
-func (a *Agent) register(ctx context.Context) error {
+func (a *Agent) register(ctx context.Context, dockerVersion string) error {
 	st := a.loadState()
 	in := &ecs.RegisterContainerInstanceInput{
 		Cluster:        aws.String(a.cfg.Cluster),
 		TotalResources: resources(a.cfg.ReservedMemory),
 		Attributes:     attributes(a.cfg),
-		VersionInfo:    &types.VersionInfo{AgentVersion: aws.String(Version), DockerVersion: aws.String("DockerVersion: " + a.rt.Version(ctx))},
+		VersionInfo:    &types.VersionInfo{AgentVersion: aws.String(Version), DockerVersion: aws.String("DockerVersion: " + dockerVersion)},
 	}
 	if st.ContainerInstanceARN != "" {
 		in.ContainerInstanceArn = aws.String(st.ContainerInstanceARN)
@@ -139,10 +138,12 @@ func (a *Agent) register(ctx context.Context) error {
 			a.log.Info("registered", "cluster", a.cfg.Cluster, "containerInstance", a.instance)
 			return a.saveState(state{Cluster: a.cfg.Cluster, ContainerInstanceARN: a.instance})
 		}
-		var notFound interface{ ErrorCode() string }
-		if errors.As(err, &notFound) && in.ContainerInstanceArn != nil {
+		if final(err) && in.ContainerInstanceArn != nil {
 			// The control plane does not know the old instance (a fresh
-			// store, say): register as a new one.
+			// store, say): register as a new one. Only on such an answer,
+			// never on one that may pass (a 5xx, throttling): the agent
+			// adopts only the containers of its own instance, and a new
+			// one would leave every running container behind.
 			in.ContainerInstanceArn = nil
 			continue
 		}

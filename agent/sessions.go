@@ -3,12 +3,18 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
 	"net/url"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/aws/smithy-go"
 	"github.com/google/uuid"
 
 	"github.com/berth-project/berth/agent/engine"
@@ -201,9 +207,11 @@ func (a *Agent) publishHealth(ctx context.Context, c *protocol.Conn) error {
 	}
 }
 
-// submit reports a task's state with SubmitTaskStateChange, retrying until
-// the control plane takes it: a report lost here would be a task whose
-// state nobody ever learns.
+// submit reports a task's state with SubmitTaskStateChange, in one call:
+// the engine sends a report again, with back-off, when it fails, and on
+// the task's own goroutine, so one task's failures never hold up
+// another's. An answer that another try would not change is marked
+// engine.ErrRejected, and dropped.
 func (a *Agent) submit(ctx context.Context, r engine.Report) error {
 	in := &ecs.SubmitTaskStateChangeInput{
 		Cluster: aws.String(a.cfg.Cluster),
@@ -233,16 +241,35 @@ func (a *Agent) submit(ctx context.Context, r engine.Report) error {
 		}
 		in.Containers = append(in.Containers, cs)
 	}
-	for backoff := 250 * time.Millisecond; ; backoff = min(backoff*2, 30*time.Second) {
-		_, err := a.api.SubmitTaskStateChange(ctx, in)
-		if err == nil {
-			return nil
+	_, err := a.api.SubmitTaskStateChange(ctx, in)
+	if err != nil && final(err) {
+		return fmt.Errorf("%w: %w", engine.ErrRejected, err)
+	}
+	return err
+}
+
+// final reports whether the control plane's answer would be the same
+// however often the call is made again: a client error (4xx), such as
+// "InvalidParameterException: The referenced task was not found." for a
+// task it does not know, but not throttling or a request timeout. Server
+// errors and calls that got no answer may go better next time.
+func final(err error) bool {
+	var resp *awshttp.ResponseError
+	if !errors.As(err, &resp) {
+		return false
+	}
+	status := resp.HTTPStatusCode()
+	if status < 400 || status >= 500 || status == http.StatusTooManyRequests || status == http.StatusRequestTimeout {
+		return false
+	}
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		if _, ok := retry.DefaultThrottleErrorCodes[api.ErrorCode()]; ok {
+			return false
 		}
-		a.log.Warn("state report failed; retrying", "task", r.TaskARN, "err", err)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff):
+		if _, ok := retry.DefaultRetryableErrorCodes[api.ErrorCode()]; ok {
+			return false
 		}
 	}
+	return true
 }

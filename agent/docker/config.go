@@ -24,6 +24,15 @@ const (
 	LabelTaskDefVersion = "com.amazonaws.ecs.task-definition-version"
 )
 
+// LabelInstance names the container instance whose agent created the
+// container: an agent adopts only its own, so that two Berths on one Engine
+// (two `berth dev`, or one started again with a new data directory) never
+// take over each other's containers, which share the cluster label. It is
+// Berth's own label, not an ECS one: the stock agent sets only the five
+// above and keeps its own record of its containers in its data directory,
+// and com.amazonaws.ecs.* is AWS's to extend.
+const LabelInstance = "berth.container-instance-arn"
+
 // minCPUShares is Docker's smallest CPU weight; cpu 0 in a task definition
 // means "no reservation", which the agent gives the minimum, as ECS's does.
 const minCPUShares = 2
@@ -32,6 +41,7 @@ const minCPUShares = 2
 // creates it.
 type Placement struct {
 	ClusterName string
+	Instance    string            // the container instance ARN of the agent creating the container
 	Peers       map[string]string // container name in the task -> Docker container name
 	Volumes     map[string]string // task volume name -> bind source (host path or Docker volume name)
 	EnvFiles    map[string]string // environment file path -> its NAME=VALUE lines, read by the engine
@@ -135,6 +145,9 @@ func Build(t *acsmsg.Task, c *acsmsg.Container, p Placement) (*container.Config,
 	cfg.Labels[LabelTaskARN] = ecs.Val(t.Arn)
 	cfg.Labels[LabelContainerName] = name
 	cfg.Labels[LabelCluster] = p.ClusterName
+	if p.Instance != "" {
+		cfg.Labels[LabelInstance] = p.Instance
+	}
 	cfg.Labels[LabelTaskDefFamily] = ecs.Val(t.Family)
 	cfg.Labels[LabelTaskDefVersion] = ecs.Val(t.Version)
 	return cfg, host, nil

@@ -29,12 +29,12 @@ func TestBuildMapsEveryField(t *testing.T) {
 			Devices:            []acsmsg.Device{{HostPath: ecs.Ptr("/dev/fuse"), ContainerPath: ecs.Ptr("/dev/fuse"), Permissions: []acsmsg.DeviceCgroupPermission{"read", "write"}}},
 			InitProcessEnabled: ecs.Ptr(true), SharedMemorySize: ecs.Ptr(int32(64))},
 		DockerConfig: &acsmsg.DockerConfig{
-			Config:     ecs.Ptr(`{"User":"1000","WorkingDir":"/srv","Hostname":"web","Labels":{"team":"a","com.amazonaws.ecs.cluster":"spoofed"},"Tty":true,"OpenStdin":true,"Healthcheck":{"Test":["CMD-SHELL","true"],"Interval":5000000000,"Timeout":2000000000,"StartPeriod":0,"Retries":3}}`),
+			Config:     ecs.Ptr(`{"User":"1000","WorkingDir":"/srv","Hostname":"web","Labels":{"team":"a","com.amazonaws.ecs.cluster":"spoofed","berth.container-instance-arn":"spoofed"},"Tty":true,"OpenStdin":true,"Healthcheck":{"Test":["CMD-SHELL","true"],"Interval":5000000000,"Timeout":2000000000,"StartPeriod":0,"Retries":3}}`),
 			HostConfig: ecs.Ptr(`{"MemoryReservation":67108864,"LogConfig":{"Type":"awslogs","Config":{"awslogs-group":"g"}},"Dns":["10.0.0.2"],"DnsSearch":["lab"],"ExtraHosts":["db:10.0.0.3"],"Ulimits":[{"Name":"nofile","Soft":1024,"Hard":4096}],"ReadonlyRootfs":true,"Sysctls":{"net.core.somaxconn":"1024"},"Tmpfs":{"/tmp":"rw,size=64m"},"SecurityOpt":["no-new-privileges"]}`),
 		},
 	}
 	cfg, host, err := Build(agentTask("bridge", c), &c, Placement{
-		ClusterName: "dev", Peers: map[string]string{"init": "ecs-web-3-init-abc", "db": "ecs-web-3-db-abc"},
+		ClusterName: "dev", Instance: "arn:aws:ecs:us-east-1:123456789012:container-instance/dev/i1", Peers: map[string]string{"init": "ecs-web-3-init-abc", "db": "ecs-web-3-db-abc"},
 		Volumes: map[string]string{"data": "/srv/data"}, EnvFiles: map[string]string{"/etc/app.env": "# comment\nB=from-file\nC=3\n"},
 	})
 	if err != nil {
@@ -49,7 +49,7 @@ func TestBuildMapsEveryField(t *testing.T) {
 	if cfg.Healthcheck == nil || cfg.Healthcheck.Interval.Seconds() != 5 || cfg.Healthcheck.Retries != 3 {
 		t.Fatalf("healthcheck %+v", cfg.Healthcheck)
 	}
-	wantLabels := map[string]string{"team": "a", LabelCluster: "dev", LabelTaskARN: "arn:aws:ecs:us-east-1:123456789012:task/dev/abc",
+	wantLabels := map[string]string{"team": "a", LabelCluster: "dev", LabelInstance: "arn:aws:ecs:us-east-1:123456789012:container-instance/dev/i1", LabelTaskARN: "arn:aws:ecs:us-east-1:123456789012:task/dev/abc",
 		LabelContainerName: "app", LabelTaskDefFamily: "web", LabelTaskDefVersion: "3", "berth.awslogs.awslogs-group": "g"}
 	for k, v := range wantLabels {
 		if cfg.Labels[k] != v {

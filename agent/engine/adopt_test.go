@@ -76,7 +76,7 @@ func TestAdoptionAfterRestart(t *testing.T) {
 				arn := *tk.Arn
 				ids := map[string]string{}
 				for _, l := range tc.leftovers {
-					ids[*l.def.Name] = h.f.leftover(tk, l.def, testCluster, l.state, l.code)
+					ids[*l.def.Name] = h.f.leftover(tk, l.def, testCluster, testInstance, l.state, l.code)
 				}
 				if err := h.e.Adopt(t.Context()); err != nil {
 					t.Fatal(err)
@@ -115,8 +115,8 @@ func TestAdoptionAfterRestart(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			h := newHarness(t)
 			ours, theirs := taskDef("ours", web), taskDef("theirs", containerDef("stranger"))
-			h.f.leftover(ours, web, testCluster, "running", 0)
-			h.f.leftover(theirs, containerDef("stranger"), "another-cluster", "created", 0)
+			h.f.leftover(ours, web, testCluster, testInstance, "running", 0)
+			h.f.leftover(theirs, containerDef("stranger"), "another-cluster", testInstance, "created", 0)
 			if err := h.e.Adopt(t.Context()); err != nil {
 				t.Fatal(err)
 			}
@@ -134,6 +134,76 @@ func TestAdoptionAfterRestart(t *testing.T) {
 				t.Errorf("the other cluster's container was started")
 			}
 		})
+	})
+}
+
+// TestAdoptionLeavesOtherBerthsAlone runs the engine over an Engine that
+// another Berth shares: containers of its cluster that this instance did
+// not create (another instance's, or an earlier Berth's without an
+// instance label) are never adopted, stopped or reported, even when the
+// control plane asks to stop their tasks or Docker announces their exit.
+func TestAdoptionLeavesOtherBerthsAlone(t *testing.T) {
+	web := containerDef("web")
+	for _, other := range []struct{ name, instance string }{
+		{"another instance of the same cluster", "arn:aws:ecs:us-east-1:000000000000:container-instance/default/fedcba9876543210"},
+		{"a Berth that did not label its containers' instance", ""},
+	} {
+		t.Run(other.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				h := newHarness(t)
+				ours, running, exited := taskDef("ours", web), taskDef("theirs", containerDef("stranger")), taskDef("theirs-done", containerDef("finished"))
+				h.f.leftover(ours, web, testCluster, testInstance, "running", 0)
+				h.f.leftover(running, containerDef("stranger"), testCluster, other.instance, "running", 0)
+				h.f.leftover(exited, containerDef("finished"), testCluster, other.instance, "exited", 1)
+				if err := h.e.Adopt(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+				h.run()
+				h.apply(ours)
+				h.waitReport(*ours.Arn, statusRunning)
+				h.e.Stop([]string{*running.Arn, *exited.Arn}) // a task manifest that does not list them
+				h.settle()
+				h.f.exit("stranger", 0) // its own process ends: Docker's die event
+				h.settle()
+				if got := slices.Collect(maps.Keys(h.e.Running())); !slices.Equal(got, []string{*ours.Arn}) {
+					t.Errorf("the engine runs %v; want only %s", got, *ours.Arn)
+				}
+				for _, arn := range []string{*running.Arn, *exited.Arn} {
+					if n := len(h.attemptsOf(arn, statusRunning)) + len(h.attemptsOf(arn, statusStopped)); n != 0 {
+						t.Errorf("%s, not this instance's, was reported %d times", arn, n)
+					}
+				}
+				if n := len(h.f.stops("stranger")); n != 0 {
+					t.Errorf("the other Berth's container was stopped %d times", n)
+				}
+			})
+		})
+	}
+}
+
+// TestUnlabelledContainerOfASentTask: after an upgrade from a Berth that
+// did not label its containers' instance, the agent does not adopt them,
+// but the control plane sends the tasks it still runs there again, and the
+// engine finds each container under its fixed name: carried on, not
+// created a second time nor restarted.
+func TestUnlabelledContainerOfASentTask(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t)
+		tk := taskDef("upgraded", containerDef("web"))
+		id := h.f.leftover(tk, containerDef("web"), testCluster, "", "running", 0)
+		if err := h.e.Adopt(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		h.run()
+		h.apply(tk)
+		r := h.waitReport(*tk.Arn, statusRunning)
+		h.settle()
+		if got := runtimeID(r, "web"); got != id {
+			t.Errorf("web reported as %s; want the earlier Berth's %s", got, id)
+		}
+		if h.f.happened("start web") >= 0 || h.f.happened("create web") >= 0 {
+			t.Errorf("web was created or started again: %s", h.f.historyString())
+		}
 	})
 }
 

@@ -18,44 +18,19 @@ import (
 	"github.com/berth-project/berth/agent/docker"
 )
 
-// Report is one task's state, as SubmitTaskStateChange carries it.
-type Report struct {
-	TaskARN            string
-	Status             string // RUNNING or STOPPED
-	Reason             string
-	Containers         []ContainerReport
-	PullStartedAt      time.Time
-	PullStoppedAt      time.Time
-	ExecutionStoppedAt time.Time
-}
-
-// ContainerReport is one container's part of a Report.
-type ContainerReport struct {
-	Name      string
-	RuntimeID string
-	Status    string
-	ExitCode  *int32
-	Reason    string
-	Bindings  []ecs.NetworkBinding
-	Health    string
-}
-
-// Reporter sends reports upstream. It is called from its own goroutine, in
-// order, and should retry until it succeeds or ctx ends.
-type Reporter func(ctx context.Context, r Report) error
-
 // Engine runs tasks on Docker.
 type Engine struct {
-	rt      Runtime
-	cluster string
-	report  Reporter
-	log     *slog.Logger
+	rt       Runtime
+	cluster  string
+	instance string // this agent's container instance ARN, which its containers carry
+	report   Reporter
+	log      *slog.Logger
 
 	mu     sync.Mutex
 	tasks  map[string]*task
 	wake   chan struct{}
-	out    chan Report
 	starts chan struct{} // bounds the container starts in flight
+	sends  chan struct{} // bounds the reports in flight
 }
 
 // startsInFlight is how many containers the engine creates and starts at
@@ -64,13 +39,13 @@ type Engine struct {
 const startsInFlight = 8
 
 // New returns an engine for the cluster's tasks on rt (a *docker.Runtime
-// outside tests).
-func New(rt Runtime, cluster string, report Reporter, log *slog.Logger) *Engine {
+// outside tests), run by the agent of the container instance instance.
+func New(rt Runtime, cluster, instance string, report Reporter, log *slog.Logger) *Engine {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Engine{rt: rt, cluster: cluster, report: report, log: log,
-		tasks: map[string]*task{}, wake: make(chan struct{}, 1), out: make(chan Report, 256), starts: make(chan struct{}, startsInFlight)}
+	return &Engine{rt: rt, cluster: cluster, instance: instance, report: report, log: log,
+		tasks: map[string]*task{}, wake: make(chan struct{}, 1), starts: make(chan struct{}, startsInFlight), sends: make(chan struct{}, reportsInFlight)}
 }
 
 func (e *Engine) poke() {
@@ -147,6 +122,11 @@ func (e *Engine) Health() map[string]map[string]string {
 
 // Adopt finds the containers of earlier runs of the agent in Docker, so
 // that a restarted agent carries on with them instead of starting again.
+// It takes only those its own container instance created: every Berth on
+// an Engine may use the cluster `default`, and a container another one
+// created (or this machine's earlier registration, before its data
+// directory went) is not this agent's to stop or report. The stock agent
+// likewise knows only the containers its own state file names.
 func (e *Engine) Adopt(ctx context.Context) error {
 	managed, err := e.rt.Managed(ctx)
 	if err != nil {
@@ -155,7 +135,7 @@ func (e *Engine) Adopt(ctx context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, st := range managed {
-		if st.Labels[docker.LabelCluster] != e.cluster {
+		if st.Labels[docker.LabelCluster] != e.cluster || st.Labels[docker.LabelInstance] != e.instance {
 			continue
 		}
 		arn := st.Labels[docker.LabelTaskARN]
@@ -178,7 +158,6 @@ func (e *Engine) Adopt(ctx context.Context) error {
 // every second. A Docker event names its container, so the pass it causes
 // inspects only that one; the pass each second inspects every container.
 func (e *Engine) Run(ctx context.Context) {
-	go e.sendReports(ctx)
 	events, _ := e.rt.Events(ctx)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -205,19 +184,6 @@ func (e *Engine) Run(ctx context.Context) {
 			if !ok {
 				events, _ = e.rt.Events(ctx) // the stream broke: follow it again
 				full = true
-			}
-		}
-	}
-}
-
-func (e *Engine) sendReports(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case r := <-e.out:
-			if err := e.report(ctx, r); err != nil && ctx.Err() == nil {
-				e.log.Warn("could not report task state", "task", r.TaskARN, "err", err)
 			}
 		}
 	}

@@ -39,7 +39,9 @@ type fakeRuntime struct {
 	events     chan string
 	held       map[string]chan struct{} // container name -> closed when its held start may go on
 	stubborn   map[string]bool          // container name -> ignores SIGTERM
+	quick      map[string]int           // container name -> exits with this code as soon as it starts
 	pullErrors map[string]error         // image -> why its pull fails
+	hostPorts  int                      // host ports handed out, as Docker's ephemeral range
 }
 
 type fakeContainer struct {
@@ -53,6 +55,7 @@ type fakeContainer struct {
 	done        chan struct{} // closed when it exits, for a Stop waiting on it
 	startedAt   time.Time
 	finishedAt  time.Time
+	bindings    []docker.Binding // published ports, shown while it runs (as Docker's NetworkSettings)
 }
 
 // fakeCall is one call the engine made. Subject is the container name for
@@ -64,7 +67,7 @@ type fakeCall struct {
 
 func newFakeRuntime(t testing.TB) *fakeRuntime {
 	return &fakeRuntime{t: t, containers: map[string]*fakeContainer{}, byName: map[string]string{},
-		events: make(chan string, 256), held: map[string]chan struct{}{}, stubborn: map[string]bool{}, pullErrors: map[string]error{}}
+		events: make(chan string, 256), held: map[string]chan struct{}{}, stubborn: map[string]bool{}, quick: map[string]int{}, pullErrors: map[string]error{}}
 }
 
 var _ Runtime = (*fakeRuntime)(nil)
@@ -119,7 +122,21 @@ func (f *fakeRuntime) Create(ctx context.Context, name string, cfg *container.Co
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, fakeCall{op: "Create", subject: cfg.Labels[docker.LabelContainerName]})
-	return f.createLocked(name, cfg).id, nil
+	c := f.createLocked(name, cfg)
+	if c.bindings == nil {
+		for _, port := range slices.Sorted(maps.Keys(host.PortBindings)) {
+			for _, b := range host.PortBindings[port] {
+				hp := int32(32768 + f.hostPorts) // Docker's choice for hostPort 0
+				if b.HostPort != "" {
+					fmt.Sscan(b.HostPort, &hp)
+				} else {
+					f.hostPorts++
+				}
+				c.bindings = append(c.bindings, docker.Binding{BindIP: "0.0.0.0", ContainerPort: int32(port.Int()), HostPort: hp, Protocol: port.Proto()})
+			}
+		}
+	}
+	return c.id, nil
 }
 
 func (f *fakeRuntime) Start(ctx context.Context, id string) error {
@@ -143,6 +160,9 @@ func (f *fakeRuntime) Start(ctx context.Context, id string) error {
 	}
 	if c.state != "running" {
 		f.startLocked(c)
+		if code, ok := f.quick[c.name]; ok {
+			f.exitLocked(c, code) // before Start returns, as a process that does nothing
+		}
 	}
 	return nil
 }
@@ -219,19 +239,24 @@ func (f *fakeRuntime) emitLocked(c *fakeContainer) {
 }
 
 func (c *fakeContainer) stateLocked() docker.State {
-	return docker.State{ID: c.id, Running: c.state == "running", Exited: c.state == "exited", ExitCode: c.exitCode,
+	st := docker.State{ID: c.id, Running: c.state == "running", Exited: c.state == "exited", ExitCode: c.exitCode,
 		Health: c.health, StartedAt: c.startedAt, FinishedAt: c.finishedAt, Labels: maps.Clone(c.labels)}
+	if st.Running {
+		st.Bindings = slices.Clone(c.bindings)
+	}
+	return st
 }
 
 // --- what the test does to the containers ---
 
 // leftover puts in place, without recording a call, the container an
-// earlier run of the agent created for def, in state created, running or
-// exited (with code): what a restarted agent finds. It is built as the
-// engine builds its own, so it carries the same name and labels.
-func (f *fakeRuntime) leftover(tk acsmsg.Task, def acsmsg.Container, cluster, state string, code int) string {
+// earlier run of an agent of that cluster and instance ("" for a Berth
+// that did not label its instance) created for def, in state created,
+// running or exited (with code): what a restarted agent finds. It is built
+// as the engine builds its own, so it carries the same name and labels.
+func (f *fakeRuntime) leftover(tk acsmsg.Task, def acsmsg.Container, cluster, instance, state string, code int) string {
 	f.t.Helper()
-	cfg, _, err := docker.Build(&tk, &def, docker.Placement{ClusterName: cluster})
+	cfg, _, err := docker.Build(&tk, &def, docker.Placement{ClusterName: cluster, Instance: instance})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -308,6 +333,14 @@ func (f *fakeRuntime) ignoreSIGTERM(name string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.stubborn[name] = true
+}
+
+// exitOnStart makes the container's process end with code as soon as it
+// starts, before Start returns: the engine never sees it running.
+func (f *fakeRuntime) exitOnStart(name string, code int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.quick[name] = code
 }
 
 func (f *fakeRuntime) failPull(image string, err error) {

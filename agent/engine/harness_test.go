@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,7 +21,10 @@ import (
 // done all it will do. So a test can say "app was not created" and mean
 // it, without sleeping and hoping.
 
-const testCluster = "default"
+const (
+	testCluster  = "default"
+	testInstance = "arn:aws:ecs:us-east-1:000000000000:container-instance/default/0123456789abcdef"
+)
 
 // harness is one engine over one fake, and the reports it made.
 type harness struct {
@@ -28,24 +32,67 @@ type harness struct {
 	f *fakeRuntime
 	e *Engine
 
-	mu      sync.Mutex
-	reports []Report
+	mu       sync.Mutex
+	reports  []Report // the reports the control plane took
+	attempts []attempt
+	answer   func(ctx context.Context, r Report) error // the control plane's answer; nil takes every report
+}
+
+// attempt is one call of the reporter.
+type attempt struct {
+	Report
+	at time.Time
 }
 
 // newHarness must be called inside the bubble: the engine's channels
 // belong to it.
 func newHarness(t *testing.T) *harness {
 	h := &harness{t: t, f: newFakeRuntime(t)}
-	h.e = New(h.f, testCluster, h.record, slog.New(slog.DiscardHandler))
+	h.e = New(h.f, testCluster, testInstance, h.record, slog.New(slog.DiscardHandler))
 	return h
 }
 
+// record is the reporter. It copies the report, bindings included, as the
+// agent's submit reads it: on the reporter's goroutine, with no lock of the
+// engine's.
 func (h *harness) record(ctx context.Context, r Report) error {
+	r.Containers = slices.Clone(r.Containers)
+	for i := range r.Containers {
+		r.Containers[i].Bindings = slices.Clone(r.Containers[i].Bindings)
+	}
+	h.mu.Lock()
+	h.attempts = append(h.attempts, attempt{Report: r, at: time.Now()})
+	answer := h.answer
+	h.mu.Unlock()
+	if answer != nil {
+		if err := answer(ctx, r); err != nil {
+			return err
+		}
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	r.Containers = append([]ContainerReport(nil), r.Containers...)
 	h.reports = append(h.reports, r)
 	return nil
+}
+
+// setAnswer sets how the control plane answers reports from now on.
+func (h *harness) setAnswer(answer func(ctx context.Context, r Report) error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.answer = answer
+}
+
+// attemptsOf lists the reporter's calls for the task with that status.
+func (h *harness) attemptsOf(arn, status string) []attempt {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []attempt
+	for _, a := range h.attempts {
+		if a.TaskARN == arn && a.Status == status {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // run starts the engine until the test ends (the bubble's context ends

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
-	"strings"
 	"time"
 
 	acsmsg "github.com/berth-project/berth/api/acs"
@@ -28,10 +26,24 @@ func (e *Engine) reconcile(ctx context.Context, full bool, dirty map[string]bool
 		if t.spec != nil && t.desired == statusRunning && t.known != statusStopped {
 			e.advance(ctx, t)
 		}
+		// A task is RUNNING once every container of it runs or has run,
+		// whatever is wanted of it by now: a sidecar whose start ends after
+		// the essential container exited still ran. A task whose containers
+		// ran and exited since the last pass (a migration with nothing to
+		// do, or one adopted after it exited) is RUNNING here and STOPPED
+		// below, and its RUNNING is reported first: the control plane
+		// records startedAt from it, and takes a task that never ran for
+		// one that failed to start.
+		if t.known == statusNone && t.ran() {
+			t.known = statusRunning
+		}
+		if t.known == statusRunning && !t.runningQueued {
+			e.queueReport(ctx, t)
+		}
 		if t.desired == statusStopped || t.known == statusStopped {
 			e.stop(ctx, t)
 		}
-		e.queueReport(t)
+		e.queueReport(ctx, t)
 	}
 }
 
@@ -60,10 +72,14 @@ func observe(c *ctr, st docker.State) {
 	if st.Running {
 		c.known, c.everRan = statusRunning, true
 		c.startedAt = st.StartedAt
-		c.bindings = c.bindings[:0]
+		// A new slice each time, never the old one refilled: reports
+		// already handed to the reporter share the old one, and are read
+		// on the reporter's goroutines.
+		bindings := make([]ecs.NetworkBinding, 0, len(st.Bindings))
 		for _, b := range st.Bindings {
-			c.bindings = append(c.bindings, ecs.NetworkBinding{BindIP: ecs.Ptr(b.BindIP), ContainerPort: ecs.Ptr(b.ContainerPort), HostPort: ecs.Ptr(b.HostPort), Protocol: ecs.TransportProtocol(b.Protocol)})
+			bindings = append(bindings, ecs.NetworkBinding{BindIP: ecs.Ptr(b.BindIP), ContainerPort: ecs.Ptr(b.ContainerPort), HostPort: ecs.Ptr(b.HostPort), Protocol: ecs.TransportProtocol(b.Protocol)})
 		}
+		c.bindings = bindings
 		return
 	}
 	if st.Exited {
@@ -85,11 +101,9 @@ func (e *Engine) advance(ctx context.Context, t *task) {
 		}
 		t.prepared = true
 	}
-	started := 0
 	for _, c := range t.containers {
 		switch {
 		case c.known == statusRunning || (c.known == statusStopped && c.everRan):
-			started++
 		case c.known == statusStopped:
 			if c.essential() {
 				e.fail(t, c.reason)
@@ -112,9 +126,6 @@ func (e *Engine) advance(ctx context.Context, t *task) {
 			}
 			e.start(ctx, t, c)
 		}
-	}
-	if t.known == statusNone && started == len(t.containers) {
-		t.known = statusRunning
 	}
 	for _, c := range t.containers {
 		if c.known == statusStopped && c.everRan && c.essential() {
@@ -178,7 +189,7 @@ func (e *Engine) start(ctx context.Context, t *task, c *ctr) {
 			peers[p.name] = dockerName(t, p)
 		}
 	}
-	cfg, host, err := docker.Build(t.spec, c.spec, docker.Placement{ClusterName: e.cluster, Peers: peers, Volumes: t.volumeSources(), EnvFiles: env})
+	cfg, host, err := docker.Build(t.spec, c.spec, docker.Placement{ClusterName: e.cluster, Instance: e.instance, Peers: peers, Volumes: t.volumeSources(), EnvFiles: env})
 	if err != nil {
 		c.known, c.reason = statusStopped, err.Error()
 		return
@@ -293,41 +304,5 @@ func (e *Engine) stop(ctx context.Context, t *task) {
 	}
 	if all && t.known != statusStopped {
 		t.known, t.stoppedAt = statusStopped, time.Now()
-	}
-}
-
-// queueReport hands the task's state to the reporter when it changed.
-func (e *Engine) queueReport(t *task) {
-	if t.known != statusRunning && t.known != statusStopped {
-		return
-	}
-	r := Report{TaskARN: t.arn, Status: t.known, PullStartedAt: t.pullStart, PullStoppedAt: t.pullStop}
-	if t.known == statusStopped {
-		r.Reason, r.ExecutionStoppedAt = t.reason, t.stoppedAt
-	}
-	var sig []string
-	for _, c := range t.containers {
-		status := c.known
-		if status != statusRunning && status != statusStopped {
-			continue
-		}
-		cr := ContainerReport{Name: c.name, RuntimeID: c.id, Status: status, ExitCode: c.exitCode, Reason: c.reason, Bindings: c.bindings, Health: c.health}
-		r.Containers = append(r.Containers, cr)
-		code := ""
-		if c.exitCode != nil {
-			code = fmt.Sprint(*c.exitCode)
-		}
-		sig = append(sig, c.name+"="+status+":"+code+":"+fmt.Sprint(len(c.bindings)))
-	}
-	sort.Strings(sig)
-	state := t.known + "|" + strings.Join(sig, ",")
-	if state == t.reported {
-		return
-	}
-	t.reported = state
-	select {
-	case e.out <- r:
-	default:
-		t.reported = "" // the queue is full: try again next pass
 	}
 }

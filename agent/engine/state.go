@@ -34,7 +34,10 @@ type task struct {
 	stoppedAt  time.Time
 	adoptedAt  time.Time // when a task without a payload was found in Docker
 
-	reported string // the state last handed to the reporter, to report changes once
+	reported      string   // the state last handed to the reporter, to report changes once
+	runningQueued bool     // a RUNNING report was handed to the reporter
+	outbox        []Report // reports not yet sent, oldest first (see report.go)
+	sending       bool     // a goroutine is sending the outbox
 }
 
 // ctr is one container of a task.
@@ -67,6 +70,17 @@ func (t *task) container(name string) *ctr {
 		}
 	}
 	return nil
+}
+
+// ran reports whether every container of the task runs or has run: the
+// task was RUNNING, if only for a moment.
+func (t *task) ran() bool {
+	for _, c := range t.containers {
+		if c.known != statusRunning && !(c.known == statusStopped && c.everRan) {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *ctr) essential() bool { return c.spec == nil || c.spec.Essential == nil || *c.spec.Essential }

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	dockerlabels "github.com/berth-project/berth/agent/docker"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
@@ -22,13 +24,20 @@ func trapTerm(name string) types.ContainerDefinition {
 }
 
 // runningContainers counts the cluster's task containers Docker has running.
-func runningContainers(t *testing.T, cli *client.Client) []container.Summary {
+// runningContainers lists the running containers of the server's
+// instances: other tests' and other Berths' on the same Engine are not
+// counted.
+func runningContainers(t *testing.T, cli *client.Client, c *ecs.Client) []container.Summary {
 	t.Helper()
-	list, err := cli.ContainerList(context.Background(), container.ListOptions{Filters: filters.NewArgs(filters.Arg("label", "com.amazonaws.ecs.cluster=default"))})
-	if err != nil {
-		t.Fatal(err)
+	var out []container.Summary
+	for _, arn := range instanceARNs(c) {
+		list, err := cli.ContainerList(context.Background(), container.ListOptions{Filters: filters.NewArgs(filters.Arg("label", dockerlabels.LabelInstance+"="+arn))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, list...)
 	}
-	return list
+	return out
 }
 
 func service(t *testing.T, c *ecs.Client, name string) types.Service {
@@ -197,8 +206,8 @@ func TestServicesOnDocker(t *testing.T) {
 
 	t.Run("steady state: four containers running", func(t *testing.T) {
 		s := stable(t, c, "web")
-		if s.RunningCount != 4 || len(runningContainers(t, docker)) != 4 || !strings.Contains(serviceEvents(s), "(service web) has reached a steady state.") {
-			t.Fatalf("running %d, containers %d; events:%s", s.RunningCount, len(runningContainers(t, docker)), serviceEvents(s))
+		if s.RunningCount != 4 || len(runningContainers(t, docker, c)) != 4 || !strings.Contains(serviceEvents(s), "(service web) has reached a steady state.") {
+			t.Fatalf("running %d, containers %d; events:%s", s.RunningCount, len(runningContainers(t, docker, c)), serviceEvents(s))
 		}
 	})
 
@@ -212,7 +221,7 @@ func TestServicesOnDocker(t *testing.T) {
 		samples := 0
 		for {
 			healthy, total := liveTasks(t, c, "web")
-			containers := len(runningContainers(t, docker))
+			containers := len(runningContainers(t, docker, c))
 			samples++
 			if total > 6 || containers > 6 || healthy < 2 {
 				t.Fatalf("out of bounds: %d tasks, %d containers, %d healthy; events:%s", total, containers, healthy, serviceEvents(service(t, c, "web")))
@@ -230,20 +239,20 @@ func TestServicesOnDocker(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 		t.Logf("bounds held over %d samples", samples)
-		if n := len(runningContainers(t, docker)); n != 4 {
+		if n := len(runningContainers(t, docker, c)); n != 4 {
 			t.Fatalf("%d containers after the rollout", n)
 		}
 	})
 
 	t.Run("a killed container is replaced", func(t *testing.T) {
-		victim := runningContainers(t, docker)[0]
+		victim := runningContainers(t, docker, c)[0]
 		if err := docker.ContainerKill(ctx, victim.ID, "KILL"); err != nil {
 			t.Fatal(err)
 		}
 		deadline := time.Now().Add(2 * time.Minute)
 		for {
 			s := service(t, c, "web")
-			list := runningContainers(t, docker)
+			list := runningContainers(t, docker, c)
 			replaced := len(list) == 4 && !slices.ContainsFunc(list, func(x container.Summary) bool { return x.ID == victim.ID })
 			if replaced && s.RunningCount == 4 && strings.Count(serviceEvents(s), "has started 1 tasks") >= 1 {
 				break
@@ -305,10 +314,10 @@ func TestServicesOnDocker(t *testing.T) {
 			t.Fatal(err)
 		}
 		deadline := time.Now().Add(time.Minute)
-		for len(runningContainers(t, docker)) > 0 {
+		for len(runningContainers(t, docker, c)) > 0 {
 			if time.Now().After(deadline) {
 				var left []string
-				for _, x := range runningContainers(t, docker) {
+				for _, x := range runningContainers(t, docker, c) {
 					arn := x.Labels["com.amazonaws.ecs.task-arn"]
 					out, _ := c.DescribeTasks(ctx, &ecs.DescribeTasksInput{Tasks: []string{arn}})
 					for _, tk := range out.Tasks {
@@ -376,7 +385,7 @@ func TestServiceRolloutSurvivesKill9(t *testing.T) {
 	}
 	// Exactly six containers, of six distinct RUNNING tasks of revision 2.
 	byTask := map[string]int{}
-	for _, x := range runningContainers(t, docker) {
+	for _, x := range runningContainers(t, docker, c) {
 		byTask[x.Labels["com.amazonaws.ecs.task-arn"]]++
 	}
 	running, err := c.ListTasks(ctx, &ecs.ListTasksInput{ServiceName: aws.String("roll"), DesiredStatus: types.DesiredStatusRunning})

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	dockerlabels "github.com/berth-project/berth/agent/docker"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
@@ -137,12 +139,34 @@ func busybox(name string, args ...string) types.ContainerDefinition {
 }
 
 // removeTaskContainers removes what the tests' tasks left in Docker.
-func removeTaskContainers(cli *client.Client) {
+// removeContainersOf removes the containers the agents of these instances
+// created, and no other: other Berths, and other tests, may share the
+// Engine.
+func removeContainersOf(cli *client.Client, instances []string) {
 	ctx := context.Background()
-	list, _ := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", "com.amazonaws.ecs.cluster=default"))})
-	for _, c := range list {
-		cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	for _, arn := range instances {
+		list, _ := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", dockerlabels.LabelInstance+"="+arn))})
+		for _, c := range list {
+			cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+		}
 	}
+}
+
+// cleanUpAfter removes, when the test ends (before its Berths are killed,
+// if called after they started), the containers of the instances the
+// server knows now.
+func cleanUpAfter(t *testing.T, docker *client.Client, c *ecs.Client) {
+	instances := instanceARNs(c)
+	t.Cleanup(func() { removeContainersOf(docker, instances) })
+}
+
+// instanceARNs lists the container instances of the default cluster.
+func instanceARNs(c *ecs.Client) []string {
+	out, err := c.ListContainerInstances(context.Background(), &ecs.ListContainerInstancesInput{})
+	if err != nil {
+		return nil
+	}
+	return out.ContainerInstanceArns
 }
 
 func TestTasksOnDocker(t *testing.T) {
@@ -299,14 +323,13 @@ func recreateUnstarted(t *testing.T, cli *client.Client, id string) string {
 	return made.ID
 }
 
-// dockerForTasks is the local Engine with the busybox image built and no
-// task containers left from earlier tests (nor after this one).
+// dockerForTasks is the local Engine with the busybox image built. The
+// containers a test's Berths create are removed by cleanUpAfter; nothing
+// else on the Engine is touched.
 func dockerForTasks(t *testing.T) *client.Client {
 	t.Helper()
 	docker := berthtest.DockerClient(t)
 	berthtest.BuildBusyboxImage(t)
-	removeTaskContainers(docker)
-	t.Cleanup(func() { removeTaskContainers(docker) })
 	return docker
 }
 
@@ -326,7 +349,10 @@ func startDev(t *testing.T) (*process, string, *ecs.Client) {
 		}
 	})
 	waitHealthy(t, endpoint, dev)
-	return dev, endpoint, sdk(endpoint)
+	c := sdk(endpoint)
+	waitInstance(t, c)
+	cleanUpAfter(t, berthtest.DockerClient(t), c)
+	return dev, endpoint, c
 }
 
 func listInstances(c *ecs.Client) []string {
@@ -359,6 +385,7 @@ func TestAgentRestart(t *testing.T) {
 	agent.start()
 	t.Cleanup(agent.kill9)
 	waitInstance(t, c)
+	cleanUpAfter(t, docker, c)
 
 	register(t, c, "pair", busybox("keep", "sleep", "3600"), busybox("victim", "sleep", "3600"))
 	keep := run(t, c, "pair")

@@ -49,11 +49,11 @@ func TestTaskSetsThroughTheCLIOnDocker(t *testing.T) {
 				}
 				total += n
 			}
-			if ok && len(out["taskSets"].([]any)) == len(want) && len(runningContainers(t, docker)) == int(total) {
+			if ok && len(out["taskSets"].([]any)) == len(want) && len(runningContainers(t, docker, c)) == int(total) {
 				return
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("task sets never reached %v: %v; %d containers running", want, out["taskSets"], len(runningContainers(t, docker)))
+				t.Fatalf("task sets never reached %v: %v; %d containers running", want, out["taskSets"], len(runningContainers(t, docker, c)))
 			}
 			time.Sleep(250 * time.Millisecond)
 		}
@@ -80,7 +80,7 @@ func TestTaskSetsThroughTheCLIOnDocker(t *testing.T) {
 	}
 	cli.aws(t, "delete-task-set", "--cluster", "default", "--service", "web", "--task-set", blue)
 	waitSets(map[string]float64{green: 2})
-	for _, ctr := range runningContainers(t, docker) {
+	for _, ctr := range runningContainers(t, docker, c) {
 		if !strings.Contains(ctr.Labels["com.amazonaws.ecs.task-definition-family"], "green") {
 			t.Fatalf("a container of %s is still running", ctr.Labels["com.amazonaws.ecs.task-definition-family"])
 		}
