@@ -190,8 +190,10 @@ func (c *Controller) reconcileService(ctx context.Context, sc state.Scope, o *st
 		}
 		return wake, c.startServiceTasks(ctx, sc, cl, o, r, p, plan)
 	}
-	if len(plan.Stop) > 0 {
-		return wake, c.stopServiceTasks(ctx, o, r, tasks, plan.Stop, primaryID)
+	stops, held := batchReplacements(plan.Stop, tasks, primaryID, now)
+	wake = earliest(wake, held)
+	if len(stops) > 0 {
+		return wake, c.stopServiceTasks(ctx, o, r, tasks, stops, primaryID)
 	}
 	return wake, nil
 }
