@@ -33,15 +33,16 @@ func (a ARN) InScope(sc Scope) bool {
 
 func IsARN(s string) bool { return strings.HasPrefix(s, "arn:") }
 
-// InstanceIDFrom returns the id of the container instance that a reference
-// (an id, or an ARN in the long cluster/id or the old short format) names
-// in cluster, and false when it cannot name one there.
-func InstanceIDFrom(sc Scope, cluster, ref string) (string, bool) {
+// clusterResourceFrom returns the name or id that a reference to a resource
+// of a cluster names in cluster: the bare name or id, or an ARN of kind in
+// the long form (kind/cluster/id, which must be this cluster) or the short
+// one (kind/id).
+func clusterResourceFrom(sc Scope, kind, cluster, ref string) (string, bool) {
 	if !IsARN(ref) {
 		return ref, ref != "" && !strings.Contains(ref, "/")
 	}
 	a, ok := ParseARN(ref)
-	if !ok || a.Kind != "container-instance" || !a.InScope(sc) {
+	if !ok || a.Kind != kind || !a.InScope(sc) {
 		return "", false
 	}
 	switch len(a.Path) {
@@ -51,6 +52,13 @@ func InstanceIDFrom(sc Scope, cluster, ref string) (string, bool) {
 		return a.Path[1], a.Path[0] == cluster
 	}
 	return "", false
+}
+
+// InstanceIDFrom returns the id of the container instance that a reference
+// (an id, or an ARN in the long cluster/id or the old short format) names
+// in cluster, and false when it cannot name one there.
+func InstanceIDFrom(sc Scope, cluster, ref string) (string, bool) {
+	return clusterResourceFrom(sc, "container-instance", cluster, ref)
 }
 
 // InstanceARNFor is the ARN that a failure reports for a reference.
@@ -64,39 +72,13 @@ func InstanceARNFor(sc Scope, cluster, ref string) string {
 // ServiceNameFrom returns the name a "service" parameter (a name or an ARN,
 // long or short) refers to in cluster.
 func ServiceNameFrom(sc Scope, cluster, ref string) (string, bool) {
-	if !IsARN(ref) {
-		return ref, ref != "" && !strings.Contains(ref, "/")
-	}
-	a, ok := ParseARN(ref)
-	if !ok || a.Kind != "service" || !a.InScope(sc) {
-		return "", false
-	}
-	switch len(a.Path) {
-	case 1:
-		return a.Path[0], true
-	case 2:
-		return a.Path[1], a.Path[0] == cluster
-	}
-	return "", false
+	return clusterResourceFrom(sc, "service", cluster, ref)
 }
 
 // TaskIDFrom returns the id of the task a reference (an id, or an ARN in
 // the long cluster/id or the old short format) names in cluster.
 func TaskIDFrom(sc Scope, cluster, ref string) (string, bool) {
-	if !IsARN(ref) {
-		return ref, ref != "" && !strings.Contains(ref, "/")
-	}
-	a, ok := ParseARN(ref)
-	if !ok || a.Kind != "task" || !a.InScope(sc) {
-		return "", false
-	}
-	switch len(a.Path) {
-	case 1:
-		return a.Path[0], true
-	case 2:
-		return a.Path[1], a.Path[0] == cluster
-	}
-	return "", false
+	return clusterResourceFrom(sc, "task", cluster, ref)
 }
 
 // ClusterNameFrom returns the cluster name that a "cluster" parameter (a
