@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -40,6 +41,12 @@ func (k *Keyring) Verify(r *http.Request, body []byte, now time.Time) (Caller, e
 	if err != nil {
 		return Caller{}, err
 	}
+	if sig.presigned && (r.Method != http.MethodGet || r.Header.Get("X-Amz-Target") != "") && !targetSigned(r, sig) {
+		// A presigned URL that signs only host would otherwise be good for
+		// any JSON 1.1 operation: the operation must be signed. (The agent
+		// websockets, GETs without a target, are signed in their headers.)
+		return Caller{}, incomplete("'X-Amz-Target' must be a 'SignedHeader' of a presigned request.")
+	}
 	cred, ok := k.keys[sig.accessKeyID]
 	if !ok {
 		return Caller{}, ecs.NewProtocolError(ecs.CodeUnrecognizedClient, "The security token included in the request is invalid.")
@@ -55,17 +62,62 @@ func (k *Keyring) Verify(r *http.Request, body []byte, now time.Time) (Caller, e
 		return Caller{}, err
 	}
 
+	payload, err := payloadHash(r, body, sig)
+	if err != nil {
+		return Caller{}, err
+	}
 	key := k.signingKey(cred, sig.date, sig.region)
-	for _, payload := range payloadHashes(r, body, sig.presigned) {
-		canonical := canonicalRequest(r, sig, payload)
-		sum := sha256.Sum256([]byte(canonical))
-		toSign := algorithm + "\n" + sig.time.Format(amzDate) + "\n" + sig.date + "/" + sig.region + "/" + sig.service + "/aws4_request\n" + hex.EncodeToString(sum[:])
-		want := hex.EncodeToString(hmacSHA256(key, toSign))
-		if hmac.Equal([]byte(want), []byte(sig.signature)) {
-			return Caller{AccessKeyID: cred.AccessKeyID, AccountID: cred.AccountID, Region: sig.region, Service: sig.service}, nil
+	canonical := canonicalRequest(r, sig, payload)
+	sum := sha256.Sum256([]byte(canonical))
+	toSign := algorithm + "\n" + sig.time.Format(amzDate) + "\n" + sig.date + "/" + sig.region + "/" + sig.service + "/aws4_request\n" + hex.EncodeToString(sum[:])
+	want := hex.EncodeToString(hmacSHA256(key, toSign))
+	if !hmac.Equal([]byte(want), []byte(sig.signature)) {
+		return Caller{}, signatureMismatch()
+	}
+	return Caller{AccessKeyID: cred.AccessKeyID, AccountID: cred.AccountID, Region: sig.region, Service: sig.service}, nil
+}
+
+// targetSigned reports whether a presigned request's X-Amz-Target is covered
+// by its signature: a signed header, or, as the SDK's presigner hoists X-Amz-*
+// headers, a (signed) query parameter equal to the header the handler reads.
+func targetSigned(r *http.Request, sig signature) bool {
+	if slices.Contains(sig.signedHeaders, "x-amz-target") {
+		return true
+	}
+	q := r.URL.Query()["X-Amz-Target"]
+	return len(q) == 1 && q[0] != "" && q[0] == r.Header.Get("X-Amz-Target")
+}
+
+func signatureMismatch() error {
+	return ecs.NewProtocolError(ecs.CodeInvalidSignature, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
+}
+
+// incomplete is IncompleteSignatureException, which AWS sends with 400 Bad
+// Request (the other signature errors go with 403; ecs.NewProtocolError).
+func incomplete(format string, args ...any) error {
+	return ecs.NewProtocolError(ecs.CodeIncompleteSignature, format, args...)
+}
+
+// payloadHash is the hash the canonical request must carry: always the
+// body's own. A declared X-Amz-Content-Sha256 is checked against it, never
+// trusted: were it, a captured request could be replayed with another body.
+// UNSIGNED-PAYLOAD is refused, in a header or in a presigned URL alike.
+func payloadHash(r *http.Request, body []byte, sig signature) (string, error) {
+	sum := sha256.Sum256(body)
+	actual := hex.EncodeToString(sum[:])
+	declared := r.Header.Values("X-Amz-Content-Sha256")
+	if sig.presigned {
+		declared = append(declared, r.URL.Query()["X-Amz-Content-Sha256"]...)
+	}
+	for _, d := range declared {
+		if d == unsigned {
+			return "", ecs.NewProtocolError(ecs.CodeInvalidSignature, "UNSIGNED-PAYLOAD is not accepted: the payload must be signed with its SHA-256.")
+		}
+		if !strings.EqualFold(strings.TrimSpace(d), actual) {
+			return "", ecs.NewProtocolError(ecs.CodeInvalidSignature, "The provided 'x-amz-content-sha256' header does not match what was computed.")
 		}
 	}
-	return Caller{}, ecs.NewProtocolError(ecs.CodeInvalidSignature, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
+	return actual, nil
 }
 
 func checkTime(sig signature, now time.Time) error {
@@ -100,7 +152,7 @@ func parseSignature(r *http.Request) (signature, error) {
 func parseAuthorizationHeader(r *http.Request, h string) (signature, error) {
 	alg, rest, _ := strings.Cut(h, " ")
 	if alg != algorithm {
-		return signature{}, ecs.NewProtocolError(ecs.CodeIncompleteSignature, "Unsupported AWS 'algorithm': '%s'.", alg)
+		return signature{}, incomplete("Unsupported AWS 'algorithm': '%s'.", alg)
 	}
 	params := map[string]string{}
 	for _, part := range strings.Split(rest, ",") {
@@ -123,18 +175,18 @@ func parseAuthorizationHeader(r *http.Request, h string) (signature, error) {
 		missing = append(missing, "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
 	}
 	if len(missing) > 0 {
-		return signature{}, ecs.NewProtocolError(ecs.CodeIncompleteSignature, "%s Authorization=%s", strings.Join(missing, " "), h)
+		return signature{}, incomplete("%s Authorization=%s", strings.Join(missing, " "), h)
 	}
 	return buildSignature(params["Credential"], params["SignedHeaders"], params["Signature"], date)
 }
 
 func parsePresigned(q url.Values) (signature, error) {
 	if alg := q.Get("X-Amz-Algorithm"); alg != algorithm {
-		return signature{}, ecs.NewProtocolError(ecs.CodeIncompleteSignature, "Unsupported AWS 'algorithm': '%s'.", alg)
+		return signature{}, incomplete("Unsupported AWS 'algorithm': '%s'.", alg)
 	}
 	for _, p := range []string{"X-Amz-Credential", "X-Amz-Signature", "X-Amz-SignedHeaders", "X-Amz-Date"} {
 		if q.Get(p) == "" {
-			return signature{}, ecs.NewProtocolError(ecs.CodeIncompleteSignature, "AWS query-string parameters must include '%s'.", p)
+			return signature{}, incomplete("AWS query-string parameters must include '%s'.", p)
 		}
 	}
 	sig, err := buildSignature(q.Get("X-Amz-Credential"), q.Get("X-Amz-SignedHeaders"), q.Get("X-Amz-Signature"), q.Get("X-Amz-Date"))
@@ -146,7 +198,7 @@ func parsePresigned(q url.Values) (signature, error) {
 	if e := q.Get("X-Amz-Expires"); e != "" {
 		n, err := strconv.Atoi(e)
 		if err != nil || n < 1 || n > 604800 {
-			return signature{}, ecs.NewProtocolError(ecs.CodeIncompleteSignature, "X-Amz-Expires must be a number of seconds from 1 to 604800.")
+			return signature{}, incomplete("X-Amz-Expires must be a number of seconds from 1 to 604800.")
 		}
 		sig.expires = time.Duration(n) * time.Second
 	}
@@ -156,35 +208,26 @@ func parsePresigned(q url.Values) (signature, error) {
 func buildSignature(credential, signedHeaders, sig, date string) (signature, error) {
 	parts := strings.Split(credential, "/")
 	if len(parts) != 5 || parts[4] != "aws4_request" || parts[0] == "" || parts[2] == "" {
-		return signature{}, ecs.NewProtocolError(ecs.CodeIncompleteSignature,
+		return signature{}, incomplete(
 			"Credential should be scoped to a valid region. Credential=%s", credential)
+	}
+	headers := strings.Split(strings.ToLower(signedHeaders), ";")
+	if !slices.Contains(headers, "host") {
+		// As AWS: a signature must bind the request to its endpoint.
+		return signature{}, incomplete("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
 	}
 	t, err := time.Parse(amzDate, date)
 	if err != nil {
 		if t, err = http.ParseTime(date); err != nil {
-			return signature{}, ecs.NewProtocolError(ecs.CodeIncompleteSignature, "Date must be in ISO-8601 'basic format'. Got '%s'.", date)
+			return signature{}, incomplete("Date must be in ISO-8601 'basic format'. Got '%s'.", date)
 		}
 	}
 	return signature{
 		accessKeyID: parts[0], date: parts[1], region: parts[2], service: parts[3],
-		signedHeaders: strings.Split(strings.ToLower(signedHeaders), ";"),
+		signedHeaders: headers,
 		signature:     sig,
 		time:          t.UTC(),
 	}, nil
-}
-
-// payloadHashes are the body hashes the signer may have used: the one it
-// declared, or the body's own; a presigned URL may also sign UNSIGNED-PAYLOAD.
-func payloadHashes(r *http.Request, body []byte, presigned bool) []string {
-	if h := r.Header.Get("X-Amz-Content-Sha256"); h != "" {
-		return []string{h}
-	}
-	sum := sha256.Sum256(body)
-	hashes := []string{hex.EncodeToString(sum[:])}
-	if presigned {
-		hashes = append(hashes, unsigned)
-	}
-	return hashes
 }
 
 func canonicalRequest(r *http.Request, sig signature, payloadHash string) string {

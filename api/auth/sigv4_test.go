@@ -2,6 +2,7 @@ package auth_test
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -48,11 +49,72 @@ func apiRequest(t *testing.T, creds aws.Credentials, body string, region, svc st
 	return r
 }
 
+// declaredHashRequest is an API request that declares (and signs) an
+// X-Amz-Content-Sha256 of hash, signed over that hash.
+func declaredHashRequest(t *testing.T, body, hash string) *http.Request {
+	r := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8450/", strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	r.Header.Set("X-Amz-Target", "AmazonEC2ContainerServiceV20141113.ListClusters")
+	r.Header.Set("X-Amz-Content-Sha256", hash)
+	if err := v4.NewSigner().SignHTTP(context.Background(), devCreds(), r, hash, "ecs", "us-east-1", now); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// presignedPost is a DeleteCluster POST to a URL the SDK presigned over
+// payloadHash, with X-Amz-Target among the signed headers if withTarget.
+func presignedPost(t *testing.T, body, payloadHash string, withTarget bool) *http.Request {
+	r := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8450/", strings.NewReader(body))
+	if withTarget {
+		r.Header.Set("X-Amz-Target", "AmazonEC2ContainerServiceV20141113.DeleteCluster")
+	}
+	url, _, err := v4.NewSigner().PresignHTTP(context.Background(), devCreds(), r, payloadHash, "ecs", "us-east-1", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr := httptest.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	pr.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	pr.Header.Set("X-Amz-Target", "AmazonEC2ContainerServiceV20141113.DeleteCluster")
+	return pr
+}
+
+// hostlessRequest is an API request with a correct signature over
+// x-amz-date and x-amz-target only, computed by hand (the SDK always signs host).
+func hostlessRequest(t *testing.T, body string) *http.Request {
+	r := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8450/", strings.NewReader(body))
+	r.Header.Set("X-Amz-Target", "AmazonEC2ContainerServiceV20141113.ListClusters")
+	date := now.Format("20060102T150405Z")
+	r.Header.Set("X-Amz-Date", date)
+	canonical := "POST\n/\n\nx-amz-date:" + date + "\nx-amz-target:" + r.Header.Get("X-Amz-Target") + "\n\nx-amz-date;x-amz-target\n" + hashOf([]byte(body))
+	scope := now.Format("20060102") + "/us-east-1/ecs/aws4_request"
+	toSign := "AWS4-HMAC-SHA256\n" + date + "\n" + scope + "\n" + hashOf([]byte(canonical))
+	key := []byte("AWS4" + auth.DefaultSecretAccessKey)
+	for _, s := range []string{now.Format("20060102"), "us-east-1", "ecs", "aws4_request"} {
+		key = mac(key, s)
+	}
+	r.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential="+auth.DefaultAccessKeyID+"/"+scope+", SignedHeaders=x-amz-date;x-amz-target, Signature="+hex.EncodeToString(mac(key, toSign)))
+	return r
+}
+
+func mac(key []byte, data string) []byte {
+	h := hmac.New(sha256.New, key)
+	h.Write([]byte(data))
+	return h.Sum(nil)
+}
+
 func wantCode(t *testing.T, err error, code, msgPrefix string) {
 	t.Helper()
+	status := http.StatusForbidden
+	if code == "IncompleteSignatureException" {
+		status = http.StatusBadRequest // as AWS sends it
+	}
 	var e *ecs.Error
-	if !errors.As(err, &e) || e.Code != code || e.Status != http.StatusForbidden {
-		t.Fatalf("want %s (403), got %v", code, err)
+	if !errors.As(err, &e) || e.Code != code || e.Status != status {
+		if e != nil {
+			t.Fatalf("want %s (%d), got %v (%d)", code, status, err, e.Status)
+		}
+		t.Fatalf("want %s (%d), got %v", code, status, err)
 	}
 	if !strings.HasPrefix(e.Message, msgPrefix) {
 		t.Fatalf("message %q does not start with %q", e.Message, msgPrefix)
@@ -110,6 +172,20 @@ func TestVerify(t *testing.T) {
 		wantCode(t, err, "InvalidSignatureException", "Signature expired")
 	})
 
+	t.Run("a declared X-Amz-Content-Sha256 that is the body's is accepted", func(t *testing.T) {
+		r := declaredHashRequest(t, body, hashOf([]byte(body)))
+		if _, err := k.Verify(r, []byte(body), now); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("a presigned POST that signs its target and its body is accepted", func(t *testing.T) {
+		pr := presignedPost(t, body, hashOf([]byte(body)), true)
+		if _, err := k.Verify(pr, []byte(body), now); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	failures := []struct {
 		name    string
 		request func() (*http.Request, []byte)
@@ -151,6 +227,32 @@ func TestVerify(t *testing.T) {
 			r.Header.Set("Authorization", h[:strings.Index(h, ", Signature=")])
 			return r, []byte(body)
 		}, now, "IncompleteSignatureException", "Authorization header requires 'Signature' parameter."},
+		{"a signed request replayed with another body under its declared X-Amz-Content-Sha256", func() (*http.Request, []byte) {
+			return declaredHashRequest(t, body, hashOf([]byte(body))), []byte(`{"cluster":"prod"}`)
+		}, now, "InvalidSignatureException", "The provided 'x-amz-content-sha256' header does not match"},
+		{"a header signature over UNSIGNED-PAYLOAD", func() (*http.Request, []byte) {
+			return declaredHashRequest(t, body, "UNSIGNED-PAYLOAD"), []byte(`{"cluster":"prod"}`)
+		}, now, "InvalidSignatureException", "UNSIGNED-PAYLOAD is not accepted"},
+		{"a presigned URL signing only host, used for an API call", func() (*http.Request, []byte) {
+			return presignedPost(t, "", "UNSIGNED-PAYLOAD", false), []byte(`{"cluster":"prod"}`)
+		}, now, "IncompleteSignatureException", "'X-Amz-Target' must be a 'SignedHeader' of a presigned request."},
+		{"a presigned URL signing only host with the body's hash, used for an API call", func() (*http.Request, []byte) {
+			return presignedPost(t, body, hashOf([]byte(body)), false), []byte(body)
+		}, now, "IncompleteSignatureException", "'X-Amz-Target' must be a 'SignedHeader' of a presigned request."},
+		{"a presigned POST over UNSIGNED-PAYLOAD replayed with another body", func() (*http.Request, []byte) {
+			return presignedPost(t, body, "UNSIGNED-PAYLOAD", true), []byte(`{"cluster":"prod"}`)
+		}, now, "InvalidSignatureException", "The request signature we calculated does not match"},
+		{"a presigned POST replayed with another body", func() (*http.Request, []byte) {
+			return presignedPost(t, body, hashOf([]byte(body)), true), []byte(`{"cluster":"prod"}`)
+		}, now, "InvalidSignatureException", "The request signature we calculated does not match"},
+		{"a presigned POST sent with another target than it signed", func() (*http.Request, []byte) {
+			pr := presignedPost(t, body, hashOf([]byte(body)), true)
+			pr.Header.Set("X-Amz-Target", "AmazonEC2ContainerServiceV20141113.DeleteService")
+			return pr, []byte(body)
+		}, now, "IncompleteSignatureException", "'X-Amz-Target' must be a 'SignedHeader' of a presigned request."},
+		{"a correct signature whose SignedHeaders lack host", func() (*http.Request, []byte) {
+			return hostlessRequest(t, body), []byte(body)
+		}, now, "IncompleteSignatureException", "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."},
 	}
 	for _, tc := range failures {
 		t.Run(tc.name+" is refused", func(t *testing.T) {

@@ -46,7 +46,7 @@ const (
 func NewProtocolError(code, format string, args ...any) *Error {
 	status := http.StatusBadRequest
 	switch code {
-	case CodeInvalidSignature, CodeUnrecognizedClient, CodeIncompleteSignature, CodeMissingAuthToken, CodeAccessDenied:
+	case CodeInvalidSignature, CodeUnrecognizedClient, CodeMissingAuthToken, CodeAccessDenied:
 		status = http.StatusForbidden
 	case CodeRequestEntityTooLarge:
 		status = http.StatusRequestEntityTooLarge

@@ -36,6 +36,9 @@ func (t *Timestamp) UnmarshalJSON(b []byte) error {
 		if err != nil {
 			return fmt.Errorf("timestamp %q is neither epoch seconds nor RFC 3339", s)
 		}
+		if y := v.UTC().Year(); y < minYear || y > maxYear {
+			return fmt.Errorf("timestamp %q is outside the years %d to %d", s, minYear, maxYear)
+		}
 		t.Time = v
 		return nil
 	}
@@ -43,7 +46,24 @@ func (t *Timestamp) UnmarshalJSON(b []byte) error {
 	if err != nil {
 		return fmt.Errorf("timestamp %s is not a number", b)
 	}
+	// Checked before any conversion: int64(f) of a float out of range is
+	// undefined, and a time outside years 0-9999 cannot be stored (RFC 3339).
+	if !(f >= minEpochSeconds && f < maxEpochSeconds) {
+		return fmt.Errorf("timestamp %s is outside the years %d to %d", b, minYear, maxYear)
+	}
 	sec := int64(f)
 	t.Time = time.Unix(sec, int64((f-float64(sec))*1e9)).Truncate(time.Millisecond)
 	return nil
 }
+
+// The range a Timestamp may hold: what RFC 3339 (and so time.Time's
+// MarshalJSON, which the store uses) can write.
+const (
+	minYear = 0
+	maxYear = 9999
+)
+
+var (
+	minEpochSeconds = float64(time.Date(minYear, 1, 1, 0, 0, 0, 0, time.UTC).Unix())
+	maxEpochSeconds = float64(time.Date(maxYear+1, 1, 1, 0, 0, 0, 0, time.UTC).Unix())
+)

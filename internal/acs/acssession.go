@@ -37,6 +37,7 @@ func (e *Endpoints) serveACS(w http.ResponseWriter, r *http.Request) {
 		e.Backend.DisconnectAgent(context.Background(), agent)
 		return // the upgrader has answered
 	}
+	ws.SetReadLimit(acsReadLimit)
 	e.wg.Add(1)
 	defer e.wg.Done()
 	defer e.Backend.DisconnectAgent(context.Background(), agent)

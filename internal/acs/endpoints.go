@@ -3,6 +3,7 @@ package acs
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	acsmsg "github.com/berth-project/berth/api/acs"
 	"log/slog"
 	"net/http"
@@ -66,6 +67,16 @@ const (
 	defaultResendAfter   = 5 * time.Second
 	defaultManifestEvery = 60 * time.Second
 	writeTimeout         = 10 * time.Second
+
+	// The largest frame an agent may send; a larger one ends the session
+	// (gorilla/websocket answers it with close code 1009, message too big),
+	// so one frame cannot take the server's memory. On ACS the agent sends
+	// only acknowledgements, heartbeats and stop-verification lists of task
+	// identifiers (a few hundred bytes each): 1 MiB holds thousands. On TCS
+	// it sends metric and health batches of every task on the instance,
+	// which the stock agent splits near 1 MB each: 4 MiB leaves room.
+	acsReadLimit = 1 << 20
+	tcsReadLimit = 4 << 20
 )
 
 var upgrader = websocket.Upgrader{
@@ -135,6 +146,9 @@ func readFrames(c *websocket.Conn, log *slog.Logger) <-chan acsmsg.Frame {
 		for {
 			_, data, err := c.ReadMessage()
 			if err != nil {
+				if errors.Is(err, websocket.ErrReadLimit) {
+					log.Warn("agent sent a frame over the size limit: closing the session")
+				}
 				return
 			}
 			f, err := acsmsg.DecodeFrame(data)

@@ -31,6 +31,7 @@ func (e *Endpoints) serveTCS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
+	ws.SetReadLimit(tcsReadLimit)
 	e.wg.Add(1)
 	defer e.wg.Done()
 	defer ws.Close()

@@ -50,6 +50,16 @@ type Config struct {
 	Emulate bool
 	Getenv  func(string) string
 	Log     *slog.Logger
+	// ReadTimeout is how long a client may take to send a whole request
+	// (20 s when zero); tests shorten it.
+	ReadTimeout time.Duration
+}
+
+func orDuration(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
 }
 
 // DefaultAgentLostAfter is how long an agent may be gone before its tasks
@@ -119,7 +129,21 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	}
 	d.listener = ln
 	mux := http.NewServeMux()
-	d.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// Timeouts like an AWS front end's: a client gets 20 s to send a
+	// request (bodies are at most 1 MiB) and 60 s for its answer to go out;
+	// an idle keep-alive connection is closed after 60 s. The websockets at
+	// /acs/ws and /tcs/ws are hijacked, and gorilla/websocket clears the
+	// connection's deadlines when it upgrades, so their sessions are not
+	// bound by these (they keep their own per-write deadline and heartbeats).
+	readTimeout := orDuration(cfg.ReadTimeout, 20*time.Second)
+	d.http = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: min(10*time.Second, readTimeout),
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    64 << 10, // SigV4 headers are a few KiB
+	}
 	apiHandler := &atomic.Pointer[http.Handler]{}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if !d.ready.Load() {

@@ -11,7 +11,10 @@ import (
 // ECS's limits on one task's placement rules.
 const (
 	maxPlacementConstraints = 10 // the task definition's and the call's together
-	maxExpressionLength     = 2000
+	// ECS documents 2000 characters for a placement constraint's
+	// expression; it documents no limit for ListContainerInstances' filter,
+	// which is the same language, so Berth uses the same.
+	maxExpressionLength = 2000
 )
 
 // placementRules checks and converts the constraints of the task
@@ -66,8 +69,12 @@ func Rules(td *ecs.TaskDefinition, constraints []ecs.PlacementConstraint, strate
 
 // parseFilter parses a cluster query (ListContainerInstances' filter, a
 // memberOf constraint); a syntax error is ECS's InvalidParameterException,
-// saying where.
+// saying where. An expression over maxExpressionLength is refused before
+// it is parsed.
 func ParseFilter(expr string) (query.Expr, error) {
+	if len(expr) > maxExpressionLength {
+		return nil, ecs.NewInvalidParameterException("The filter expression is longer than %d characters.", maxExpressionLength)
+	}
 	e, err := query.Parse(expr)
 	if err != nil {
 		return nil, ecs.NewInvalidParameterException("Invalid filter expression %q: %v.", expr, err)

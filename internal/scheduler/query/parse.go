@@ -104,9 +104,14 @@ func Parse(s string) (Expr, error) {
 }
 
 type parser struct {
-	toks []token
-	i    int
+	toks  []token
+	i     int
+	depth int // parentheses and nots open around the current token
 }
+
+// MaxDepth is how deeply parentheses and "not" may nest. The parser is
+// recursive, so this bounds its stack; real expressions nest a few levels.
+const MaxDepth = 100
 
 func (p *parser) peek() token { return p.toks[p.i] }
 func (p *parser) next() token {
@@ -170,6 +175,14 @@ func (p *parser) and() (Expr, error) {
 
 func (p *parser) unary() (Expr, error) {
 	t := p.peek()
+	nests := isKeyword(t, "not") || (t.kind == tokOp && t.text == "!") || t.kind == tokLParen
+	if nests {
+		if p.depth >= MaxDepth {
+			return nil, p.errorf(t, "the expression nests more than %d levels of parentheses and not", MaxDepth)
+		}
+		p.depth++
+		defer func() { p.depth-- }()
+	}
 	switch {
 	case isKeyword(t, "not") || (t.kind == tokOp && t.text == "!"):
 		p.next()
