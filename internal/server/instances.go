@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/berth-project/berth/internal/placement"
@@ -32,6 +33,9 @@ func (s *Server) RegisterContainerInstance(ctx context.Context, in *ecs.Register
 		return nil, err
 	}
 	if err := validateTags(in.Tags); err != nil {
+		return nil, err
+	}
+	if err := checkTotalResources(in.TotalResources); err != nil {
 		return nil, err
 	}
 	doc, err := parseIdentityDocument(in.InstanceIdentityDocument)
@@ -133,8 +137,11 @@ func (s *Server) reregister(sc state.Scope, cluster, ref string, doc identityDoc
 	if r.EC2InstanceID == "" {
 		r.EC2InstanceID = doc.InstanceID
 	}
+	// What remains is what is registered now less what the instance's
+	// unstopped tasks hold: the agent re-registers on every start, with
+	// tasks still running, and those keep their share.
 	r.RegisteredResources = resources
-	r.RemainingResources = resources // TODO(tasks): less what the instance's tasks hold
+	r.RemainingResources = remainingOf(resources, s.state.TasksOn(sc, cluster, r.ID))
 	if in.VersionInfo != nil {
 		r.VersionInfo = *in.VersionInfo
 	}
@@ -144,6 +151,19 @@ func (s *Server) reregister(sc state.Scope, cluster, ref string, doc identityDoc
 	r.Version++
 	*result = r
 	return []store.Op{store.Put(o.Key, r, o.Rev)}, nil
+}
+
+// remainingOf is registered less the needs of tasks, the tasks not yet
+// STOPPED on an instance. Reading the tasks from the view is safe within an
+// update: a placement or a stop that changes them also writes the
+// instance, so a registration planned on a stale view conflicts and is
+// planned again.
+func remainingOf(registered []ecs.Resource, tasks []*state.Task) []ecs.Resource {
+	out := registered
+	for _, t := range tasks {
+		out = state.Adjusted(out, t.Needs, 1)
+	}
+	return out
 }
 
 func orRef(id, ref string) string {
@@ -388,4 +408,45 @@ func (s *Server) instanceView(sc state.Scope, r *state.Instance, include map[ecs
 		out.HealthStatus = r.Health
 	}
 	return out
+}
+
+// checkTotalResources refuses the totalResources of a registration that
+// would corrupt the accounting of the instance: entries without a name or
+// given twice, negative amounts, sets listing a value twice, and ports that
+// are not port numbers (placement compares ports as strings, so they must
+// be in their canonical decimal form). ECS's messages for these are not
+// documented; the wording is Berth's.
+func checkTotalResources(rs []ecs.Resource) error {
+	seen := map[string]bool{}
+	for _, r := range rs {
+		name := ecs.Val(r.Name)
+		if name == "" {
+			return ecs.NewInvalidParameterException("Every totalResources entry must have a name.")
+		}
+		if seen[name] {
+			return ecs.NewInvalidParameterException("The totalResources entry %s is given more than once.", name)
+		}
+		seen[name] = true
+		switch {
+		case ecs.Val(r.IntegerValue) < 0:
+			return ecs.NewInvalidParameterException("The totalResources entry %s has a negative integerValue (%d).", name, ecs.Val(r.IntegerValue))
+		case ecs.Val(r.LongValue) < 0:
+			return ecs.NewInvalidParameterException("The totalResources entry %s has a negative longValue (%d).", name, ecs.Val(r.LongValue))
+		case ecs.Val(r.DoubleValue) < 0:
+			return ecs.NewInvalidParameterException("The totalResources entry %s has a negative doubleValue (%g).", name, ecs.Val(r.DoubleValue))
+		}
+		values := map[string]bool{}
+		for _, v := range r.StringSetValue {
+			if values[v] {
+				return ecs.NewInvalidParameterException("The totalResources entry %s lists %q more than once.", name, v)
+			}
+			values[v] = true
+			if name == "PORTS" || name == "PORTS_UDP" {
+				if p, err := strconv.Atoi(v); err != nil || p < 1 || p > 65535 || strconv.Itoa(p) != v {
+					return ecs.NewInvalidParameterException("The totalResources entry %s lists %q, which is not a port number from 1 to 65535.", name, v)
+				}
+			}
+		}
+	}
+	return nil
 }

@@ -125,6 +125,9 @@ func (s *Server) checkService(sc state.Scope, cl *state.Cluster, r *state.Servic
 			return ecs.NewInvalidParameterException("A service registry must have a registryArn.")
 		}
 	}
+	if err := checkNetworkConfiguration(r.NetworkConfiguration); err != nil {
+		return err
+	}
 	if len(r.LoadBalancers) > 5 {
 		return ecs.NewInvalidParameterException("A service can have at most 5 load balancers.")
 	}
@@ -162,6 +165,28 @@ func (s *Server) checkService(sc state.Scope, cl *state.Cluster, r *state.Servic
 		if !hasContainerPort(td, ecs.Val(lb.ContainerName), ecs.Val(lb.ContainerPort)) {
 			return ecs.NewInvalidParameterException("The container %s does not have a container port %d defined.", ecs.Val(lb.ContainerName), ecs.Val(lb.ContainerPort))
 		}
+	}
+	return nil
+}
+
+// ECS's limits on an awsvpcConfiguration.
+const (
+	maxAwsvpcSubnets        = 16
+	maxAwsvpcSecurityGroups = 5
+)
+
+// checkNetworkConfiguration applies ECS's limits on the subnets and
+// security groups of an awsvpcConfiguration, wherever one is taken
+// (services, task sets, RunTask and StartTask), in ECS's words.
+func checkNetworkConfiguration(nc *ecs.NetworkConfiguration) error {
+	if nc == nil || nc.AwsvpcConfiguration == nil {
+		return nil
+	}
+	if len(nc.AwsvpcConfiguration.Subnets) > maxAwsvpcSubnets {
+		return ecs.NewInvalidParameterException("subnets can have at most %d items.", maxAwsvpcSubnets)
+	}
+	if len(nc.AwsvpcConfiguration.SecurityGroups) > maxAwsvpcSecurityGroups {
+		return ecs.NewInvalidParameterException("securityGroups can have at most %d items.", maxAwsvpcSecurityGroups)
 	}
 	return nil
 }

@@ -115,6 +115,9 @@ func checkTaskDefinition(in *ecs.RegisterTaskDefinitionRequest) (*ecs.TaskDefini
 		if err := checkContainerMemory(c, taskMemory); err != nil {
 			return nil, err
 		}
+		if err := checkContainerLimits(c); err != nil {
+			return nil, err
+		}
 		sumCPU += int64(ecs.Val(c.Cpu))
 		switch {
 		case c.MemoryReservation != nil:
@@ -253,6 +256,24 @@ func checkContainerMemory(c ecs.ContainerDefinition, taskMemory int64) error {
 
 // checkPortMappings applies the rules of port mappings for a network mode;
 // hostPorts collects the static host ports of the whole task ("tcp/80").
+// checkContainerLimits refuses a negative container cpu, which would give
+// an instance resources back when a task is placed, and negative ulimits
+// other than -1, which is Docker's (and ECS users') "unlimited", as for
+// memlock. ECS's messages for these are not documented; the wording is Berth's, in
+// the form of ECS's other container settings.
+func checkContainerLimits(c ecs.ContainerDefinition) error {
+	name := ecs.Val(c.Name)
+	if ecs.Val(c.Cpu) < 0 {
+		return ecs.NewClientException("Invalid 'cpu' setting for container '%s'. The value must not be negative.", name)
+	}
+	for _, u := range c.Ulimits {
+		if ecs.Val(u.SoftLimit) < -1 || ecs.Val(u.HardLimit) < -1 {
+			return ecs.NewClientException("Invalid 'ulimits' setting for container '%s'. The limits of '%s' must be -1 (unlimited) or more.", name, u.Name)
+		}
+	}
+	return nil
+}
+
 func checkPortMappings(c ecs.ContainerDefinition, mode ecs.NetworkMode, hostPorts map[string]bool) error {
 	name := ecs.Val(c.Name)
 	if mode == ecs.NetworkModeNone && len(c.PortMappings) > 0 {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 
 	"github.com/berth-project/berth/internal/placement"
@@ -14,6 +15,14 @@ import (
 // prepareLaunch applies the checks RunTask and StartTask share, in ECS's order.
 func (s *Server) prepareLaunch(sc state.Scope, clusterRef, taskDefRef *string, launchType ecs.LaunchType, strategy []ecs.CapacityProviderStrategyItem,
 	netConf *ecs.NetworkConfiguration, ov *ecs.TaskOverride, tags []ecs.Tag, propagate ecs.PropagateTags) (*placement.Launch, error) {
+	// Checked before anything is read or placed: an oversized call must
+	// fail alone, not the placement pass it would share with others.
+	if err := checkOverrides(ov); err != nil {
+		return nil, err
+	}
+	if err := checkNetworkConfiguration(netConf); err != nil {
+		return nil, err
+	}
 	_, cl, err := s.state.ActiveCluster(sc, ecs.Val(clusterRef))
 	if err != nil {
 		return nil, err
@@ -72,6 +81,37 @@ func (s *Server) prepareLaunch(sc state.Scope, clusterRef, taskDefRef *string, l
 		tags = append(append([]ecs.Tag(nil), td.Tags...), tags...)
 	}
 	return &placement.Launch{Cluster: cl, Def: &td.Definition, Tags: tags, Overrides: ov, LaunchType: lt, Needs: state.NeedsOf(&td.Definition, ov), Providers: strategy}, nil
+}
+
+// maxOverridesLength is ECS's limit on the overrides of RunTask and
+// StartTask: "A total of 8192 characters are allowed for overrides. This
+// limit includes the JSON formatting characters of the override
+// structure."
+const maxOverridesLength = 8192
+
+// checkOverrides applies ECS's limit on the size of a launch's overrides,
+// measured as their JSON, and refuses negative container cpu and memory
+// (which would give an instance resources back when a task is placed).
+func checkOverrides(ov *ecs.TaskOverride) error {
+	if ov == nil {
+		return nil
+	}
+	b, err := json.Marshal(ov)
+	if err != nil || len(b) > maxOverridesLength {
+		return ecs.NewInvalidParameterException("Container Overrides length must be at most %d", maxOverridesLength)
+	}
+	for _, co := range ov.ContainerOverrides {
+		// ECS's wording for these is not known; it is Berth's.
+		for _, f := range []struct {
+			name string
+			v    *int32
+		}{{"cpu", co.Cpu}, {"memory", co.Memory}, {"memoryReservation", co.MemoryReservation}} {
+			if ecs.Val(f.v) < 0 {
+				return ecs.NewInvalidParameterException("Invalid '%s' override for container '%s': it must not be negative.", f.name, ecs.Val(co.Name))
+			}
+		}
+	}
+	return nil
 }
 
 func hasContainer(td *ecs.TaskDefinition, name string) bool {
