@@ -86,3 +86,12 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-time.After(d):
 	}
 }
+
+// Earliest of two wake-up times, the zero time meaning none: what a pass
+// answers when several things it waits for fall due at different times.
+func Earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}

@@ -11,7 +11,6 @@ package emulate
 import (
 	"context"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -69,7 +68,7 @@ func (a *Agents) Reconcile(ctx context.Context) time.Duration {
 		if _, held := a.attached[o.Key]; held || inst.AgentConnected {
 			continue // ours, or an agent of its own (berth agent, the stock agent)
 		}
-		sc, ok := scopeOfKey(o.Key)
+		sc, _, _, ok := state.InstanceKeyParts(o.Key)
 		if !ok {
 			continue
 		}
@@ -135,14 +134,4 @@ func (a *Agents) Close() {
 	}
 	a.mu.Unlock()
 	a.wg.Wait()
-}
-
-// scopeOfKey reads the scope out of an instance's key:
-// <root>instances/<account>/<region>/<cluster>/<id>.
-func scopeOfKey(key string) (state.Scope, bool) {
-	parts := strings.Split(strings.TrimPrefix(key, state.Root+state.KindInstance+"/"), "/")
-	if len(parts) != 4 {
-		return state.Scope{}, false
-	}
-	return state.Scope{Account: parts[0], Region: parts[1]}, true
 }

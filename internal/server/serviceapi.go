@@ -67,7 +67,7 @@ func (s *Server) CreateService(ctx context.Context, in *ecs.CreateServiceRequest
 	var td *ecs.TaskDefinition
 	switch {
 	case in.TaskDefinition != nil:
-		rec, err := s.serviceTaskDef(sc, *in.TaskDefinition)
+		rec, err := s.activeTaskDef(sc, *in.TaskDefinition)
 		if err != nil {
 			return nil, err
 		}
@@ -158,7 +158,7 @@ func (s *Server) UpdateService(ctx context.Context, in *ecs.UpdateServiceRequest
 		}
 		var td *ecs.TaskDefinition
 		if in.TaskDefinition != nil {
-			rec, err := s.serviceTaskDef(sc, *in.TaskDefinition)
+			rec, err := s.activeTaskDef(sc, *in.TaskDefinition)
 			if err != nil {
 				return nil, err
 			}

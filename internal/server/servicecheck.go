@@ -205,9 +205,9 @@ func hasContainerPort(td *ecs.TaskDefinition, name string, port int32) bool {
 	return false
 }
 
-// serviceTaskDef resolves a service's task definition parameter: it must
-// exist and be ACTIVE when given.
-func (s *Server) serviceTaskDef(sc state.Scope, ref string) (*state.TaskDef, error) {
+// activeTaskDef resolves a taskDefinition parameter: it must exist and be
+// ACTIVE.
+func (s *Server) activeTaskDef(sc state.Scope, ref string) (*state.TaskDef, error) {
 	_, td, err := s.state.TaskDef(sc, ref)
 	if err != nil {
 		return nil, err

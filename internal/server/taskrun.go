@@ -27,15 +27,9 @@ func (s *Server) prepareLaunch(sc state.Scope, clusterRef, taskDefRef *string, l
 	if err != nil {
 		return nil, err
 	}
-	_, td, err := s.state.TaskDef(sc, ecs.Val(taskDefRef))
+	td, err := s.activeTaskDef(sc, ecs.Val(taskDefRef))
 	if err != nil {
 		return nil, err
-	}
-	if td == nil {
-		return nil, errTaskDefNotFound()
-	}
-	if td.Status != state.StatusActive {
-		return nil, errTaskDefInactive()
 	}
 	if launchType != "" && len(strategy) > 0 {
 		return nil, errLaunchTypeAndStrategy()

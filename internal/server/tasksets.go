@@ -70,7 +70,7 @@ func (s *Server) CreateTaskSet(ctx context.Context, in *ecs.CreateTaskSetRequest
 	if err := validateTags(in.Tags); err != nil {
 		return nil, err
 	}
-	td, err := s.serviceTaskDef(sc, ecs.Val(in.TaskDefinition))
+	td, err := s.activeTaskDef(sc, ecs.Val(in.TaskDefinition))
 	if err != nil {
 		return nil, err
 	}

@@ -23,6 +23,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth-project/berth/internal/controller"
+
 	"github.com/berth-project/berth/internal/state"
 	"github.com/berth-project/berth/internal/store"
 )
@@ -163,7 +165,7 @@ func (c *Controller) Reconcile(ctx context.Context) time.Duration {
 				continue
 			}
 			if at := since.Add(r.keep); now.Before(at) {
-				due = earliest(due, at)
+				due = controller.Earliest(due, at)
 				continue
 			}
 			switch err := c.collect(ctx, o); {
@@ -176,7 +178,7 @@ func (c *Controller) Reconcile(ctx context.Context) time.Duration {
 				return 0
 			default:
 				c.log.Warn("garbage collection: delete failed", "key", o.Key, "err", err)
-				due = earliest(due, now.Add(retryAfter))
+				due = controller.Earliest(due, now.Add(retryAfter))
 			}
 		}
 		if n > 0 {
@@ -204,11 +206,4 @@ func until(t, now time.Time) time.Duration {
 		return 0
 	}
 	return max(t.Sub(now), time.Millisecond)
-}
-
-func earliest(a, b time.Time) time.Time {
-	if a.IsZero() || b.Before(a) {
-		return b
-	}
-	return a
 }

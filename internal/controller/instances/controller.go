@@ -26,6 +26,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth-project/berth/internal/controller"
+
 	"github.com/berth-project/berth/internal/state"
 	"github.com/berth-project/berth/internal/store"
 )
@@ -113,7 +115,7 @@ func (c *Controller) Reconcile(ctx context.Context) time.Duration {
 		}
 		last, had := c.seen[o.Key]
 		if had && last.rev == seen.rev && last.liveRev == seen.liveRev && last.tasks == seen.tasks && (last.wake.IsZero() || now.Before(last.wake)) {
-			due = earliest(due, last.wake)
+			due = controller.Earliest(due, last.wake)
 			continue
 		}
 		wake, err := c.reconcileInstance(ctx, sc, o, now)
@@ -122,12 +124,12 @@ func (c *Controller) Reconcile(ctx context.Context) time.Duration {
 			if !errors.Is(err, store.ErrConflict) && ctx.Err() == nil {
 				// A conflict is a change, which wakes the next pass itself.
 				c.log.Warn("instances controller: pass failed", "instance", o.Key, "err", err)
-				wake = earliest(wake, now.Add(retryAfter))
+				wake = controller.Earliest(wake, now.Add(retryAfter))
 			}
 		}
 		seen.wake = wake
 		c.seen[o.Key] = seen
-		due = earliest(due, wake)
+		due = controller.Earliest(due, wake)
 	}
 	for k := range c.seen {
 		if !keys[k] {
@@ -136,7 +138,7 @@ func (c *Controller) Reconcile(ctx context.Context) time.Duration {
 	}
 	if err := c.stopOrphans(ctx, now); err != nil && !errors.Is(err, store.ErrConflict) && ctx.Err() == nil {
 		c.log.Warn("instances controller: stopping the tasks of instances that are gone failed", "err", err)
-		due = earliest(due, now.Add(retryAfter))
+		due = controller.Earliest(due, now.Add(retryAfter))
 	}
 	if due.IsZero() {
 		return 0
@@ -212,11 +214,4 @@ func (c *Controller) stopOrphans(ctx context.Context, now time.Time) error {
 		}
 	}
 	return first
-}
-
-func earliest(a, b time.Time) time.Time {
-	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
-		return b
-	}
-	return a
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-project/berth/internal/controller"
+
 	"github.com/berth-project/berth/internal/placement"
 
 	"github.com/berth-project/berth/internal/state"
@@ -156,10 +158,10 @@ func (c *Controller) reconcileService(ctx context.Context, sc state.Scope, o *st
 	p := r.Primary()
 	canLaunch := r.Status == state.StatusActive && p != nil && p.RolloutState != state.RolloutFailed && !p.Stopped
 	if r.NextLaunchAt != nil && now.Before(*r.NextLaunchAt) {
-		canLaunch, wake = false, earliest(wake, *r.NextLaunchAt)
+		canLaunch, wake = false, controller.Earliest(wake, *r.NextLaunchAt)
 	}
 	in, graceEnds := c.rolloutTasks(sc, r, tasks, now)
-	wake = earliest(wake, graceEnds)
+	wake = controller.Earliest(wake, graceEnds)
 	primaryID := ""
 	if p != nil {
 		primaryID = p.ID
@@ -186,12 +188,12 @@ func (c *Controller) reconcileService(ctx context.Context, sc state.Scope, o *st
 	// plan also holds are the next pass's (the same state plans them again).
 	if plan.Start > 0 || len(plan.On) > 0 {
 		if at, wait := c.placementDeferred(o.Key, now); wait {
-			return earliest(wake, at), nil
+			return controller.Earliest(wake, at), nil
 		}
 		return wake, c.startServiceTasks(ctx, sc, cl, o, r, p, plan)
 	}
 	stops, held := batchReplacements(plan.Stop, tasks, primaryID, now)
-	wake = earliest(wake, held)
+	wake = controller.Earliest(wake, held)
 	if len(stops) > 0 {
 		return wake, c.stopServiceTasks(ctx, o, r, tasks, stops, primaryID)
 	}

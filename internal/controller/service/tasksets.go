@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/berth-project/berth/internal/controller"
+
 	"github.com/berth-project/berth/internal/state"
 
 	"github.com/berth-project/berth/api/ecs"
@@ -24,10 +26,10 @@ import (
 func (c *Controller) reconcileTaskSets(ctx context.Context, sc state.Scope, cl *state.Cluster, o *store.Object, r *state.Service, tasks []state.ServiceTask, now, wake time.Time) (time.Time, error) {
 	canLaunch := r.Status == state.StatusActive
 	if r.NextLaunchAt != nil && now.Before(*r.NextLaunchAt) {
-		canLaunch, wake = false, earliest(wake, *r.NextLaunchAt)
+		canLaunch, wake = false, controller.Earliest(wake, *r.NextLaunchAt)
 	}
 	in, graceEnds := c.rolloutTasks(sc, r, tasks, now)
-	wake = earliest(wake, graceEnds)
+	wake = controller.Earliest(wake, graceEnds)
 	dc := r.DeploymentConfiguration
 	for _, ts := range r.TaskSetsPrimaryFirst() {
 		var mine []rollout.Task
@@ -40,7 +42,7 @@ func (c *Controller) reconcileTaskSets(ctx context.Context, sc state.Scope, cl *
 			MaximumPercent: int(ecs.Val(dc.MaximumPercent)), Primary: ts.ID, CanLaunch: canLaunch && ts.Status != state.TaskSetDraining, Tasks: mine})
 		if plan.Start > 0 {
 			if at, wait := c.placementDeferred(o.Key, now); wait {
-				return earliest(wake, at), nil
+				return controller.Earliest(wake, at), nil
 			}
 			return wake, c.startServiceTasks(ctx, sc, cl, o, r, ts.AsDeployment(r), plan)
 		}
@@ -110,12 +112,4 @@ func (c *Controller) placementDeferred(key string, now time.Time) (time.Time, bo
 	}
 	delete(c.instants, key)
 	return time.Time{}, false
-}
-
-// earliest of two wake-up times, zero meaning none.
-func earliest(a, b time.Time) time.Time {
-	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
-		return b
-	}
-	return a
 }
