@@ -11,10 +11,9 @@ import (
 
 // leftover is a container an earlier run of the agent left in Docker.
 type leftover struct {
-	def     acsmsg.Container
-	state   string // created, running or exited
-	code    int    // exit code, when exited
-	cluster string // "" for the test's cluster
+	def   acsmsg.Container
+	state string // created, running or exited
+	code  int    // exit code, when exited
 }
 
 // TestAdoptionAfterRestart restarts the agent over the containers of an
