@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,7 +104,7 @@ func TestEmulator(t *testing.T) {
 		}
 		run, err := c.RunTask(ctx, &ecs.RunTaskInput{Cluster: aws.String("ci"), TaskDefinition: aws.String("job")})
 		if err != nil || len(run.Tasks) != 1 {
-			t.Fatalf("RunTask: %+v %v", run, err)
+			t.Fatalf("RunTask: %v %s", err, failures(run))
 		}
 		arn := run.Tasks[0].TaskArn
 		tasks := &ecs.DescribeTasksInput{Cluster: aws.String("ci"), Tasks: []string{aws.ToString(arn)}}
@@ -164,4 +165,16 @@ func TestResetIsRefusedOutsideTheEmulator(t *testing.T) {
 	if err != nil || len(out.ClusterArns) != 1 {
 		t.Fatalf("the refused reset deleted something: %+v %v", out, err)
 	}
+}
+
+// failures spells out RunTask's failures, which %+v would print as pointers.
+func failures(run *ecs.RunTaskOutput) string {
+	if run == nil {
+		return ""
+	}
+	var out []string
+	for _, f := range run.Failures {
+		out = append(out, aws.ToString(f.Arn)+": "+aws.ToString(f.Reason)+" "+aws.ToString(f.Detail))
+	}
+	return strings.Join(out, "; ")
 }

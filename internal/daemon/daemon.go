@@ -189,6 +189,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	opts := server.Options{Log: cfg.Log, AgentEndpoint: cfg.AgentEndpoint}
 	if cfg.Emulate {
 		opts.UnreportedCPU, opts.UnreportedMemory = EmulatedCPU, EmulatedMemory
+		opts.AwaitAgent = emulatedAgentWait
 	}
 	srv := server.New(records, placer, opts)
 	services := service.New(records, placer, service.Options{Log: cfg.Log})

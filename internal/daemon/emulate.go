@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
@@ -21,6 +22,10 @@ import (
 const (
 	EmulatedCPU    = 4096 // CPU units, 4 vCPU
 	EmulatedMemory = 8192 // MiB
+	// emulatedAgentWait bounds how long RegisterContainerInstance waits for
+	// the simulated agent of a new instance, so that it answers with the
+	// agent connected and a RunTask right after it places.
+	emulatedAgentWait = 5 * time.Second
 )
 
 // emulatorDataDir makes the temporary data directory of an emulator started

@@ -92,8 +92,31 @@ func (s *Server) RegisterContainerInstance(ctx context.Context, in *ecs.Register
 	if err != nil {
 		return nil, err
 	}
+	if s.awaitAgent > 0 && in.ContainerInstanceArn == nil {
+		result = s.awaitConnected(ctx, sc, result)
+	}
 	v := s.instanceView(sc, result, nil)
 	return &ecs.RegisterContainerInstanceResponse{ContainerInstance: &v}, nil
+}
+
+// awaitConnected waits, for up to Options.AwaitAgent, until the view shows
+// the new instance r with its agent connected, and answers the instance as
+// it is then. An instance whose agent does not come in time is answered as
+// registered: the registration has been made either way.
+func (s *Server) awaitConnected(ctx context.Context, sc state.Scope, r *state.Instance) *state.Instance {
+	ctx, cancel := context.WithTimeout(ctx, s.awaitAgent)
+	defer cancel()
+	for {
+		changed := s.store.Changed()
+		if o, cur, err := s.state.Instance(sc, r.Cluster, r.ARN); err == nil && o != nil && cur.AgentConnected {
+			return cur
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return r
+		}
+	}
 }
 
 // reregister updates the instance that a registration names by ARN, as the

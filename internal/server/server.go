@@ -38,6 +38,7 @@ type Server struct {
 	state         *state.State // typed lookups and the task indexes
 	placer        *placement.Placer
 	unreported    map[string]int32 // CPU and MEMORY of an instance registered without them
+	awaitAgent    time.Duration
 }
 
 // Options are the settings of a Server; the zero value is usable.
@@ -52,11 +53,16 @@ type Options struct {
 	// emulator sizes instances whose caller gave none (berth server
 	// --emulate, where tests register instances without an agent).
 	UnreportedCPU, UnreportedMemory int32
+	// AwaitAgent is how long a new registration waits for the instance's
+	// agent to connect before it answers: in the emulator a simulated agent
+	// attaches to each instance registered without one, and a RunTask right
+	// after the registration must find it connected. 0: no wait, as ECS.
+	AwaitAgent time.Duration
 }
 
 // New returns a Server on st, placing tasks with pl.
 func New(st *state.State, pl *placement.Placer, opts Options) *Server {
-	s := &Server{store: st.Store(), state: st, placer: pl, now: opts.Now, log: opts.Log, agentEndpoint: opts.AgentEndpoint,
+	s := &Server{store: st.Store(), state: st, placer: pl, now: opts.Now, log: opts.Log, agentEndpoint: opts.AgentEndpoint, awaitAgent: opts.AwaitAgent,
 		unreported: map[string]int32{"CPU": opts.UnreportedCPU, "MEMORY": opts.UnreportedMemory}}
 	if s.now == nil {
 		s.now = time.Now
