@@ -3,9 +3,13 @@ package ecs
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
+	"strings"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // OperationInfo describes one operation of the model.
@@ -52,9 +56,14 @@ func call[I, O any](ctx context.Context, body []byte, f func(context.Context, *I
 	return out, nil
 }
 
-// decodeInput reads a JSON object into in. Unknown members are ignored, as
-// AWS does, so clients built from a newer model keep working; an empty body
-// is an empty object (the CLI and SDKs send "{}", but not every client does).
+// decodeInput reads a JSON object into in. Member names are matched
+// exactly, as AWS matches them ({"CLUSTERNAME":"x"} names no cluster), and
+// unknown members are ignored, as AWS does, so clients built from a newer
+// model keep working; an empty body is an empty object (the CLI and SDKs
+// send "{}", but not every client does). encoding/json matches names
+// regardless of case, so the decoder is encoding/json/v2's (the
+// go-json-experiment module until the standard library's is stable); a
+// member given twice keeps its last value, as encoding/json did.
 func decodeInput(body []byte, in any) error {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
@@ -63,23 +72,65 @@ func decodeInput(body []byte, in any) error {
 	if body[0] != '{' {
 		return NewProtocolError(CodeSerialization, "The request body must be a JSON object.")
 	}
-	err := json.Unmarshal(body, in)
+	err := jsonv2.Unmarshal(body, in, jsontext.AllowDuplicateNames(true))
 	if err == nil {
 		return nil
 	}
-	var typeErr *json.UnmarshalTypeError
-	if errors.As(err, &typeErr) {
-		where := typeErr.Field
-		if where == "" {
-			where = "the request"
+	var semErr *jsonv2.SemanticError
+	if errors.As(err, &semErr) && semErr.GoType != nil {
+		var inner *Error
+		if errors.As(semErr.Err, &inner) {
+			return inner
 		}
-		return NewProtocolError(CodeSerialization, "Unexpected JSON %s for '%s': expected %s.", typeErr.Value, where, jsonKind(typeErr.Type.String()))
+		where := memberPath(semErr.JSONPointer)
+		if semErr.Err != nil && reflect.PointerTo(semErr.GoType).Implements(unmarshalerType) {
+			// A type of this package that reads itself (Timestamp) says why.
+			return NewProtocolError(CodeSerialization, "Could not read '%s': %v.", where, semErr.Err)
+		}
+		if semErr.JSONKind != 0 {
+			return NewProtocolError(CodeSerialization, "Unexpected JSON %s for '%s': expected %s.", kindName(semErr.JSONKind), where, jsonKind(semErr.GoType.String()))
+		}
+		return NewProtocolError(CodeSerialization, "Could not read '%s': %v.", where, semErr.Err)
 	}
-	var syntaxErr *json.SyntaxError
+	var syntaxErr *jsontext.SyntacticError
 	if errors.As(err, &syntaxErr) {
-		return NewProtocolError(CodeSerialization, "Malformed JSON at byte %d: %v.", syntaxErr.Offset, err)
+		return NewProtocolError(CodeSerialization, "Malformed JSON at byte %d: %v.", syntaxErr.ByteOffset, syntaxErr.Err)
 	}
 	return NewProtocolError(CodeSerialization, "Could not read the request: %v.", err)
+}
+
+var unmarshalerType = reflect.TypeFor[interface{ UnmarshalJSON([]byte) error }]()
+
+// memberPath spells a JSON pointer (/containerDefinitions/0/memory) as the
+// member path of messages (containerDefinitions.0.memory).
+func memberPath(p jsontext.Pointer) string {
+	var parts []string
+	for tok := range p.Tokens() {
+		parts = append(parts, tok)
+	}
+	if len(parts) == 0 {
+		return "the request"
+	}
+	return strings.Join(parts, ".")
+}
+
+// kindName names the JSON kind that was given, for messages.
+func kindName(k jsontext.Kind) string {
+	switch k {
+	case '"':
+		return "string"
+	case '0':
+		return "number"
+	case 't', 'f':
+		return "boolean"
+	case 'n':
+		return "null"
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	}
+	return "value"
 }
 
 // jsonKind names the JSON a Go type is decoded from, for messages.

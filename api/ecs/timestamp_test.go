@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,8 +52,8 @@ func TestDispatchRefusesOutOfRangeTimestamps(t *testing.T) {
 	} {
 		_, err := ecs.Dispatch(context.Background(), stateChanges{}, "SubmitTaskStateChange", []byte(body))
 		var e *ecs.Error
-		if !errors.As(err, &e) || e.Code != ecs.CodeSerialization || e.Status != 400 {
-			t.Errorf("%s: got %v, want a 400 SerializationException", body, err)
+		if !errors.As(err, &e) || e.Code != ecs.CodeSerialization || e.Status != 400 || !strings.Contains(e.Message, "Could not read '") {
+			t.Errorf("%s: got %v, want a 400 SerializationException naming the timestamp", body, err)
 		}
 	}
 }
