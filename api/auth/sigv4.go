@@ -41,11 +41,15 @@ func (k *Keyring) Verify(r *http.Request, body []byte, now time.Time) (Caller, e
 	if err != nil {
 		return Caller{}, err
 	}
+	// The operation must be signed: a signature that leaves X-Amz-Target out
+	// would be good for any JSON 1.1 operation with the same body (a
+	// presigned URL that signs only host, for any body too). The agent
+	// websockets, GETs without a target, are signed in their headers.
 	if sig.presigned && (r.Method != http.MethodGet || r.Header.Get("X-Amz-Target") != "") && !targetSigned(r, sig) {
-		// A presigned URL that signs only host would otherwise be good for
-		// any JSON 1.1 operation: the operation must be signed. (The agent
-		// websockets, GETs without a target, are signed in their headers.)
 		return Caller{}, incomplete("'X-Amz-Target' must be a 'SignedHeader' of a presigned request.")
+	}
+	if !sig.presigned && r.Header.Get("X-Amz-Target") != "" && !slices.Contains(sig.signedHeaders, "x-amz-target") {
+		return Caller{}, incomplete("'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization.")
 	}
 	cred, ok := k.keys[sig.accessKeyID]
 	if !ok {

@@ -250,6 +250,14 @@ func TestVerify(t *testing.T) {
 			pr.Header.Set("X-Amz-Target", "AmazonEC2ContainerServiceV20141113.DeleteService")
 			return pr, []byte(body)
 		}, now, "IncompleteSignatureException", "'X-Amz-Target' must be a 'SignedHeader' of a presigned request."},
+		{"a header signature that leaves X-Amz-Target out, so any operation could be sent with it", func() (*http.Request, []byte) {
+			r := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8450/", strings.NewReader(body))
+			if err := v4.NewSigner().SignHTTP(context.Background(), devCreds(), r, hashOf([]byte(body)), "ecs", "us-east-1", now); err != nil {
+				t.Fatal(err)
+			}
+			r.Header.Set("X-Amz-Target", "AmazonEC2ContainerServiceV20141113.DeleteCluster")
+			return r, []byte(body)
+		}, now, "IncompleteSignatureException", "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization."},
 		{"a correct signature whose SignedHeaders lack host", func() (*http.Request, []byte) {
 			return hostlessRequest(t, body), []byte(body)
 		}, now, "IncompleteSignatureException", "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."},
