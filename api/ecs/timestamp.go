@@ -3,6 +3,7 @@ package ecs
 import (
 	"bytes"
 	"fmt"
+	"math/big"
 	"strconv"
 	"time"
 )
@@ -51,8 +52,20 @@ func (t *Timestamp) UnmarshalJSON(b []byte) error {
 	if !(f >= minEpochSeconds && f < maxEpochSeconds) {
 		return fmt.Errorf("timestamp %s is outside the years %d to %d", b, minYear, maxYear)
 	}
-	sec := int64(f)
-	t.Time = time.Unix(sec, int64((f-float64(sec))*1e9)).Truncate(time.Millisecond)
+	// The milliseconds are taken from the float's shortest decimal form,
+	// not from its binary value: a float64 holds 253402300799.999 as
+	// ...799.99899..., a millisecond off, but prints as ...799.999. (Not from
+	// the request's text: an exponent such as 1e-99999999 would make a
+	// number of millions of digits.)
+	r, ok := new(big.Rat).SetString(strconv.FormatFloat(f, 'f', -1, 64))
+	if !ok {
+		return fmt.Errorf("timestamp %s is not a number", b)
+	}
+	ms := new(big.Int).Quo(new(big.Int).Mul(r.Num(), big.NewInt(1000)), r.Denom()) // toward zero
+	if r.Sign() < 0 && new(big.Int).Mul(ms, r.Denom()).Cmp(new(big.Int).Mul(r.Num(), big.NewInt(1000))) != 0 {
+		ms.Sub(ms, big.NewInt(1)) // truncation of an instant is toward the past
+	}
+	t.Time = time.UnixMilli(ms.Int64())
 	return nil
 }
 

@@ -25,8 +25,13 @@ func TestTimestampOutOfRangeIsRefused(t *testing.T) {
 	}
 	for in, want := range map[string]time.Time{
 		"253402300799.5": time.Date(9999, 12, 31, 23, 59, 59, 500_000_000, time.UTC),
-		"-62167219200":   time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC),
-		"0":              time.Unix(0, 0),
+		// Exact to the millisecond, though no float64 holds these.
+		"253402300799.999": time.Date(9999, 12, 31, 23, 59, 59, 999_000_000, time.UTC),
+		"1.579806093381E9": time.UnixMilli(1579806093381),
+		"1700000000.0009":  time.UnixMilli(1700000000000),
+		"-0.0005":          time.UnixMilli(-1),
+		"-62167219200":     time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC),
+		"0":                time.Unix(0, 0),
 	} {
 		var ts ecs.Timestamp
 		if err := json.Unmarshal([]byte(in), &ts); err != nil || !ts.Equal(want) {
