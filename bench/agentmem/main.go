@@ -39,7 +39,7 @@ func main() {
 	must(err)
 	addr := l.Addr().String()
 	l.Close()
-	server := start(filepath.Join(*binDir, "berth"), "server", "--listen", addr, "--data-dir", filepath.Join(dir, "etcd"))
+	server := start(filepath.Join(*binDir, "berth"), "server", "--listen", addr, "--data-dir", filepath.Join(dir, "etcd"), "--throttle", "off")
 	defer stop(server)
 	endpoint := "http://" + addr
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {

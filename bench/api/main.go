@@ -179,7 +179,8 @@ func startBerth(bin string) (string, func()) {
 		log.Fatal(err)
 	}
 	addr := freeAddr()
-	cmd := exec.Command(bin, "server", "--listen", addr, "--data-dir", filepath.Join(dir, "data"), "--log-format", "json")
+	// Throttling off: the bench measures Berth, not ECS's rate limits.
+	cmd := exec.Command(bin, "server", "--listen", addr, "--data-dir", filepath.Join(dir, "data"), "--log-format", "json", "--throttle", "off")
 	cmd.Stderr = io.Discard
 	if err := cmd.Start(); err != nil {
 		log.Fatal(err)

@@ -285,7 +285,8 @@ func startServer(bin string) (*serverProcess, error) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	cmd := exec.Command(bin, "server", "--listen", addr, "--data-dir", filepath.Join(dir, "data"))
+	// Throttling off: the bench measures Berth, not ECS's rate limits.
+	cmd := exec.Command(bin, "server", "--listen", addr, "--data-dir", filepath.Join(dir, "data"), "--throttle", "off")
 	cmd.Env = append(os.Environ(), "HOME="+dir)
 	logf, err := os.Create(filepath.Join(dir, "server.log"))
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/berth-project/berth/internal/daemon"
+	"github.com/berth-project/berth/internal/server"
 )
 
 const usage = `berth: Amazon ECS, self-hosted.
@@ -94,6 +95,10 @@ func runServer(args []string) error {
 	logFormat := fs.String("log-format", envDefault("BERTH_LOG_FORMAT", "text"), "log format: text or json (BERTH_LOG_FORMAT)")
 	debugListen := fs.String("debug-listen", envDefault("BERTH_DEBUG_LISTEN", ""), "address to serve Go's /debug/pprof profiles on, e.g. 127.0.0.1:6060; empty: off (BERTH_DEBUG_LISTEN)")
 	emulate := fs.Bool("emulate", os.Getenv("BERTH_EMULATE") == "true", emulateUsage)
+	var quotas server.Quotas
+	var throttling server.Throttling
+	fs.Var(&quotas, "quota", quotaUsage)
+	fs.Var(&throttling, "throttle", throttleUsage)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -123,7 +128,7 @@ func runServer(args []string) error {
 	defer stop()
 	d, err := daemon.Start(ctx, daemon.Config{
 		Listen: *listen, DataDir: *dataDir, EtcdEndpoints: endpoints, CredentialsFile: *creds, AgentEndpoint: *agentEndpoint,
-		AgentLostAfter: *agentLost, Emulate: *emulate, Log: log,
+		AgentLostAfter: *agentLost, Emulate: *emulate, Log: log, Quotas: quotas, Throttling: throttling,
 	})
 	if err != nil {
 		return err
@@ -148,6 +153,11 @@ func newLogger(format string) (*slog.Logger, error) {
 	}
 	return nil, errors.New("--log-format must be text or json")
 }
+
+var (
+	quotaUsage    = "a service quota, as name=value (repeatable); ECS's defaults otherwise. Quotas: " + strings.Join(server.QuotaNames(), ", ")
+	throttleUsage = "per-account request throttling (repeatable): off, or category=rate/burst (calls per second / at most at once), or category=0 for no limit; \"all\" sets every category; ECS's rates otherwise. Categories: " + strings.Join(server.ThrottleGroups(), ", ")
+)
 
 const emulateUsage = "emulator mode, for tests of code that drives ECS (BERTH_EMULATE=true): instances registered without an agent are served by in-process simulated agents, the state is empty in a temporary directory unless --data-dir is given, and POST /_berth/reset clears it"
 

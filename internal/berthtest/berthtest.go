@@ -22,6 +22,7 @@ import (
 
 	"github.com/berth-project/berth/api/auth"
 	"github.com/berth-project/berth/internal/daemon"
+	"github.com/berth-project/berth/internal/server"
 	"github.com/berth-project/berth/internal/simulate"
 )
 
@@ -42,6 +43,17 @@ type Option func(*daemon.Config)
 // WithEnv gives the server an environment of its own (for credentials).
 func WithEnv(env map[string]string) Option {
 	return func(c *daemon.Config) { c.Getenv = func(k string) string { return env[k] } }
+}
+
+// WithQuotas sets the service quotas (zero fields: ECS's).
+func WithQuotas(q server.Quotas) Option {
+	return func(c *daemon.Config) { c.Quotas = q }
+}
+
+// WithThrottling throttles calls as t says (the zero value: ECS's rates),
+// where test servers otherwise do not throttle.
+func WithThrottling(t server.Throttling) Option {
+	return func(c *daemon.Config) { c.Throttling = t }
 }
 
 // WithCredentialsFile adds the keys of a credentials file.
@@ -66,6 +78,10 @@ func (s *Server) start(opts ...Option) {
 		DataDir: s.DataDir,
 		Getenv:  func(string) string { return "" },
 		Log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+		// Tests make many calls at once, faster than ECS's rates allow,
+		// and their client retries nothing: throttling is for the tests
+		// of it (WithThrottling).
+		Throttling: server.Throttling{Off: true},
 	}
 	for _, o := range opts {
 		o(&cfg)

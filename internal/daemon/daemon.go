@@ -53,6 +53,10 @@ type Config struct {
 	// ReadTimeout is how long a client may take to send a whole request
 	// (20 s when zero); tests shorten it.
 	ReadTimeout time.Duration
+	// Quotas and Throttling bound what each account may store and how
+	// fast it may call; their zero values are ECS's defaults.
+	Quotas     server.Quotas
+	Throttling server.Throttling
 }
 
 func orDuration(d, def time.Duration) time.Duration {
@@ -186,7 +190,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	}
 	records := state.New(st, cfg.Log)
 	placer := placement.New(records, nil)
-	opts := server.Options{Log: cfg.Log, AgentEndpoint: cfg.AgentEndpoint}
+	opts := server.Options{Log: cfg.Log, AgentEndpoint: cfg.AgentEndpoint, Quotas: cfg.Quotas, Throttling: cfg.Throttling}
 	if cfg.Emulate {
 		opts.UnreportedCPU, opts.UnreportedMemory = EmulatedCPU, EmulatedMemory
 		opts.AwaitAgent = emulatedAgentWait

@@ -46,6 +46,10 @@ func (s *Server) CreateCluster(ctx context.Context, in *ecs.CreateClusterRequest
 				return nil, nil
 			}
 		}
+		guard, err := s.clusterQuotaGuard(sc)
+		if err != nil {
+			return nil, err
+		}
 		c := &state.Cluster{
 			Schema:                          state.ClusterSchema,
 			ARN:                             sc.ARN("cluster/" + name),
@@ -63,9 +67,9 @@ func (s *Server) CreateCluster(ctx context.Context, in *ecs.CreateClusterRequest
 		}
 		result = c
 		if found {
-			return []store.Op{store.Put(key, c, o.Rev)}, nil
+			return []store.Op{store.Put(key, c, o.Rev), guard}, nil
 		}
-		return []store.Op{store.Create(key, c)}, nil
+		return []store.Op{store.Create(key, c), guard}, nil
 	})
 	if err != nil {
 		return nil, err

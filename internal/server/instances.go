@@ -57,6 +57,9 @@ func (s *Server) RegisterContainerInstance(ctx context.Context, in *ecs.Register
 		if in.ContainerInstanceArn != nil {
 			return s.reregister(sc, cl.Name, ecs.Val(in.ContainerInstanceArn), doc, attrs, resources, in, &result)
 		}
+		if err := s.checkInstanceQuota(sc, cl.Name); err != nil {
+			return nil, err
+		}
 		now := s.now().UTC()
 		id := state.NewInstanceID()
 		r := &state.Instance{
@@ -83,7 +86,8 @@ func (s *Server) RegisterContainerInstance(ctx context.Context, in *ecs.Register
 		// A fresh key: Create's guard makes a clashing id retry with another.
 		// The cluster is written back unchanged so that a DeleteCluster
 		// racing with this registration conflicts instead of deleting a
-		// cluster that has just gained an instance.
+		// cluster that has just gained an instance, and so that two
+		// registrations racing at the instances quota conflict.
 		return []store.Op{
 			store.Create(sc.Key(state.KindInstance, cl.Name, id), r),
 			store.Put(co.Key, cl, co.Rev),

@@ -39,6 +39,8 @@ type Server struct {
 	placer        *placement.Placer
 	unreported    map[string]int32 // CPU and MEMORY of an instance registered without them
 	awaitAgent    time.Duration
+	quotas        Quotas     // with ECS's defaults filled in
+	throttle      *throttler // per-account token buckets; nil: none
 }
 
 // Options are the settings of a Server; the zero value is usable.
@@ -58,12 +60,18 @@ type Options struct {
 	// attaches to each instance registered without one, and a RunTask right
 	// after the registration must find it connected. 0: no wait, as ECS.
 	AwaitAgent time.Duration
+	// Quotas are the service quotas enforced; zero fields are ECS's.
+	Quotas Quotas
+	// Throttling is how fast each account may call; the zero value is
+	// ECS's documented rates.
+	Throttling Throttling
 }
 
 // New returns a Server on st, placing tasks with pl.
 func New(st *state.State, pl *placement.Placer, opts Options) *Server {
 	s := &Server{store: st.Store(), state: st, placer: pl, now: opts.Now, log: opts.Log, agentEndpoint: opts.AgentEndpoint, awaitAgent: opts.AwaitAgent,
-		unreported: map[string]int32{"CPU": opts.UnreportedCPU, "MEMORY": opts.UnreportedMemory}}
+		unreported: map[string]int32{"CPU": opts.UnreportedCPU, "MEMORY": opts.UnreportedMemory},
+		quotas:     opts.Quotas.withDefaults(), throttle: newThrottler(opts.Throttling)}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -79,6 +87,9 @@ var _ ecs.Handler = (*Server)(nil)
 // answer's empty lists are filled in here, from the one table of them
 // (shapes.go), rather than by each handler.
 func (s *Server) Dispatch(ctx context.Context, op string, body []byte) (any, error) {
+	if err := s.throttle.allow(ctx, op); err != nil {
+		return nil, err
+	}
 	out, err := ecs.Dispatch(ctx, s, op, body)
 	if err != nil {
 		return nil, wireError(err)

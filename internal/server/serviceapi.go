@@ -30,6 +30,9 @@ func (s *Server) CreateService(ctx context.Context, in *ecs.CreateServiceRequest
 	if strategy == state.SchedulingDaemon && in.DesiredCount != nil {
 		return nil, errDaemonDesiredCount()
 	}
+	if err := s.checkDesiredCount(ecs.Val(in.DesiredCount)); err != nil {
+		return nil, err
+	}
 	controller := string(ecs.DeploymentControllerTypeEcs)
 	if in.DeploymentController != nil && in.DeploymentController.Type != "" {
 		controller = string(in.DeploymentController.Type)
@@ -97,13 +100,26 @@ func (s *Server) CreateService(ctx context.Context, in *ecs.CreateServiceRequest
 	key := sc.Key(state.KindService, cl.Name, name)
 	var out *state.Service
 	err = s.update(ctx, func() ([]store.Op, error) {
+		co, cl, err := s.state.ActiveCluster(sc, cl.Name)
+		if err != nil {
+			return nil, err
+		}
 		o, old, err := s.state.Service(sc, cl.Name, name)
 		if err != nil {
 			return nil, err
 		}
-		if old == nil {
+		// A new service is counted against the cluster's quota, and the
+		// cluster is written back unchanged, so that two creations racing
+		// at the quota conflict and the second counts again.
+		quotaChecked := func(write store.Op) ([]store.Op, error) {
+			if err := s.checkServiceQuota(sc, cl.Name); err != nil {
+				return nil, err
+			}
 			out = r
-			return []store.Op{store.Create(key, r)}, nil
+			return []store.Op{write, store.Put(co.Key, cl, co.Rev)}, nil
+		}
+		if old == nil {
+			return quotaChecked(store.Create(key, r))
 		}
 		switch {
 		case old.Status == state.StatusActive && r.ClientToken != "" && old.ClientToken == r.ClientToken:
@@ -114,8 +130,7 @@ func (s *Server) CreateService(ctx context.Context, in *ecs.CreateServiceRequest
 		case old.Status == state.StatusDraining:
 			return nil, ecs.NewInvalidParameterException("Unable to Start a service that is still Draining.")
 		}
-		out = r // a deleted service's name may be used again
-		return []store.Op{store.Put(key, r, o.Rev)}, nil
+		return quotaChecked(store.Put(key, r, o.Rev)) // a deleted service's name may be used again
 	})
 	if err != nil {
 		return nil, err
@@ -153,6 +168,9 @@ func (s *Server) UpdateService(ctx context.Context, in *ecs.UpdateServiceRequest
 		if in.DesiredCount != nil {
 			if r.SchedulingStrategy == state.SchedulingDaemon {
 				return nil, errDaemonDesiredCount()
+			}
+			if err := s.checkDesiredCount(*in.DesiredCount); err != nil {
+				return nil, err
 			}
 			r.DesiredCount = int(*in.DesiredCount)
 		}

@@ -106,6 +106,13 @@ func (s *Server) commitRegistrations(ctx context.Context, sc state.Scope, family
 		ops := make([]store.Op, 0, len(batch)+1)
 		now := s.now()
 		for _, reg := range batch {
+			// Revisions are never reused, so the quota counts every one
+			// handed out, deregistered or not, as ECS counts them.
+			reg.result, reg.err = nil, nil
+			if fam.LastRevision >= s.quotas.RevisionsPerFamily {
+				reg.err = errRevisionsQuota(family, s.quotas.RevisionsPerFamily)
+				continue
+			}
 			fam.LastRevision++
 			fam.Active++
 			fam.LatestActive = fam.LastRevision
@@ -116,6 +123,9 @@ func (s *Server) commitRegistrations(ctx context.Context, sc state.Scope, family
 			d.RegisteredBy = ecs.Ptr("arn:aws:iam::" + sc.Account + ":root")
 			reg.result = &state.TaskDef{Schema: state.TaskDefSchema, Status: state.StatusActive, Tags: reg.tags, Definition: d}
 			ops = append(ops, store.Create(sc.Key(state.KindTaskDef, family, state.RevisionKey(fam.LastRevision)), reg.result))
+		}
+		if len(ops) == 0 {
+			return nil, nil // every registration is over the quota: nothing to write
 		}
 		if found {
 			ops = append(ops, store.Put(familyKey, fam, fo.Rev))

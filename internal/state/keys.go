@@ -34,6 +34,7 @@ const (
 	KindAccountSetting   = "accountsettings"   // <principal ARN or "account">/<setting name>
 	KindService          = "services"          // <cluster name>/<service name>
 	KindAgent            = "agents"            // <cluster name>/<instance id>: its agent's liveness, on a lease (liveness.go)
+	KindQuotaGuard       = "quota-guards"      // <what is counted>: rewritten by each creation a scope-wide quota counts (quota.go)
 )
 
 // Prefix is where every record of kind in this scope lives.

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,12 +47,21 @@ func StopLost(t *Task, reason string, now time.Time, ic *InstanceChange) bool {
 	return AdvanceTask(t, "STOPPED", reason, now, ic)
 }
 
+// maxTasksNamed bounds the tasks an event names: a service of 5,000 tasks
+// scaled in to 0 stops them all in one event, which naming each would make
+// a record of 200 KiB, kept 100 events deep.
+const maxTasksNamed = 100
+
 // AddStoppedEvent says which of the service's tasks were stopped, as ECS's
-// service scheduler words it.
+// service scheduler words it (past maxTasksNamed, the rest are counted).
 func (r *Service) AddStoppedEvent(now time.Time, tasks []*Task) {
-	parts := make([]string, len(tasks))
-	for i, t := range tasks {
+	named := tasks[:min(len(tasks), maxTasksNamed)]
+	parts := make([]string, len(named))
+	for i, t := range named {
 		parts[i] = "(task " + t.ID + ")"
+	}
+	if more := len(tasks) - len(named); more > 0 {
+		parts = append(parts, "and "+strconv.Itoa(more)+" more")
 	}
 	r.AddEvent(now, "(service %s) has stopped %d running tasks: %s.", r.Name, len(tasks), strings.Join(parts, " "))
 }

@@ -55,7 +55,8 @@ func StartDev(bin string) (string, func()) {
 	l.Close()
 	dir, err := os.MkdirTemp("", "berth-bench-")
 	Must(err)
-	cmd := exec.Command(bin, "dev", "--listen", addr, "--data-dir", dir)
+	// Throttling off: the benches measure Berth, not ECS's rate limits.
+	cmd := exec.Command(bin, "dev", "--listen", addr, "--data-dir", dir, "--throttle", "off")
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	Must(cmd.Start())

@@ -111,8 +111,14 @@ func taskList(tasks []*state.Task) string {
 	return strings.Join(parts, " ")
 }
 
-// stopServiceTasks tells the plan's tasks to stop, with the service's
-// event, in one transaction.
+// stopServiceTasks tells every task of the plan to stop in this pass, with
+// one event, as ECS stops a service scaled in to 0 at once. etcd takes at
+// most 128 operations in a transaction, so the stops go maxTasksPerWrite at
+// a time, each batch guarded by the service's revision (checked, not
+// written) and the tasks', and the last with the service record and its
+// event. A batch that conflicts ends the pass: the next one plans the
+// remaining stops again from what is stored (the batches already written
+// go without an event of their own).
 func (c *Controller) stopServiceTasks(ctx context.Context, o *store.Object, r *state.Service, tasks []state.ServiceTask, stops []rollout.Stop, primary string) error {
 	byID := map[string]state.ServiceTask{}
 	for _, st := range tasks {
@@ -125,7 +131,7 @@ func (c *Controller) stopServiceTasks(ctx context.Context, o *store.Object, r *s
 	}
 	var ops []store.Op
 	var stopped []*state.Task
-	for _, st := range stops[:min(len(stops), maxTasksPerWrite)] {
+	for _, st := range stops {
 		cur, ok := byID[st.ID]
 		if !ok {
 			continue
@@ -147,6 +153,16 @@ func (c *Controller) stopServiceTasks(ctx context.Context, o *store.Object, r *s
 	}
 	if len(stopped) == 0 {
 		return nil
+	}
+	for len(ops) > maxTasksPerWrite {
+		batch := append(ops[:maxTasksPerWrite:maxTasksPerWrite], store.Check(o.Key, o.Rev))
+		if _, err := c.store.Commit(ctx, batch...); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return placement.ErrStale
+			}
+			return err
+		}
+		ops = ops[maxTasksPerWrite:]
 	}
 	return c.commitStops(ctx, o, cp, stopped, ops, now)
 }
