@@ -156,7 +156,7 @@ func newLogger(format string) (*slog.Logger, error) {
 
 var (
 	quotaUsage    = "a service quota, as name=value (repeatable); ECS's defaults otherwise. Quotas: " + strings.Join(server.QuotaNames(), ", ")
-	throttleUsage = "per-account request throttling (repeatable): off, or category=rate/burst (calls per second / at most at once), or category=0 for no limit; \"all\" sets every category; ECS's rates otherwise. Categories: " + strings.Join(server.ThrottleGroups(), ", ")
+	throttleUsage = "per-account request throttling (repeatable): off, ecs (ECS's rates, the default except with --emulate, where it is off), or category=rate/burst (calls per second / at most at once), or category=0 for no limit; \"all\" sets every category; ECS's rates otherwise. Categories: " + strings.Join(server.ThrottleGroups(), ", ")
 )
 
 const emulateUsage = "emulator mode, for tests of code that drives ECS (BERTH_EMULATE=true): instances registered without an agent are served by in-process simulated agents, the state is empty in a temporary directory unless --data-dir is given, and POST /_berth/reset clears it"

@@ -194,6 +194,11 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	if cfg.Emulate {
 		opts.UnreportedCPU, opts.UnreportedMemory = EmulatedCPU, EmulatedMemory
 		opts.AwaitAgent = emulatedAgentWait
+		if !cfg.Throttling.Off && cfg.Throttling.Limits == nil {
+			// Test suites create clusters and task definitions far faster
+			// than ECS's 1 a second; `--throttle ecs` asks for ECS's rates.
+			opts.Throttling.Off = true
+		}
 	}
 	srv := server.New(records, placer, opts)
 	services := service.New(records, placer, service.Options{Log: cfg.Log})

@@ -33,7 +33,9 @@ type Limit struct {
 
 // Throttling configures the buckets. The zero value is ECS's documented
 // rates; Off turns throttling off, and Limits overrides the limit of a
-// category by name (see ThrottleGroups), or of every one as "all".
+// category by name (see ThrottleGroups), or of every one as "all". A
+// non-nil empty Limits (`--throttle ecs`) asks for ECS's rates explicitly,
+// where a mode's default is otherwise off (the emulator's).
 type Throttling struct {
 	Off    bool
 	Limits map[string]Limit
@@ -101,14 +103,20 @@ func ThrottleGroups() []string {
 // repeated): "off", or "category=rate/burst", or "category=0" for no
 // limit; the category "all" sets every one.
 func (t *Throttling) Set(s string) error {
-	if strings.TrimSpace(s) == "off" {
+	switch strings.TrimSpace(s) {
+	case "off":
 		t.Off = true
+		return nil
+	case "ecs":
+		if t.Limits == nil {
+			t.Limits = map[string]Limit{}
+		}
 		return nil
 	}
 	name, value, ok := strings.Cut(s, "=")
 	name = strings.TrimSpace(name)
 	if !ok {
-		return fmt.Errorf("throttle %q: want off, or category=rate/burst, e.g. service-modify=5/50", s)
+		return fmt.Errorf("throttle %q: want off, ecs, or category=rate/burst, e.g. service-modify=5/50", s)
 	}
 	l, err := parseLimit(strings.TrimSpace(value))
 	if err != nil {
