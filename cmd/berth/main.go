@@ -94,6 +94,7 @@ func runServer(args []string) error {
 	logFormat := fs.String("log-format", envDefault("BERTH_LOG_FORMAT", "text"), "log format: text or json (BERTH_LOG_FORMAT)")
 	debugListen := fs.String("debug-listen", envDefault("BERTH_DEBUG_LISTEN", ""), "address to serve Go's /debug/pprof profiles on, e.g. 127.0.0.1:6060; empty: off (BERTH_DEBUG_LISTEN)")
 	emulate := fs.Bool("emulate", os.Getenv("BERTH_EMULATE") == "true", emulateUsage)
+	tenantMetrics := fs.Bool("tenant-metrics", os.Getenv("BERTH_TENANT_METRICS") == "true", tenantMetricsUsage)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -124,6 +125,7 @@ func runServer(args []string) error {
 	d, err := daemon.Start(ctx, daemon.Config{
 		Listen: *listen, DataDir: *dataDir, EtcdEndpoints: endpoints, CredentialsFile: *creds, AgentEndpoint: *agentEndpoint,
 		AgentLostAfter: *agentLost, Emulate: *emulate, Log: log,
+		TenantMetrics: *tenantMetrics,
 	})
 	if err != nil {
 		return err
@@ -150,6 +152,8 @@ func newLogger(format string) (*slog.Logger, error) {
 }
 
 const emulateUsage = "emulator mode, for tests of code that drives ECS (BERTH_EMULATE=true): instances registered without an agent are served by in-process simulated agents, the state is empty in a temporary directory unless --data-dir is given, and POST /_berth/reset clears it"
+
+const tenantMetricsUsage = "put the container metrics agents report on /metrics, labelled with account, cluster, task and container (BERTH_TENANT_METRICS=true); /metrics takes no credentials, so these names are then visible to whoever reaches it"
 
 // dataDirGiven: --data-dir or BERTH_DATA_DIR was set.
 func dataDirGiven(fs *flag.FlagSet) bool {

@@ -55,6 +55,16 @@ type Backend interface {
 	// Changed is closed at the next change to the tasks of the agent's
 	// instance: then AssignedTasks may answer differently.
 	Changed(a Agent) <-chan struct{}
+	// LivenessChanged is closed at the next change to the agent's liveness
+	// key, written by whichever server holds the instance's newest session.
+	LivenessChanged(a Agent) <-chan struct{}
+	// Replaced reports whether a newer session of the agent's instance
+	// took over (the liveness key names it): this one must end.
+	Replaced(a Agent) bool
+	// InstanceTask resolves a task an agent reports on to its ARN, and
+	// says whether it is a task of the agent's own instance, account and
+	// cluster: reports on any other are dropped.
+	InstanceTask(a Agent, ref string) (arn string, ok bool)
 	// ReportHealth records the container health an agent reports over TCS.
 	ReportHealth(ctx context.Context, a Agent, tasks []tcs.TaskHealth) error
 }
