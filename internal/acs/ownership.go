@@ -29,13 +29,17 @@ func (b *StateBackend) Replaced(a Agent) bool {
 	return err == nil && l.Session != a.Session
 }
 
-// InstanceTask resolves a task an agent reports on: the task's ARN when
-// ref names a task of the agent's account, region and cluster placed on
-// its instance, and false for anything else.
-func (b *StateBackend) InstanceTask(a Agent, ref string) (string, bool) {
+// InstanceTask resolves a task an agent reports on: the task as stored
+// when ref names a task of the agent's account, region and cluster placed
+// on its instance, and false for anything else.
+func (b *StateBackend) InstanceTask(a Agent, ref string) (ReportedTask, bool) {
 	_, t, err := b.state.Task(scopeOf(a), a.Cluster, ref)
 	if err != nil || t == nil || t.InstanceID != a.InstanceID {
-		return "", false
+		return ReportedTask{}, false
 	}
-	return t.ARN, true
+	rt := ReportedTask{ARN: t.ARN}
+	for _, c := range t.Containers {
+		rt.Containers = append(rt.Containers, c.Name)
+	}
+	return rt, true
 }

@@ -2,6 +2,7 @@ package acs
 
 import (
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,26 +77,44 @@ func (d *DroppedReports) Collect(ch chan<- prometheus.Metric) {
 }
 
 // ownReports keeps the reports whose task the session's instance runs, each
-// with the task's ARN as stored, and counts the others as dropped.
-func ownReports[T any](e *Endpoints, a Agent, kind string, in []T, taskARN func(*T) **string) []T {
+// with the task's ARN as stored and sifted by keep (which may trim it),
+// and counts the others as dropped.
+func ownReports[T any](e *Endpoints, a Agent, kind string, in []T, taskARN func(*T) **string, keep func(*T, ReportedTask) bool) []T {
 	var out []T
 	for _, r := range in {
 		ref := taskARN(&r)
-		arn, ok := e.Backend.InstanceTask(a, ecs.Val(*ref))
-		if !ok {
+		t, ok := e.Backend.InstanceTask(a, ecs.Val(*ref))
+		if !ok || !keep(&r, t) {
 			continue
 		}
-		*ref = ecs.Ptr(arn)
+		*ref = ecs.Ptr(t.ARN)
 		out = append(out, r)
 	}
 	e.dropped().add(e.log(), a, kind, len(in)-len(out))
 	return out
 }
 
+// ownMetrics keeps the metrics of the instance's tasks, and of each only
+// its own containers' (an agent naming containers at will would otherwise
+// grow a series for each name).
 func ownMetrics(e *Endpoints, a Agent, in []tcs.TaskMetric) []tcs.TaskMetric {
-	return ownReports(e, a, droppedMetrics, in, func(m *tcs.TaskMetric) **string { return &m.TaskArn })
+	return ownReports(e, a, droppedMetrics, in, func(m *tcs.TaskMetric) **string { return &m.TaskArn },
+		func(m *tcs.TaskMetric, t ReportedTask) bool {
+			var kept []tcs.ContainerMetric
+			for _, c := range m.ContainerMetrics {
+				if slices.Contains(t.Containers, ecs.Val(c.ContainerName)) {
+					kept = append(kept, c)
+				}
+			}
+			stray := len(kept) == 0 && len(m.ContainerMetrics) > 0
+			m.ContainerMetrics = kept
+			return !stray
+		})
 }
 
+// ownHealth keeps the health reports of the instance's tasks; ReportHealth
+// looks at the containers a task has only.
 func ownHealth(e *Endpoints, a Agent, in []tcs.TaskHealth) []tcs.TaskHealth {
-	return ownReports(e, a, droppedHealth, in, func(h *tcs.TaskHealth) **string { return &h.TaskArn })
+	return ownReports(e, a, droppedHealth, in, func(h *tcs.TaskHealth) **string { return &h.TaskArn },
+		func(*tcs.TaskHealth, ReportedTask) bool { return true })
 }

@@ -57,7 +57,8 @@ func taskHealth(t *testing.T, c *ecs.Client, cluster, taskARN string) (types.Hea
 
 // An agent's telemetry counts only for the tasks of its own instance: not
 // another account's task in a cluster of the same name, not another
-// instance's task in its own cluster. The rest is dropped and counted.
+// instance's task in its own cluster, not a container its task does not
+// have. The rest is dropped and counted.
 func TestAgentReportsOnlyForItsOwnInstancesTasks(t *testing.T) {
 	srv := berthtest.Start(t, withOtherAccount(t), berthtest.WithTenantMetrics())
 	own, other := srv.Client(), srv.ClientFor(otherKeyID, otherSecret, berthtest.Region)
@@ -84,6 +85,7 @@ func TestAgentReportsOnlyForItsOwnInstancesTasks(t *testing.T) {
 	agent := dialTCSAs(t, srv.Endpoint()+"/tcs", creds, "lab", mine)
 	err := agent.conn.Send("PublishMetricsRequest", tcs.PublishMetricsRequest{TaskMetrics: []tcs.TaskMetric{
 		metricsOf(myTask, "app", 30), metricsOf(neighbourTask, "app", 666), metricsOf(theirTask, "app", 666),
+		metricsOf(myTask, "no-such-container", 666),
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -130,7 +132,7 @@ func TestAgentReportsOnlyForItsOwnInstancesTasks(t *testing.T) {
 	})
 	t.Run("what was dropped is counted on /metrics", func(t *testing.T) {
 		body := scrape(t, srv)
-		for _, want := range []string{`berth_agent_reports_dropped_total{kind="metrics"} 2`, `berth_agent_reports_dropped_total{kind="health"} 2`} {
+		for _, want := range []string{`berth_agent_reports_dropped_total{kind="metrics"} 3`, `berth_agent_reports_dropped_total{kind="health"} 2`} {
 			if !strings.Contains(body, want) {
 				t.Errorf("/metrics lacks %s: %q", want, metricLines(body, "berth_agent_reports_dropped_total"))
 			}
