@@ -203,7 +203,8 @@ func FuzzTCSFrame(f *testing.F) {
 		r.e.Metrics.mu.Lock()
 		clear(r.e.Metrics.latest)
 		r.e.Metrics.mu.Unlock()
-		s := newTCSSession(r.e, r.agent, r.conn)
+		s := newTCSSession(r.e, r.agent)
+		s.c = r.conn
 		if err := s.receive(ctx, data); err != nil {
 			t.Fatalf("receive: %v", err)
 		}

@@ -29,19 +29,22 @@ func (e *Endpoints) serveTCS(w http.ResponseWriter, r *http.Request) {
 		refuse(w, http.StatusBadRequest, "ResourceValidationException", err.Error())
 		return
 	}
+	// The session takes over before the handshake is answered, so that an
+	// agent that connected after another, as it saw it, is the newer here.
+	s := newTCSSession(e, agent)
+	e.takeOverTCS(s)
+	defer e.releaseTCS(s)
 	ws, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return
 	}
 	ws.SetReadLimit(tcsReadLimit)
+	s.c = &conn{ws: ws}
 	e.wg.Add(1)
 	defer e.wg.Done()
 	ctx, cancel := e.sessionContext(r)
 	defer cancel()
 
-	s := newTCSSession(e, agent, &conn{ws: ws})
-	e.takeOverTCS(s)
-	defer e.releaseTCS(s)
 	err = s.run(ctx, readMessages(ctx, ws, e.log()))
 	closeSession(ws, err)
 }
@@ -54,8 +57,8 @@ type tcsSession struct {
 	replaced chan struct{}
 }
 
-func newTCSSession(e *Endpoints, agent Agent, c *conn) *tcsSession {
-	return &tcsSession{e: e, agent: agent, c: c, replaced: make(chan struct{})}
+func newTCSSession(e *Endpoints, agent Agent) *tcsSession {
+	return &tcsSession{e: e, agent: agent, replaced: make(chan struct{})}
 }
 
 // takeOverTCS makes s the instance's session, ending the one before.
