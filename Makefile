@@ -54,6 +54,8 @@ FUZZTIME ?= 1m
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDispatch -fuzztime $(FUZZTIME) ./api/ecs
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./internal/scheduler/query
+	$(GO) test -run '^$$' -fuzz '^FuzzACSFrame$$' -fuzztime $(FUZZTIME) ./internal/acs
+	$(GO) test -run '^$$' -fuzz '^FuzzTCSFrame$$' -fuzztime $(FUZZTIME) ./internal/acs
 
 generate:
 	$(GO) generate ./...

@@ -61,6 +61,9 @@ func (a *Agent) control(ctx context.Context) {
 				backoff = 250 * time.Millisecond
 				err = a.serveACS(ctx, c)
 				c.Close()
+				if protocol.Replaced(err) {
+					backoff = 30 * time.Second // another agent holds the instance
+				}
 			}
 		}
 		if ctx.Err() != nil {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -106,3 +107,12 @@ func (c *Conn) SetReadDeadline(t time.Time) error { return c.ws.SetReadDeadline(
 
 // Close ends the connection.
 func (c *Conn) Close() error { return c.ws.Close() }
+
+// Replaced reports whether a session ended because the control plane
+// closed it for a newer session of the same container instance (close
+// code 1008): another agent holds the instance now, so coming straight
+// back would only take it from that one, in turns.
+func Replaced(err error) bool {
+	var ce *websocket.CloseError
+	return errors.As(err, &ce) && ce.Code == websocket.ClosePolicyViolation
+}

@@ -33,6 +33,7 @@ func runDev(args []string) error {
 	var throttling server.Throttling
 	fs.Var(&quotas, "quota", quotaUsage)
 	fs.Var(&throttling, "throttle", throttleUsage)
+	tenantMetrics := fs.Bool("tenant-metrics", os.Getenv("BERTH_TENANT_METRICS") == "true", tenantMetricsUsage)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -51,7 +52,7 @@ func runDev(args []string) error {
 		etcdDir = "" // an emulator starts empty, in a temporary directory
 	}
 	d, err := daemon.Start(ctx, daemon.Config{Listen: *listen, DataDir: etcdDir, CredentialsFile: *credentialsFile, Emulate: *emulate, Log: log,
-		Quotas: quotas, Throttling: throttling})
+		Quotas: quotas, Throttling: throttling, TenantMetrics: *tenantMetrics})
 	if err != nil {
 		return err
 	}

@@ -99,6 +99,7 @@ func runServer(args []string) error {
 	var throttling server.Throttling
 	fs.Var(&quotas, "quota", quotaUsage)
 	fs.Var(&throttling, "throttle", throttleUsage)
+	tenantMetrics := fs.Bool("tenant-metrics", os.Getenv("BERTH_TENANT_METRICS") == "true", tenantMetricsUsage)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -129,6 +130,7 @@ func runServer(args []string) error {
 	d, err := daemon.Start(ctx, daemon.Config{
 		Listen: *listen, DataDir: *dataDir, EtcdEndpoints: endpoints, CredentialsFile: *creds, AgentEndpoint: *agentEndpoint,
 		AgentLostAfter: *agentLost, Emulate: *emulate, Log: log, Quotas: quotas, Throttling: throttling,
+		TenantMetrics: *tenantMetrics,
 	})
 	if err != nil {
 		return err
@@ -160,6 +162,8 @@ var (
 )
 
 const emulateUsage = "emulator mode, for tests of code that drives ECS (BERTH_EMULATE=true): instances registered without an agent are served by in-process simulated agents, the state is empty in a temporary directory unless --data-dir is given, and POST /_berth/reset clears it"
+
+const tenantMetricsUsage = "put the container metrics agents report on /metrics, labelled with account, cluster, task and container (BERTH_TENANT_METRICS=true); /metrics takes no credentials, so these names are then visible to whoever reaches it"
 
 // dataDirGiven: --data-dir or BERTH_DATA_DIR was set.
 func dataDirGiven(fs *flag.FlagSet) bool {

@@ -40,19 +40,22 @@ func (e *Endpoints) serveACS(w http.ResponseWriter, r *http.Request) {
 	ws.SetReadLimit(acsReadLimit)
 	e.wg.Add(1)
 	defer e.wg.Done()
-	defer e.Backend.DisconnectAgent(context.Background(), agent)
-	defer ws.Close()
 	ctx, cancel := e.sessionContext(r)
 	defer cancel()
 
 	log := e.log().With("instance", agent.InstanceARN)
 	log.Info("agent connected", "agentVersion", info.AgentVersion)
-	s := &acsSession{
-		e: e, agent: agent, c: &conn{ws: ws},
-		delivered: map[string]*delivery{}, inFlight: map[string][]string{},
-	}
-	err = s.run(ctx, readFrames(ws, log))
+	s := newACSSession(e, agent, &conn{ws: ws})
+	err = s.run(ctx, readMessages(ctx, ws, log))
+	// The session's end is recorded before the agent hears of it: an agent
+	// told it was replaced finds the newer session's state as it was left.
+	e.Backend.DisconnectAgent(context.Background(), agent)
+	closeSession(ws, err)
 	log.Info("agent disconnected", "reason", err)
+}
+
+func newACSSession(e *Endpoints, agent Agent, c *conn) *acsSession {
+	return &acsSession{e: e, agent: agent, c: c, delivered: map[string]*delivery{}, inFlight: map[string][]string{}}
 }
 
 // delivery is what the session knows about one task at the agent.
@@ -74,7 +77,7 @@ type acsSession struct {
 	assigned     map[string]string // task ARN -> desired status, as of the last sync
 }
 
-func (s *acsSession) run(ctx context.Context, frames <-chan acsmsg.Frame) error {
+func (s *acsSession) run(ctx context.Context, messages <-chan []byte) error {
 	heartbeat := time.NewTicker(orDefault(s.e.Heartbeat, defaultHeartbeat))
 	defer heartbeat.Stop()
 	resend := time.NewTicker(time.Second)
@@ -84,6 +87,11 @@ func (s *acsSession) run(ctx context.Context, frames <-chan acsmsg.Frame) error 
 
 	for {
 		changed := s.e.Backend.Changed(s.agent)
+		liveness := s.e.Backend.LivenessChanged(s.agent)
+		// Before anything is sent: a replaced session says nothing more.
+		if s.e.Backend.Replaced(s.agent) {
+			return errReplaced
+		}
 		if err := s.sync(); err != nil {
 			return err
 		}
@@ -93,6 +101,7 @@ func (s *acsSession) run(ctx context.Context, frames <-chan acsmsg.Frame) error 
 		case <-s.agent.Lost:
 			return errLivenessLost
 		case <-changed:
+		case <-liveness:
 		case <-resend.C:
 		case <-heartbeat.C:
 			if err := s.c.send("HeartbeatMessage", acsmsg.HeartbeatMessage{Healthy: ecs.Ptr(true), MessageId: ecs.Ptr(uuid.NewString())}); err != nil {
@@ -102,11 +111,11 @@ func (s *acsSession) run(ctx context.Context, frames <-chan acsmsg.Frame) error 
 			if err := s.sendManifest(); err != nil {
 				return err
 			}
-		case f, ok := <-frames:
+		case data, ok := <-messages:
 			if !ok {
 				return errConnectionClosed
 			}
-			if err := s.handle(f); err != nil {
+			if err := s.receive(data); err != nil {
 				return err
 			}
 		}
@@ -123,6 +132,10 @@ const errConnectionClosed = sessionError("connection closed")
 // the leader marks its instance disconnected, and the agent, connecting
 // again, is marked connected on a live lease.
 const errLivenessLost = sessionError("liveness lease lost")
+
+// errReplaced ends a session whose instance connected again: the liveness
+// key names the newer session (state.AgentLiveness).
+const errReplaced = sessionError("replaced by a newer session")
 
 // sync sends every task whose desired status the agent has not
 // acknowledged, or whose payload went unacknowledged too long.
@@ -190,6 +203,18 @@ func (s *acsSession) sendManifest() error {
 		Timeline:             ecs.Ptr(int64(s.seq)),
 		Tasks:                list,
 	})
+}
+
+// receive decodes and handles one message of the agent. Nothing the agent
+// sends on ACS changes stored state: acknowledgements touch the session's
+// own bookkeeping, by the message ids it generated, and a stop
+// verification is answered to this agent alone.
+func (s *acsSession) receive(data []byte) error {
+	f, ok := s.e.decodeFrame(s.agent, data)
+	if !ok {
+		return nil
+	}
+	return s.handle(f)
 }
 
 func (s *acsSession) handle(f acsmsg.Frame) error {

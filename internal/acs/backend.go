@@ -37,6 +37,12 @@ type AssignedTask struct {
 	Task          *acsmsg.Task
 }
 
+// ReportedTask is what an agent's report on a task is checked against.
+type ReportedTask struct {
+	ARN        string   // as stored; the report is keyed by it
+	Containers []string // the task's container names
+}
+
 // Backend is what the agent endpoints need from the control plane.
 type Backend interface {
 	// ConnectAgent checks that the instance exists and is registered in the
@@ -55,6 +61,16 @@ type Backend interface {
 	// Changed is closed at the next change to the tasks of the agent's
 	// instance: then AssignedTasks may answer differently.
 	Changed(a Agent) <-chan struct{}
+	// LivenessChanged is closed at the next change to the agent's liveness
+	// key, written by whichever server holds the instance's newest session.
+	LivenessChanged(a Agent) <-chan struct{}
+	// Replaced reports whether a newer session of the agent's instance
+	// took over (the liveness key names it): this one must end.
+	Replaced(a Agent) bool
+	// InstanceTask resolves a task an agent reports on, and says whether
+	// it is a task of the agent's own instance, account and cluster:
+	// reports on any other are dropped.
+	InstanceTask(a Agent, ref string) (ReportedTask, bool)
 	// ReportHealth records the container health an agent reports over TCS.
 	ReportHealth(ctx context.Context, a Agent, tasks []tcs.TaskHealth) error
 }

@@ -23,6 +23,9 @@ type Endpoints struct {
 	Authenticate func(r *http.Request) (auth.Caller, error)
 	Log          *slog.Logger
 	Metrics      *TaskMetrics // where published container metrics go; nil drops them
+	// Dropped counts the reports agents made that were not accepted; nil
+	// counts them where nothing exports them.
+	Dropped *DroppedReports
 
 	// Timings; zero values take the defaults below.
 	Heartbeat     time.Duration // server heartbeats; the agent reconnects after a minute of silence
@@ -31,10 +34,33 @@ type Endpoints struct {
 
 	wg       sync.WaitGroup
 	initOnce sync.Once
-	done     chan struct{} // closed by Shutdown: every session ends
+	done     chan struct{}   // closed by Shutdown: every session ends
+	orphans  *DroppedReports // counts when Dropped is nil
+
+	tcsMu       sync.Mutex
+	tcsSessions map[string]*tcsSession // by instance (instanceKey): the newest one
 }
 
-func (e *Endpoints) init() { e.initOnce.Do(func() { e.done = make(chan struct{}) }) }
+func (e *Endpoints) init() {
+	e.initOnce.Do(func() {
+		e.done = make(chan struct{})
+		e.orphans = NewDroppedReports()
+		e.tcsSessions = map[string]*tcsSession{}
+	})
+}
+
+func (e *Endpoints) dropped() *DroppedReports {
+	if e.Dropped != nil {
+		return e.Dropped
+	}
+	e.init()
+	return e.orphans
+}
+
+// instanceKey names an agent's instance among every account's.
+func instanceKey(a Agent) string {
+	return a.Account + "/" + a.Region + "/" + a.Cluster + "/" + a.InstanceID
+}
 
 // Shutdown ends every session and waits for them. Hijacked websocket
 // connections outlive http.Server.Shutdown, so the server calls this too.
@@ -137,10 +163,12 @@ func (c *conn) send(typ string, msg any) error {
 	return c.ws.WriteMessage(websocket.TextMessage, data)
 }
 
-// readFrames delivers the frames of c until the connection ends, then
-// closes the channel.
-func readFrames(c *websocket.Conn, log *slog.Logger) <-chan acsmsg.Frame {
-	out := make(chan acsmsg.Frame, 16)
+// readMessages delivers the messages of c until the connection ends, then
+// closes the channel; it gives up when ctx ends (the session is over and
+// reads no more). The session decodes them (decodeFrame), so that the one
+// path from bytes to state is the session's.
+func readMessages(ctx context.Context, c *websocket.Conn, log *slog.Logger) <-chan []byte {
+	out := make(chan []byte, 16)
 	go func() {
 		defer close(out)
 		for {
@@ -151,13 +179,52 @@ func readFrames(c *websocket.Conn, log *slog.Logger) <-chan acsmsg.Frame {
 				}
 				return
 			}
-			f, err := acsmsg.DecodeFrame(data)
-			if err != nil {
-				log.Warn("agent sent an unreadable frame", "err", err)
-				continue
+			select {
+			case out <- data:
+			case <-ctx.Done():
+				return
 			}
-			out <- f
 		}
 	}()
 	return out
+}
+
+// decodeFrame reads one message of an agent; an unreadable one is dropped
+// and counted (not logged each time: an agent could send nothing else).
+func (e *Endpoints) decodeFrame(a Agent, data []byte) (acsmsg.Frame, bool) {
+	f, err := acsmsg.DecodeFrame(data)
+	if err != nil {
+		e.dropped().add(e.log(), a, droppedUnreadable, 1)
+		return acsmsg.Frame{}, false
+	}
+	return f, true
+}
+
+// Why the server ends a session, as the close frame tells the agent. The
+// stock agent reconnects at once after 1001 (going away) and backs off
+// after 1008 (policy violation): a replaced session is not to come
+// straight back, lest two agents claiming one instance take turns.
+const (
+	closeReplaced = "replaced by a newer session of this container instance"
+	closeLost     = "liveness lease lost: connect again"
+	closeShutdown = "the server is shutting down"
+)
+
+// closeSession tells the agent why the server ends its session, when the
+// server is the one ending it, and closes the connection.
+func closeSession(ws *websocket.Conn, err error) {
+	code, reason := 0, ""
+	switch {
+	case errors.Is(err, errReplaced):
+		code, reason = websocket.ClosePolicyViolation, closeReplaced
+	case errors.Is(err, errLivenessLost):
+		code, reason = websocket.CloseGoingAway, closeLost
+	case errors.Is(err, context.Canceled):
+		code, reason = websocket.CloseGoingAway, closeShutdown
+	}
+	if code != 0 {
+		// Best effort: a peer that is gone does not read it anyway.
+		ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+	}
+	ws.Close()
 }

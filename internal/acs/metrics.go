@@ -13,7 +13,10 @@ import (
 // TaskMetrics keeps the latest container metrics agents publish over TCS
 // and exposes them on /metrics: Berth's stand-in for the CloudWatch metrics
 // ECS derives from the same reports. Series of containers that stopped
-// reporting go away after staleAfter.
+// reporting go away after staleAfter. Its labels name tenants' accounts,
+// clusters, tasks and containers, so the daemon registers it only when the
+// operator asks (--tenant-metrics). Only reports an agent made for the
+// tasks of its own instance reach it (ownMetrics), kept by account.
 type TaskMetrics struct {
 	mu     sync.Mutex
 	latest map[metricKey]metricValue
@@ -22,7 +25,7 @@ type TaskMetrics struct {
 	cpu, memory *prometheus.Desc
 }
 
-type metricKey struct{ cluster, task, container string }
+type metricKey struct{ account, cluster, task, container string }
 
 type metricValue struct {
 	cpu, memory float64
@@ -33,7 +36,7 @@ const staleAfter = 5 * time.Minute
 
 // NewTaskMetrics returns an empty collector; register it with a registry.
 func NewTaskMetrics() *TaskMetrics {
-	labels := []string{"cluster", "task", "container"}
+	labels := []string{"account", "cluster", "task", "container"}
 	return &TaskMetrics{
 		latest: map[metricKey]metricValue{},
 		now:    time.Now,
@@ -49,12 +52,13 @@ func average(s *tcs.CWStatsSet) (float64, bool) {
 	return ecs.Val(s.Sum) / float64(ecs.Val(s.SampleCount)), true
 }
 
-// record takes one PublishMetricsRequest.
-func (m *TaskMetrics) record(cluster string, req tcs.PublishMetricsRequest) {
+// record takes the metrics of one PublishMetricsRequest for the tasks of
+// the agent's instance (their ARNs as stored).
+func (m *TaskMetrics) record(a Agent, tasks []tcs.TaskMetric) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
-	for _, t := range req.TaskMetrics {
+	for _, t := range tasks {
 		for _, c := range t.ContainerMetrics {
 			v := metricValue{at: now}
 			cpu, okCPU := average(c.CpuStatsSet)
@@ -63,7 +67,7 @@ func (m *TaskMetrics) record(cluster string, req tcs.PublishMetricsRequest) {
 				continue
 			}
 			v.cpu, v.memory = cpu, mem
-			m.latest[metricKey{cluster, ecs.Val(t.TaskArn), ecs.Val(c.ContainerName)}] = v
+			m.latest[metricKey{a.Account, a.Cluster, ecs.Val(t.TaskArn), ecs.Val(c.ContainerName)}] = v
 		}
 	}
 }
@@ -84,7 +88,7 @@ func (m *TaskMetrics) Collect(ch chan<- prometheus.Metric) {
 			delete(m.latest, k)
 			continue
 		}
-		ch <- prometheus.MustNewConstMetric(m.cpu, prometheus.GaugeValue, v.cpu, k.cluster, k.task, k.container)
-		ch <- prometheus.MustNewConstMetric(m.memory, prometheus.GaugeValue, v.memory, k.cluster, k.task, k.container)
+		ch <- prometheus.MustNewConstMetric(m.cpu, prometheus.GaugeValue, v.cpu, k.account, k.cluster, k.task, k.container)
+		ch <- prometheus.MustNewConstMetric(m.memory, prometheus.GaugeValue, v.memory, k.account, k.cluster, k.task, k.container)
 	}
 }

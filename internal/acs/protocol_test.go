@@ -64,7 +64,7 @@ func (a *fakeAgent) next(typ string, into any) {
 
 func TestAgentProtocol(t *testing.T) {
 	ctx := context.Background()
-	srv := berthtest.Start(t)
+	srv := berthtest.Start(t, berthtest.WithTenantMetrics())
 	c := srv.Client()
 	if _, err := c.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String("lab")}); err != nil {
 		t.Fatal(err)
@@ -170,7 +170,7 @@ func TestAgentProtocol(t *testing.T) {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		want := `berth_container_memory_utilized_megabytes{cluster="lab",container="app",task="` + taskARN + `"} 20`
+		want := `berth_container_memory_utilized_megabytes{account="` + auth.DefaultAccountID + `",cluster="lab",container="app",task="` + taskARN + `"} 20`
 		if !strings.Contains(string(body), want) {
 			t.Fatalf("/metrics lacks %s", want)
 		}

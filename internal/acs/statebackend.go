@@ -29,6 +29,9 @@ type StateBackend struct {
 	log    *slog.Logger
 	live   *liveness
 	server string // who holds the sessions, as liveness keys name it
+	// liveKeys indexes the liveness keys each by itself, so a session can
+	// wait for its own key to change without waking at every write.
+	liveKeys *store.Index
 }
 
 var _ Backend = (*StateBackend)(nil)
@@ -43,8 +46,9 @@ func NewStateBackend(st *state.State, now func() time.Time, log *slog.Logger) *S
 		log = slog.Default()
 	}
 	host, _ := os.Hostname()
+	liveKeys := st.Store().AddIndex(state.Root+state.KindAgent+"/", func(o *store.Object) string { return o.Key })
 	return &StateBackend{state: st, now: now, log: log, live: &liveness{store: st.Store(), ttl: LivenessTTL},
-		server: host + "/" + strconv.Itoa(os.Getpid())}
+		server: host + "/" + strconv.Itoa(os.Getpid()), liveKeys: liveKeys}
 }
 
 // Close revokes the liveness lease: the liveness keys of sessions still
@@ -212,10 +216,15 @@ func (b *StateBackend) agentTask(sc state.Scope, t *state.Task) (*acsmsg.Task, e
 
 // ReportHealth records container health from TCS and derives the task's:
 // UNHEALTHY when an essential container is, HEALTHY when every essential
-// container with a health check is, UNKNOWN otherwise (as ECS does).
+// container with a health check is, UNKNOWN otherwise (as ECS does). A
+// report for a task that is not on the agent's instance changes nothing
+// (the session drops those before; this holds whoever calls).
 func (b *StateBackend) ReportHealth(ctx context.Context, a Agent, reports []tcs.TaskHealth) error {
 	for _, r := range reports {
 		_, err := b.state.ChangeTask(ctx, scopeOf(a), a.Cluster, ecs.Val(r.TaskArn), func(t *state.Task, _ *state.InstanceChange) error {
+			if t.InstanceID != a.InstanceID {
+				return errNotOnInstance
+			}
 			changed := false
 			for _, ch := range r.Containers {
 				for i := range t.Containers {
@@ -233,12 +242,17 @@ func (b *StateBackend) ReportHealth(ctx context.Context, a Agent, reports []tcs.
 			}
 			return nil
 		})
+		if errors.Is(err, errNotOnInstance) || errors.Is(err, state.ErrTaskNotFound) {
+			continue // one stray report does not cost the others theirs
+		}
 		if err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+const errNotOnInstance = sessionError("the task is not on the agent's instance")
 
 // scopeOf is the account and region an agent's signature named.
 func scopeOf(a Agent) state.Scope { return state.Scope{Account: a.Account, Region: a.Region} }

@@ -174,6 +174,11 @@ func WithAgentLostAfter(d time.Duration) Option {
 	return func(c *daemon.Config) { c.AgentLostAfter = d }
 }
 
+// WithTenantMetrics puts agents' container metrics on /metrics.
+func WithTenantMetrics() Option {
+	return func(c *daemon.Config) { c.TenantMetrics = true }
+}
+
 // WithEtcdEndpoints makes the server use an external etcd instead of its own.
 func WithEtcdEndpoints(endpoints []string) Option {
 	return func(c *daemon.Config) { c.EtcdEndpoints = endpoints }

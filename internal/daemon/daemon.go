@@ -57,6 +57,10 @@ type Config struct {
 	// fast it may call; their zero values are ECS's defaults.
 	Quotas     server.Quotas
 	Throttling server.Throttling
+	// TenantMetrics puts the container metrics agents report on /metrics,
+	// labelled with account, cluster, task and container: tenants'
+	// identifiers on an endpoint without credentials, so only on request.
+	TenantMetrics bool
 }
 
 func orDuration(d, def time.Duration) time.Duration {
@@ -218,14 +222,20 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		Log:     cfg.Log,
 		Observe: metrics.observe,
 	}
-	taskMetrics := acs.NewTaskMetrics()
-	registry.MustRegister(taskMetrics)
+	var taskMetrics *acs.TaskMetrics // nil: agents' metrics are acknowledged and dropped
+	if cfg.TenantMetrics {
+		taskMetrics = acs.NewTaskMetrics()
+		registry.MustRegister(taskMetrics)
+	}
+	droppedReports := acs.NewDroppedReports()
+	registry.MustRegister(droppedReports)
 	backend := acs.NewStateBackend(records, nil, cfg.Log)
 	// Closed after the sessions (Stop ends them first) and before the etcd
 	// client: the liveness lease is revoked, not left to expire.
 	d.closers = append(d.closers, backend.Close)
 	agents := &acs.Endpoints{
 		Metrics:      taskMetrics,
+		Dropped:      droppedReports,
 		Backend:      backend,
 		Authenticate: func(r *http.Request) (auth.Caller, error) { return keys.Verify(r, nil, time.Now()) },
 		Log:          cfg.Log,

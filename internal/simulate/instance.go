@@ -69,6 +69,9 @@ func (in *Instance) hold(ctx context.Context, endpoint string, q url.Values, ser
 			err = serve(c)
 			stop()
 			c.Close()
+			if protocol.Replaced(err) {
+				backoff = 10 * time.Second // another agent holds the instance
+			}
 		}
 		if ctx.Err() != nil {
 			return
