@@ -38,7 +38,11 @@ func (e *Endpoints) serveACS(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader has answered
 	}
 	ws.SetReadLimit(acsReadLimit)
-	e.wg.Add(1)
+	if !e.beginSession() {
+		e.Backend.DisconnectAgent(context.Background(), agent)
+		closeSession(ws, context.Canceled) // the server is shutting down
+		return
+	}
 	defer e.wg.Done()
 	ctx, cancel := e.sessionContext(r)
 	defer cancel()

@@ -32,8 +32,12 @@ type Endpoints struct {
 	ResendAfter   time.Duration // a payload not acknowledged by then is sent again
 	ManifestEvery time.Duration // how often the task manifest goes out
 
-	wg       sync.WaitGroup
-	initOnce sync.Once
+	// sessions counts the sessions being served; once Shutdown has begun
+	// (shut), none is added, so its Wait cannot race with an Add.
+	sessionsMu sync.Mutex
+	shut       bool
+	wg         sync.WaitGroup
+	initOnce   sync.Once
 	done     chan struct{}   // closed by Shutdown: every session ends
 	orphans  *DroppedReports // counts when Dropped is nil
 
@@ -66,12 +70,25 @@ func instanceKey(a Agent) string {
 // connections outlive http.Server.Shutdown, so the server calls this too.
 func (e *Endpoints) Shutdown() {
 	e.init()
-	select {
-	case <-e.done:
-	default:
+	e.sessionsMu.Lock()
+	if !e.shut {
+		e.shut = true
 		close(e.done)
 	}
+	e.sessionsMu.Unlock()
 	e.wg.Wait()
+}
+
+// beginSession counts a session in, unless Shutdown has begun; the caller
+// then ends it with e.wg.Done.
+func (e *Endpoints) beginSession() bool {
+	e.sessionsMu.Lock()
+	defer e.sessionsMu.Unlock()
+	if e.shut {
+		return false
+	}
+	e.wg.Add(1)
+	return true
 }
 
 // sessionContext ends with the request or with Shutdown.

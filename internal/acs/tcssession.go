@@ -40,7 +40,10 @@ func (e *Endpoints) serveTCS(w http.ResponseWriter, r *http.Request) {
 	}
 	ws.SetReadLimit(tcsReadLimit)
 	s.c = &conn{ws: ws}
-	e.wg.Add(1)
+	if !e.beginSession() {
+		closeSession(ws, context.Canceled) // the server is shutting down
+		return
+	}
 	defer e.wg.Done()
 	ctx, cancel := e.sessionContext(r)
 	defer cancel()
