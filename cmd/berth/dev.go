@@ -28,6 +28,10 @@ func runDev(args []string) error {
 	logFormat := fs.String("log-format", envDefault("BERTH_LOG_FORMAT", "text"), "log format: text or json (BERTH_LOG_FORMAT)")
 	credentialsFile := fs.String("credentials-file", envDefault("BERTH_CREDENTIALS_FILE", ""), "more access keys, each mapped to an account (BERTH_CREDENTIALS_FILE); the key pair of BERTH_ACCESS_KEY_ID, BERTH_SECRET_ACCESS_KEY and BERTH_ACCOUNT_ID replaces the development key, and berth dev signs its own calls with it")
 	emulate := fs.Bool("emulate", os.Getenv("BERTH_EMULATE") == "true", emulateUsage+"; berth dev registers one such instance in the default cluster and runs no containers")
+	maxConns, err := maxConnectionsFlag(fs)
+	if err != nil {
+		return err
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -45,7 +49,8 @@ func runDev(args []string) error {
 	if *emulate && !dataDirGiven(fs) {
 		etcdDir = "" // an emulator starts empty, in a temporary directory
 	}
-	d, err := daemon.Start(ctx, daemon.Config{Listen: *listen, DataDir: etcdDir, CredentialsFile: *credentialsFile, Emulate: *emulate, Log: log})
+	d, err := daemon.Start(ctx, daemon.Config{Listen: *listen, DataDir: etcdDir, CredentialsFile: *credentialsFile, Emulate: *emulate, Log: log,
+		MaxConnections: maxConnections(*maxConns)})
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/berth-project/berth/internal/daemon"
+	"github.com/berth-project/berth/internal/lograte"
 )
 
 const usage = `berth: Amazon ECS, self-hosted.
@@ -94,6 +95,10 @@ func runServer(args []string) error {
 	logFormat := fs.String("log-format", envDefault("BERTH_LOG_FORMAT", "text"), "log format: text or json (BERTH_LOG_FORMAT)")
 	debugListen := fs.String("debug-listen", envDefault("BERTH_DEBUG_LISTEN", ""), "address to serve Go's /debug/pprof profiles on, e.g. 127.0.0.1:6060; empty: off (BERTH_DEBUG_LISTEN)")
 	emulate := fs.Bool("emulate", os.Getenv("BERTH_EMULATE") == "true", emulateUsage)
+	maxConns, err := maxConnectionsFlag(fs)
+	if err != nil {
+		return err
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -123,7 +128,7 @@ func runServer(args []string) error {
 	defer stop()
 	d, err := daemon.Start(ctx, daemon.Config{
 		Listen: *listen, DataDir: *dataDir, EtcdEndpoints: endpoints, CredentialsFile: *creds, AgentEndpoint: *agentEndpoint,
-		AgentLostAfter: *agentLost, Emulate: *emulate, Log: log,
+		AgentLostAfter: *agentLost, Emulate: *emulate, Log: log, MaxConnections: maxConnections(*maxConns),
 	})
 	if err != nil {
 		return err
@@ -139,12 +144,14 @@ func runServer(args []string) error {
 	return d.Stop(shutdown)
 }
 
+// newLogger is the process's log, rate-limited (internal/lograte) so that
+// a record repeated many times becomes a few lines and a count.
 func newLogger(format string) (*slog.Logger, error) {
 	switch format {
 	case "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, nil)), nil
+		return lograte.Wrap(slog.New(slog.NewTextHandler(os.Stderr, nil))), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, nil)), nil
+		return lograte.Wrap(slog.New(slog.NewJSONHandler(os.Stderr, nil))), nil
 	}
 	return nil, errors.New("--log-format must be text or json")
 }

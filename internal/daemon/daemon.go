@@ -32,6 +32,7 @@ import (
 	"github.com/berth-project/berth/api/awsjson"
 	"github.com/berth-project/berth/internal/acs"
 	"github.com/berth-project/berth/internal/controller"
+	"github.com/berth-project/berth/internal/lograte"
 	"github.com/berth-project/berth/internal/server"
 	"github.com/berth-project/berth/internal/store"
 )
@@ -53,6 +54,10 @@ type Config struct {
 	// ReadTimeout is how long a client may take to send a whole request
 	// (20 s when zero); tests shorten it.
 	ReadTimeout time.Duration
+	// MaxConnections caps the API listener's open connections (agents'
+	// websockets included): DefaultMaxConnections() when zero, no cap when
+	// negative. See connlimit.go.
+	MaxConnections int
 }
 
 func orDuration(d, def time.Duration) time.Duration {
@@ -102,6 +107,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	cfg.Log = lograte.Wrap(cfg.Log) // one broken agent or service cannot flood the log
 	if cfg.Getenv == nil {
 		cfg.Getenv = os.Getenv
 	}
@@ -127,6 +133,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
+	ln, capped := limitConnections(ln, cfg.MaxConnections, cfg.Log)
 	d.listener = ln
 	mux := http.NewServeMux()
 	// Timeouts like an AWS front end's: a client gets 20 s to send a
@@ -143,6 +150,9 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    64 << 10, // SigV4 headers are a few KiB
+		// Accept errors (at the open-file limit, many a second) go through
+		// the rate-limited log like everything else.
+		ErrorLog: slog.NewLogLogger(cfg.Log.Handler(), slog.LevelWarn),
 	}
 	apiHandler := &atomic.Pointer[http.Handler]{}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -154,6 +164,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	})
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	registry.MustRegister(capped.collectors()...)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
 	agentEndpoints := &atomic.Pointer[acs.Endpoints]{}
 	serveAgent := func(w http.ResponseWriter, r *http.Request) {
@@ -258,7 +269,7 @@ func (d *Daemon) runControllers(loops []func(context.Context) time.Duration, log
 func (d *Daemon) openStore(ctx context.Context) (*store.Store, error) {
 	endpoints := d.cfg.EtcdEndpoints
 	if len(endpoints) == 0 {
-		e, err := store.StartEmbedded(ctx, d.cfg.DataDir)
+		e, err := store.StartEmbedded(ctx, d.cfg.DataDir, store.WithLog(d.cfg.Log))
 		if err != nil {
 			return nil, err
 		}
@@ -266,7 +277,7 @@ func (d *Daemon) openStore(ctx context.Context) (*store.Store, error) {
 		endpoints = e.Endpoints()
 	}
 	d.etcdEndpoints = endpoints
-	cli, err := store.Dial(ctx, endpoints)
+	cli, err := store.Dial(ctx, endpoints, store.WithLog(d.cfg.Log))
 	if err != nil {
 		return nil, err
 	}
