@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/berth-project/berth/agent"
+	"github.com/berth-project/berth/internal/lograte"
 )
 
 // Run parses the agent's flags (args without the command name) and runs it
@@ -44,6 +45,7 @@ func Run(name string, args []string) error {
 	default:
 		return errors.New("--log-format must be text or json")
 	}
+	log = lograte.Wrap(log) // a record repeated many times becomes a few lines and a count
 	custom, err := ParseAttributes(*attrs)
 	if err != nil {
 		return err

@@ -34,6 +34,10 @@ func runDev(args []string) error {
 	fs.Var(&quotas, "quota", quotaUsage)
 	fs.Var(&throttling, "throttle", throttleUsage)
 	tenantMetrics := fs.Bool("tenant-metrics", os.Getenv("BERTH_TENANT_METRICS") == "true", tenantMetricsUsage)
+	maxConns, err := maxConnectionsFlag(fs)
+	if err != nil {
+		return err
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -52,7 +56,7 @@ func runDev(args []string) error {
 		etcdDir = "" // an emulator starts empty, in a temporary directory
 	}
 	d, err := daemon.Start(ctx, daemon.Config{Listen: *listen, DataDir: etcdDir, CredentialsFile: *credentialsFile, Emulate: *emulate, Log: log,
-		Quotas: quotas, Throttling: throttling, TenantMetrics: *tenantMetrics})
+		Quotas: quotas, Throttling: throttling, TenantMetrics: *tenantMetrics, MaxConnections: maxConnections(*maxConns)})
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/berth-project/berth/internal/daemon"
+	"github.com/berth-project/berth/internal/lograte"
 	"github.com/berth-project/berth/internal/server"
 )
 
@@ -100,6 +101,10 @@ func runServer(args []string) error {
 	fs.Var(&quotas, "quota", quotaUsage)
 	fs.Var(&throttling, "throttle", throttleUsage)
 	tenantMetrics := fs.Bool("tenant-metrics", os.Getenv("BERTH_TENANT_METRICS") == "true", tenantMetricsUsage)
+	maxConns, err := maxConnectionsFlag(fs)
+	if err != nil {
+		return err
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -130,7 +135,7 @@ func runServer(args []string) error {
 	d, err := daemon.Start(ctx, daemon.Config{
 		Listen: *listen, DataDir: *dataDir, EtcdEndpoints: endpoints, CredentialsFile: *creds, AgentEndpoint: *agentEndpoint,
 		AgentLostAfter: *agentLost, Emulate: *emulate, Log: log, Quotas: quotas, Throttling: throttling,
-		TenantMetrics: *tenantMetrics,
+		TenantMetrics: *tenantMetrics, MaxConnections: maxConnections(*maxConns),
 	})
 	if err != nil {
 		return err
@@ -146,12 +151,14 @@ func runServer(args []string) error {
 	return d.Stop(shutdown)
 }
 
+// newLogger is the process's log, rate-limited (internal/lograte) so that
+// a record repeated many times becomes a few lines and a count.
 func newLogger(format string) (*slog.Logger, error) {
 	switch format {
 	case "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, nil)), nil
+		return lograte.Wrap(slog.New(slog.NewTextHandler(os.Stderr, nil))), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, nil)), nil
+		return lograte.Wrap(slog.New(slog.NewJSONHandler(os.Stderr, nil))), nil
 	}
 	return nil, errors.New("--log-format must be text or json")
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/berth-project/berth/agent/command"
+	"github.com/berth-project/berth/internal/lograte"
 	"github.com/berth-project/berth/internal/simulate"
 )
 
@@ -51,7 +52,7 @@ func runSimulate(args []string) error {
 			zoneList = append(zoneList, z)
 		}
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	log := lograte.Wrap(slog.New(slog.NewTextHandler(os.Stderr, nil)))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()

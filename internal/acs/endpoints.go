@@ -38,8 +38,8 @@ type Endpoints struct {
 	shut       bool
 	wg         sync.WaitGroup
 	initOnce   sync.Once
-	done     chan struct{}   // closed by Shutdown: every session ends
-	orphans  *DroppedReports // counts when Dropped is nil
+	done       chan struct{}   // closed by Shutdown: every session ends
+	orphans    *DroppedReports // counts when Dropped is nil
 
 	tcsMu       sync.Mutex
 	tcsSessions map[string]*tcsSession // by instance (instanceKey): the newest one

@@ -32,6 +32,7 @@ import (
 	"github.com/berth-project/berth/api/awsjson"
 	"github.com/berth-project/berth/internal/acs"
 	"github.com/berth-project/berth/internal/controller"
+	"github.com/berth-project/berth/internal/lograte"
 	"github.com/berth-project/berth/internal/server"
 	"github.com/berth-project/berth/internal/store"
 )
@@ -61,6 +62,10 @@ type Config struct {
 	// labelled with account, cluster, task and container: tenants'
 	// identifiers on an endpoint without credentials, so only on request.
 	TenantMetrics bool
+	// MaxConnections caps the API listener's open connections (agents'
+	// websockets included): DefaultMaxConnections() when zero, no cap when
+	// negative. See connlimit.go.
+	MaxConnections int
 }
 
 func orDuration(d, def time.Duration) time.Duration {
@@ -110,6 +115,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	cfg.Log = lograte.Wrap(cfg.Log) // one broken agent or service cannot flood the log
 	if cfg.Getenv == nil {
 		cfg.Getenv = os.Getenv
 	}
@@ -135,6 +141,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
+	ln, capped := limitConnections(ln, cfg.MaxConnections, cfg.Log)
 	d.listener = ln
 	mux := http.NewServeMux()
 	// Timeouts like an AWS front end's: a client gets 20 s to send a
@@ -151,6 +158,9 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    64 << 10, // SigV4 headers are a few KiB
+		// Accept errors (at the open-file limit, many a second) go through
+		// the rate-limited log like everything else.
+		ErrorLog: slog.NewLogLogger(cfg.Log.Handler(), slog.LevelWarn),
 	}
 	apiHandler := &atomic.Pointer[http.Handler]{}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -162,6 +172,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	})
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	registry.MustRegister(capped.collectors()...)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
 	agentEndpoints := &atomic.Pointer[acs.Endpoints]{}
 	serveAgent := func(w http.ResponseWriter, r *http.Request) {
@@ -277,7 +288,7 @@ func (d *Daemon) runControllers(loops []func(context.Context) time.Duration, log
 func (d *Daemon) openStore(ctx context.Context) (*store.Store, error) {
 	endpoints := d.cfg.EtcdEndpoints
 	if len(endpoints) == 0 {
-		e, err := store.StartEmbedded(ctx, d.cfg.DataDir)
+		e, err := store.StartEmbedded(ctx, d.cfg.DataDir, store.WithLog(d.cfg.Log))
 		if err != nil {
 			return nil, err
 		}
@@ -285,7 +296,7 @@ func (d *Daemon) openStore(ctx context.Context) (*store.Store, error) {
 		endpoints = e.Endpoints()
 	}
 	d.etcdEndpoints = endpoints
-	cli, err := store.Dial(ctx, endpoints)
+	cli, err := store.Dial(ctx, endpoints, store.WithLog(d.cfg.Log))
 	if err != nil {
 		return nil, err
 	}

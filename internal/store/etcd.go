@@ -8,11 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
-	"go.uber.org/zap"
 )
 
 // Embedded is a single-member etcd server running inside this process, with its
@@ -22,6 +22,7 @@ import (
 type Embedded struct {
 	etcd      *embed.Etcd
 	clientURL string
+	closing   *atomic.Bool // quiets etcd's log while Close stops it
 }
 
 // unixSocketMax is the longest path a Unix socket may have on Linux (sun_path),
@@ -29,8 +30,9 @@ type Embedded struct {
 const unixSocketMax = 107
 
 // StartEmbedded starts etcd in dir (created if needed) and waits until it
-// serves. The caller must Close it.
-func StartEmbedded(ctx context.Context, dir string) (*Embedded, error) {
+// serves. The caller must Close it. etcd logs its warnings and errors
+// through WithLog's logger (slog.Default() without it).
+func StartEmbedded(ctx context.Context, dir string, opts ...Option) (*Embedded, error) {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
@@ -71,8 +73,9 @@ func StartEmbedded(ctx context.Context, dir string) (*Embedded, error) {
 	// are compacted so the database does not grow without bound.
 	cfg.AutoCompactionMode = embed.CompactorModePeriodic
 	cfg.AutoCompactionRetention = "1h"
-	cfg.LogLevel = "error"
-	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
+	cfg.LogLevel = "warn"
+	logOpts := collect(opts)
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(logOpts.zapLogger())
 
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
@@ -90,23 +93,27 @@ func StartEmbedded(ctx context.Context, dir string) (*Embedded, error) {
 		e.Close()
 		return nil, ctx.Err()
 	}
-	return &Embedded{etcd: e, clientURL: clientURL.String()}, nil
+	return &Embedded{etcd: e, clientURL: clientURL.String(), closing: logOpts.closing}, nil
 }
 
 // Endpoints are the client URLs of the embedded server.
 func (e *Embedded) Endpoints() []string { return []string{e.clientURL} }
 
 // Close stops etcd; everything acknowledged before is on disk.
-func (e *Embedded) Close() { e.etcd.Close() }
+func (e *Embedded) Close() {
+	e.closing.Store(true)
+	e.etcd.Close()
+}
 
 // Dial connects a client to etcd endpoints (the embedded server's or an
-// external cluster's).
-func Dial(ctx context.Context, endpoints []string) (*clientv3.Client, error) {
+// external cluster's). The client logs its warnings and errors through
+// WithLog's logger (slog.Default() without it).
+func Dial(ctx context.Context, endpoints []string, opts ...Option) (*clientv3.Client, error) {
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:   endpoints,
 		DialTimeout: 10 * time.Second,
 		Context:     ctx,
-		Logger:      zap.NewNop(),
+		Logger:      collect(opts).zapLogger(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("connect to etcd %v: %w", endpoints, err)
