@@ -45,6 +45,9 @@ type Placement struct {
 	Peers       map[string]string // container name in the task -> Docker container name
 	Volumes     map[string]string // task volume name -> bind source (host path or Docker volume name)
 	EnvFiles    map[string]string // environment file path -> its NAME=VALUE lines, read by the engine
+	// CgroupParent is the task's cgroup (see taskcgroup.go), "" for a task
+	// without one.
+	CgroupParent string
 }
 
 // Build maps one container of an agent task onto Docker's create request:
@@ -63,8 +66,9 @@ func Build(t *acsmsg.Task, c *acsmsg.Container, p Placement) (*container.Config,
 	host := &container.HostConfig{
 		Privileged: ecs.Val(c.Privileged),
 		Resources: container.Resources{
-			CPUShares: max(int64(ecs.Val(c.Cpu)), minCPUShares),
-			Memory:    int64(ecs.Val(c.Memory)) << 20,
+			CgroupParent: p.CgroupParent,
+			CPUShares:    max(int64(ecs.Val(c.Cpu)), minCPUShares),
+			Memory:       int64(ecs.Val(c.Memory)) << 20,
 		},
 	}
 	switch mode := ecs.Val(t.NetworkMode); mode {

@@ -26,7 +26,8 @@ import (
 
 // Runtime runs containers on the local Docker Engine.
 type Runtime struct {
-	cli *client.Client
+	cli         *client.Client
+	taskCgroups taskCgroups // see taskcgroup.go
 }
 
 // New connects to the Engine named by the environment (DOCKER_HOST, or the
@@ -197,6 +198,9 @@ func (r *Runtime) Inspect(ctx context.Context, id string) (State, error) {
 	st.StartedAt, _ = time.Parse(time.RFC3339Nano, c.State.StartedAt)
 	st.FinishedAt, _ = time.Parse(time.RFC3339Nano, c.State.FinishedAt)
 	st.Exited = !c.State.Running && st.FinishedAt.Year() > 1
+	if st.Exited && c.HostConfig != nil {
+		st.OOMKilled = r.oomKilled(ctx, c.HostConfig.CgroupParent, st.OOMKilled, st.ExitCode)
+	}
 	if c.Config != nil {
 		st.Labels = c.Config.Labels
 	}

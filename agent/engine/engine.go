@@ -31,6 +31,8 @@ type Engine struct {
 	wake   chan struct{}
 	starts chan struct{} // bounds the container starts in flight
 	sends  chan struct{} // bounds the reports in flight
+
+	cgroupsWarned bool // the machine's lack of task cgroups was logged
 }
 
 // startsInFlight is how many containers the engine creates and starts at

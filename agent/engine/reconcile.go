@@ -43,6 +43,9 @@ func (e *Engine) reconcile(ctx context.Context, full bool, dirty map[string]bool
 		if t.desired == statusStopped || t.known == statusStopped {
 			e.stop(ctx, t)
 		}
+		if t.known == statusStopped {
+			e.removeTaskCgroup(ctx, t)
+		}
 		e.queueReport(ctx, t)
 	}
 }
@@ -85,7 +88,10 @@ func observe(c *ctr, st docker.State) {
 	if st.Exited {
 		c.known, c.everRan = statusStopped, true
 		c.exitCode = ecs.Ptr(int32(st.ExitCode))
-		if st.OOMKilled {
+		// With a task cgroup, Docker marks every container of the task
+		// OOM-killed when one is (the kernel tells the whole subtree):
+		// those the agent was stopping were not.
+		if st.OOMKilled && !c.stopping {
 			c.reason = "OutOfMemoryError: Container killed due to memory usage"
 		}
 	}
@@ -94,6 +100,13 @@ func observe(c *ctr, st docker.State) {
 // advance starts what can start: volumes first, then each container whose
 // dependencies are met, in the task definition's order.
 func (e *Engine) advance(ctx context.Context, t *task) {
+	if !t.cgroupReady {
+		if err := e.createTaskCgroup(ctx, t); err != nil {
+			e.fail(t, err.Error())
+			return
+		}
+		t.cgroupReady = true
+	}
 	if !t.prepared {
 		if err := e.prepare(ctx, t); err != nil {
 			e.fail(t, err.Error())
@@ -189,7 +202,7 @@ func (e *Engine) start(ctx context.Context, t *task, c *ctr) {
 			peers[p.name] = dockerName(t, p)
 		}
 	}
-	cfg, host, err := docker.Build(t.spec, c.spec, docker.Placement{ClusterName: e.cluster, Instance: e.instance, Peers: peers, Volumes: t.volumeSources(), EnvFiles: env})
+	cfg, host, err := docker.Build(t.spec, c.spec, docker.Placement{ClusterName: e.cluster, Instance: e.instance, Peers: peers, Volumes: t.volumeSources(), EnvFiles: env, CgroupParent: t.cgroupParent})
 	if err != nil {
 		c.known, c.reason = statusStopped, err.Error()
 		return

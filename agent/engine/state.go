@@ -34,6 +34,12 @@ type task struct {
 	stoppedAt  time.Time
 	adoptedAt  time.Time // when a task without a payload was found in Docker
 
+	// The task's cgroup (taskcgroup.go).
+	cgroupReady        bool   // made, or found not needed
+	cgroupParent       string // its containers' cgroup parent; "" for none
+	cgroupRemoved      bool
+	cgroupRemoveWarned bool
+
 	reported      string   // the state last handed to the reporter, to report changes once
 	runningQueued bool     // a RUNNING report was handed to the reporter
 	outbox        []Report // reports not yet sent, oldest first (see report.go)
