@@ -50,7 +50,7 @@ func TestASandboxHoldsTheTasksAddressOnItsSubnetsNetwork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { rt.Client().ImageRemove(context.Background(), ref, imageRemoveOptions) })
+	t.Cleanup(func() { rt.Client().ImageRemove(context.Background(), ref, image.RemoveOptions{PruneChildren: true}) })
 
 	id, err := rt.RunSandbox(ctx, "berth-test-pause-"+arn[len(arn)-12:], sb)
 	if err != nil {
@@ -113,5 +113,3 @@ func TestASandboxHoldsTheTasksAddressOnItsSubnetsNetwork(t *testing.T) {
 		t.Fatalf("the network outlived its last container: %v", err)
 	}
 }
-
-var imageRemoveOptions = image.RemoveOptions{PruneChildren: true}

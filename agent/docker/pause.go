@@ -47,7 +47,7 @@ func (r *Runtime) PauseImage(ctx context.Context) (string, error) {
 	if r.pauseRef != "" {
 		return r.pauseRef, nil
 	}
-	exe, err := os.Executable()
+	exe, err := runningExecutable()
 	if err != nil {
 		return "", fmt.Errorf("find the agent's executable for the pause image: %w", err)
 	}
@@ -119,6 +119,18 @@ func (r *Runtime) buildPause(ctx context.Context, ref string, files map[string]s
 	}
 	_, err = r.cli.ImageInspect(ctx, ref)
 	return err
+}
+
+// runningExecutable is the file of the running agent: /proc/self/exe,
+// which stays the running binary even after an upgrade replaced the file
+// at its path, else the path os.Executable names.
+func runningExecutable() (string, error) {
+	const self = "/proc/self/exe"
+	if f, err := os.Open(self); err == nil {
+		f.Close()
+		return self, nil
+	}
+	return os.Executable()
 }
 
 func tarFile(tw *tar.Writer, name string, body io.Reader, size int64, mode int64) error {

@@ -110,11 +110,11 @@ func (e *Engine) sandboxReady(ctx context.Context, t *task) bool {
 	p := net.pause
 	switch {
 	case p == nil && net.removed:
-		e.fail(t, sandboxLost)
+		e.fail(t, lostReason(t))
 	case p == nil:
 		for _, c := range t.containers {
 			if c.id != "" {
-				e.fail(t, sandboxLost) // its containers outlived it (found by Adopt)
+				e.fail(t, lostReason(t)) // its containers outlived it (found by Adopt)
 				return false
 			}
 		}
@@ -128,9 +128,22 @@ func (e *Engine) sandboxReady(ctx context.Context, t *task) bool {
 	case p.known == statusStopped && p.reason != "":
 		e.fail(t, p.reason)
 	case p.known == statusStopped:
-		e.fail(t, sandboxLost)
+		e.fail(t, lostReason(t))
 	}
 	return false
+}
+
+// lostReason is why a task whose pause container is gone stops. An
+// essential container that exited says more: the agent removes the pause
+// of a task that ended so, and may die before it reported the task
+// STOPPED; its next run finds the containers without their pause.
+func lostReason(t *task) string {
+	for _, c := range t.containers {
+		if c.known == statusStopped && c.everRan && c.essential() {
+			return "Essential container in task exited"
+		}
+	}
+	return sandboxLost
 }
 
 // sandboxLost is the stoppedReason of a task whose pause container stopped

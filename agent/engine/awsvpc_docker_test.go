@@ -133,7 +133,7 @@ func TestAnAWSVPCTaskOnDocker(t *testing.T) {
 	if err != nil || st.Running {
 		t.Errorf("web after the task stopped: running %v (%v)", st.Running, err)
 	}
-	if _, err := rt.Client().NetworkInspect(ctx, docker.NetworkName(subnet), networkInspectOptions); !errdefs.IsNotFound(err) {
+	if _, err := rt.Client().NetworkInspect(ctx, docker.NetworkName(subnet), network.InspectOptions{}); !errdefs.IsNotFound(err) {
 		t.Errorf("the subnet's network outlived the last task on it: %v", err)
 	}
 }
@@ -162,4 +162,3 @@ func (e *Engine) pauseID(arn string) string {
 	}
 	return ""
 }
-var networkInspectOptions = network.InspectOptions{}

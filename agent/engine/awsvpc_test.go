@@ -132,8 +132,12 @@ func TestAnAWSVPCTaskWhoseNetworkFailsStops(t *testing.T) {
 		noENI  bool             // no attachment to report DETACHED
 	}{
 		{
-			name:   "a payload without a network interface",
-			task:   func() acsmsg.Task { tk := awsvpcTask("vpc", containerDef("web")); tk.ElasticNetworkInterfaces = nil; return tk },
+			name: "a payload without a network interface",
+			task: func() acsmsg.Task {
+				tk := awsvpcTask("vpc", containerDef("web"))
+				tk.ElasticNetworkInterfaces = nil
+				return tk
+			},
 			reason: "ResourceInitializationError: the awsvpc task's payload has no elastic network interface", noENI: true,
 		},
 		{
@@ -191,13 +195,16 @@ func TestAnAWSVPCTaskIsAdoptedWithItsPauseContainer(t *testing.T) {
 	cases := []struct {
 		name    string
 		pause   string // the earlier run's pause container: running, exited or "" (gone)
+		web     string // the earlier run's web: running, or exited (with 1)
 		want    string
 		reason  string
 		running bool // whether web runs at the end
 	}{
-		{name: "a running pause container is carried on with, at the same address", pause: "running", want: statusRunning, running: true},
-		{name: "a pause container that exited meanwhile stops the task", pause: "exited", want: statusStopped, reason: sandboxLost},
-		{name: "a pause container removed meanwhile stops the task, with no new one", pause: "", want: statusStopped, reason: sandboxLost},
+		{name: "a running pause container is carried on with, at the same address", pause: "running", web: "running", want: statusRunning, running: true},
+		{name: "a pause container that exited meanwhile stops the task", pause: "exited", web: "running", want: statusStopped, reason: sandboxLost},
+		{name: "a pause container removed meanwhile stops the task, with no new one", pause: "", web: "running", want: statusStopped, reason: sandboxLost},
+		{name: "a task that ended before the agent died, its pause removed, stops for its container's exit", pause: "", web: "exited",
+			want: statusStopped, reason: "Essential container in task exited"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -209,7 +216,7 @@ func TestAnAWSVPCTaskIsAdoptedWithItsPauseContainer(t *testing.T) {
 				if tc.pause != "" {
 					pauseID = h.f.leftoverSandbox(tk, tc.pause)
 				}
-				h.f.leftover(tk, web, testCluster, testInstance, "running", 0)
+				h.f.leftover(tk, web, testCluster, testInstance, tc.web, 1)
 				if err := h.e.Adopt(t.Context()); err != nil {
 					t.Fatal(err)
 				}
