@@ -69,6 +69,9 @@ var capabilities = []string{
 	"ecs.capability.env-files.s3",
 	"ecs.capability.execution-role-awslogs",
 	"ecs.capability.docker-plugin.local",
+	// awsvpc: the payload's network interface becomes a pause container's
+	// address on a Docker bridge of its subnet (agent/docker/awsvpc.go).
+	"ecs.capability.task-eni",
 }
 
 // attributes are what the instance registers with: custom ones first, then

@@ -219,8 +219,16 @@ func (a *Agent) submit(ctx context.Context, r engine.Report) error {
 	in := &ecs.SubmitTaskStateChangeInput{
 		Cluster: aws.String(a.cfg.Cluster),
 		Task:    aws.String(r.TaskARN),
-		Status:  aws.String(r.Status),
 	}
+	for _, att := range r.Attachments {
+		in.Attachments = append(in.Attachments, types.AttachmentStateChange{AttachmentArn: aws.String(att.ARN), Status: aws.String(att.Status)})
+	}
+	if r.Status == "" {
+		// An attachment's confirmation alone, as the stock agent sends
+		// one: no status, no containers.
+		return a.send(ctx, in)
+	}
+	in.Status = aws.String(r.Status)
 	if r.Reason != "" {
 		in.Reason = aws.String(r.Reason)
 	}
@@ -244,6 +252,11 @@ func (a *Agent) submit(ctx context.Context, r engine.Report) error {
 		}
 		in.Containers = append(in.Containers, cs)
 	}
+	return a.send(ctx, in)
+}
+
+// send makes one SubmitTaskStateChange call, its error marked as submit says.
+func (a *Agent) send(ctx context.Context, in *ecs.SubmitTaskStateChangeInput) error {
 	_, err := a.api.SubmitTaskStateChange(ctx, in)
 	if err != nil && final(err) {
 		return fmt.Errorf("%w: %w", engine.ErrRejected, err)

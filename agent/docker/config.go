@@ -48,6 +48,7 @@ type Placement struct {
 	// CgroupParent is the task's cgroup (see taskcgroup.go), "" for a task
 	// without one.
 	CgroupParent string
+	Sandbox      string // an awsvpc task's pause container id, whose network the container joins
 }
 
 // Build maps one container of an agent task onto Docker's create request:
@@ -81,6 +82,14 @@ func Build(t *acsmsg.Task, c *acsmsg.Container, p Placement) (*container.Config,
 		host.NetworkMode = "bridge"
 	case "host", "none":
 		host.NetworkMode = container.NetworkMode(mode)
+	case "awsvpc":
+		// The task's pause container holds its address (awsvpc.go); every
+		// container joins its namespace. Nothing is published: the address
+		// is reachable on every port, as an ENI's is.
+		if p.Sandbox == "" {
+			return nil, nil, fmt.Errorf("container %s: the task's pause container is not created", name)
+		}
+		host.NetworkMode = container.NetworkMode("container:" + p.Sandbox)
 	default:
 		return nil, nil, fmt.Errorf("network mode %q is not supported by berth agent yet", mode)
 	}
@@ -146,15 +155,20 @@ func Build(t *acsmsg.Task, c *acsmsg.Container, p Placement) (*container.Config,
 		}
 	}
 	mapLogDriver(host, cfg.Labels)
-	cfg.Labels[LabelTaskARN] = ecs.Val(t.Arn)
-	cfg.Labels[LabelContainerName] = name
-	cfg.Labels[LabelCluster] = p.ClusterName
-	if p.Instance != "" {
-		cfg.Labels[LabelInstance] = p.Instance
-	}
-	cfg.Labels[LabelTaskDefFamily] = ecs.Val(t.Family)
-	cfg.Labels[LabelTaskDefVersion] = ecs.Val(t.Version)
+	setTaskLabels(cfg.Labels, t, name, p)
 	return cfg, host, nil
+}
+
+// setTaskLabels sets the labels that make a container one of the task's.
+func setTaskLabels(labels map[string]string, t *acsmsg.Task, name string, p Placement) {
+	labels[LabelTaskARN] = ecs.Val(t.Arn)
+	labels[LabelContainerName] = name
+	labels[LabelCluster] = p.ClusterName
+	if p.Instance != "" {
+		labels[LabelInstance] = p.Instance
+	}
+	labels[LabelTaskDefFamily] = ecs.Val(t.Family)
+	labels[LabelTaskDefVersion] = ecs.Val(t.Version)
 }
 
 // environment is the container's Env: environment files first, then the

@@ -87,7 +87,13 @@ func TestBuildNetworkModesAndDefaults(t *testing.T) {
 		t.Fatalf("cpu 0 should get Docker's minimum shares, no memory limit: %v %+v", err, host.Resources)
 	}
 	if _, _, err := Build(agentTask("awsvpc", c), &c, Placement{}); err == nil {
-		t.Fatal("awsvpc should be refused until it is supported")
+		t.Fatal("an awsvpc container must not be created before its task's pause container")
+	}
+	pm := c
+	pm.PortMappings = []acsmsg.PortMapping{{ContainerPort: ecs.Ptr(int32(8080)), HostPort: ecs.Ptr(int32(8080))}}
+	cfg, host, err := Build(agentTask("awsvpc", pm), &pm, Placement{Sandbox: "0123abcd"})
+	if err != nil || host.NetworkMode != "container:0123abcd" || len(host.PortBindings) != 0 || len(cfg.ExposedPorts) != 0 {
+		t.Fatalf("awsvpc: the container must join the pause container's network and publish nothing: %v %+v", err, host)
 	}
 	m := c
 	m.MountPoints = []acsmsg.MountPoint{{SourceVolume: ecs.Ptr("nope"), ContainerPath: ecs.Ptr("/x")}}

@@ -12,6 +12,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
@@ -28,6 +29,9 @@ import (
 type Runtime struct {
 	cli         *client.Client
 	taskCgroups taskCgroups // see taskcgroup.go
+
+	pauseMu  sync.Mutex // held while the pause image is looked for or built
+	pauseRef string     // the pause image, once built or found (pause.go)
 }
 
 // New connects to the Engine named by the environment (DOCKER_HOST, or the

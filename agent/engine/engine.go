@@ -146,6 +146,10 @@ func (e *Engine) Adopt(ctx context.Context) error {
 			t = &task{arn: arn, known: statusNone, desired: statusRunning, createdAt: time.Now(), adoptedAt: time.Now(), prepared: true}
 			e.tasks[arn] = t
 		}
+		if st.Labels[docker.LabelContainerName] == docker.PauseContainerName {
+			adoptSandbox(t, st) // not one of the task's containers: it holds their network
+			continue
+		}
 		c := &ctr{name: st.Labels[docker.LabelContainerName], id: st.ID, known: statusCreated}
 		t.containers = append(t.containers, c)
 		observe(c, st)

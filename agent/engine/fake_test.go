@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -29,19 +30,20 @@ import (
 type fakeRuntime struct {
 	t testing.TB // for the test-side helpers only: runtime calls may outlive the test
 
-	mu         sync.Mutex
-	containers map[string]*fakeContainer // by id
-	byName     map[string]string         // Docker name -> id
-	seq        int                       // for ids
-	starts     int                       // for start order
-	calls      []fakeCall                // runtime calls, as they were made
-	history    []string                  // what happened to containers, in order: "start db", "exit db 1"
-	events     chan string
-	held       map[string]chan struct{} // container name -> closed when its held start may go on
-	stubborn   map[string]bool          // container name -> ignores SIGTERM
-	quick      map[string]int           // container name -> exits with this code as soon as it starts
-	pullErrors map[string]error         // image -> why its pull fails
-	hostPorts  int                      // host ports handed out, as Docker's ephemeral range
+	mu           sync.Mutex
+	containers   map[string]*fakeContainer // by id
+	byName       map[string]string         // Docker name -> id
+	seq          int                       // for ids
+	starts       int                       // for start order
+	calls        []fakeCall                // runtime calls, as they were made
+	history      []string                  // what happened to containers, in order: "start db", "exit db 1"
+	events       chan string
+	held         map[string]chan struct{} // container name -> closed when its held start may go on
+	stubborn     map[string]bool          // container name -> ignores SIGTERM
+	quick        map[string]int           // container name -> exits with this code as soon as it starts
+	pullErrors   map[string]error         // image -> why its pull fails
+	hostPorts    int                      // host ports handed out, as Docker's ephemeral range
+	sandboxError error                    // why RunSandbox fails
 }
 
 type fakeContainer struct {
@@ -56,6 +58,8 @@ type fakeContainer struct {
 	startedAt   time.Time
 	finishedAt  time.Time
 	bindings    []docker.Binding // published ports, shown while it runs (as Docker's NetworkSettings)
+	netns       string           // the id of the container whose network it joins (network mode container:<id>)
+	sandbox     *docker.Sandbox  // a pause container's network (fake_awsvpc_test.go)
 }
 
 // fakeCall is one call the engine made. Subject is the container name for
@@ -123,6 +127,9 @@ func (f *fakeRuntime) Create(ctx context.Context, name string, cfg *container.Co
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, fakeCall{op: "Create", subject: cfg.Labels[docker.LabelContainerName]})
 	c := f.createLocked(name, cfg)
+	if mode := string(host.NetworkMode); strings.HasPrefix(mode, "container:") {
+		c.netns = strings.TrimPrefix(mode, "container:")
+	}
 	if c.bindings == nil {
 		for _, port := range slices.Sorted(maps.Keys(host.PortBindings)) {
 			for _, b := range host.PortBindings[port] {
@@ -159,6 +166,9 @@ func (f *fakeRuntime) Start(ctx context.Context, id string) error {
 		}
 	}
 	if c.state != "running" {
+		if err := f.joinLocked(c); err != nil {
+			return err
+		}
 		f.startLocked(c)
 		if code, ok := f.quick[c.name]; ok {
 			f.exitLocked(c, code) // before Start returns, as a process that does nothing
@@ -256,7 +266,7 @@ func (c *fakeContainer) stateLocked() docker.State {
 // as the engine builds its own, so it carries the same name and labels.
 func (f *fakeRuntime) leftover(tk acsmsg.Task, def acsmsg.Container, cluster, instance, state string, code int) string {
 	f.t.Helper()
-	cfg, _, err := docker.Build(&tk, &def, docker.Placement{ClusterName: cluster, Instance: instance})
+	cfg, _, err := docker.Build(&tk, &def, docker.Placement{ClusterName: cluster, Instance: instance, Sandbox: "an-earlier-pause"})
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ func (e *Engine) reconcile(ctx context.Context, full bool, dirty map[string]bool
 	defer e.mu.Unlock()
 	for _, t := range e.tasks {
 		e.observeTask(ctx, t, full, dirty)
+		e.observeSandbox(ctx, t, full, dirty)
 		if t.spec != nil && t.desired == statusRunning && t.known != statusStopped {
 			e.advance(ctx, t)
 		}
@@ -114,6 +115,9 @@ func (e *Engine) advance(ctx context.Context, t *task) {
 		}
 		t.prepared = true
 	}
+	if !e.sandboxReady(ctx, t) {
+		return // an awsvpc task's containers start once its network exists
+	}
 	for _, c := range t.containers {
 		switch {
 		case c.known == statusRunning || (c.known == statusStopped && c.everRan):
@@ -202,7 +206,8 @@ func (e *Engine) start(ctx context.Context, t *task, c *ctr) {
 			peers[p.name] = dockerName(t, p)
 		}
 	}
-	cfg, host, err := docker.Build(t.spec, c.spec, docker.Placement{ClusterName: e.cluster, Instance: e.instance, Peers: peers, Volumes: t.volumeSources(), EnvFiles: env, CgroupParent: t.cgroupParent})
+	cfg, host, err := docker.Build(t.spec, c.spec, docker.Placement{ClusterName: e.cluster, Instance: e.instance, Peers: peers, Volumes: t.volumeSources(), EnvFiles: env,
+		CgroupParent: t.cgroupParent, Sandbox: t.sandboxID()})
 	if err != nil {
 		c.known, c.reason = statusStopped, err.Error()
 		return
@@ -316,6 +321,9 @@ func (e *Engine) stop(ctx context.Context, t *task) {
 		}
 	}
 	if all && t.known != statusStopped {
+		if !e.sandboxRemoved(ctx, t) {
+			return // an awsvpc task is STOPPED once its network is gone too
+		}
 		t.known, t.stoppedAt = statusStopped, time.Now()
 	}
 }

@@ -27,6 +27,17 @@ type Report struct {
 	PullStartedAt      time.Time
 	PullStoppedAt      time.Time
 	ExecutionStoppedAt time.Time
+	// Attachments are an awsvpc task's network interface attachment:
+	// ATTACHED alone in a report with no Status (the stock agent's
+	// confirmation, sent before RUNNING), DETACHED in the STOPPED report.
+	Attachments []AttachmentReport
+}
+
+// AttachmentReport is an attachment's status, as SubmitTaskStateChange's
+// attachments carry it.
+type AttachmentReport struct {
+	ARN    string
+	Status string // ATTACHED or DETACHED
 }
 
 // ContainerReport is one container's part of a Report.
@@ -76,7 +87,7 @@ func (e *Engine) queueReport(ctx context.Context, t *task) {
 	}
 	r := Report{TaskARN: t.arn, Status: t.known, PullStartedAt: t.pullStart, PullStoppedAt: t.pullStop}
 	if t.known == statusStopped {
-		r.Reason, r.ExecutionStoppedAt = t.reason, t.stoppedAt
+		r.Reason, r.ExecutionStoppedAt, r.Attachments = t.reason, t.stoppedAt, t.detached()
 	}
 	var sig []string
 	for _, c := range t.containers {
@@ -99,6 +110,12 @@ func (e *Engine) queueReport(ctx context.Context, t *task) {
 	}
 	t.reported = state
 	t.runningQueued = t.runningQueued || r.Status == statusRunning
+	e.enqueue(ctx, t, r)
+}
+
+// enqueue puts a report in the task's outbox and starts sending it unless
+// that is under way.
+func (e *Engine) enqueue(ctx context.Context, t *task, r Report) {
 	// A report replaces an unsent one of the same status, as it says all
 	// that one did (container states only move forward); it never
 	// replaces one of another status, so a STOPPED never overtakes the

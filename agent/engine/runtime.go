@@ -30,6 +30,13 @@ type Runtime interface {
 	Start(ctx context.Context, id string) error
 	// Stop sends SIGTERM, then SIGKILL after timeout.
 	Stop(ctx context.Context, id string, timeout time.Duration) error
+	// RunSandbox creates and starts an awsvpc task's pause container under
+	// name, on its subnet's network at its address, and answers its id
+	// (the existing one's for a name already taken).
+	RunSandbox(ctx context.Context, name string, s docker.Sandbox) (string, error)
+	// RemoveSandbox stops and removes a pause container (and the subnet's
+	// network once no container is on it); one already gone is no error.
+	RemoveSandbox(ctx context.Context, id string) error
 }
 
 // The Docker runtime is what the agent passes to New.

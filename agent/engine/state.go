@@ -27,7 +27,8 @@ type task struct {
 	reason  string       // why it stopped, when the agent decided it
 
 	containers []*ctr
-	prepared   bool // volumes exist
+	net        *sandbox // an awsvpc task's network (awsvpc.go); nil in other network modes
+	prepared   bool     // volumes exist
 	createdAt  time.Time
 	pullStart  time.Time
 	pullStop   time.Time
