@@ -36,7 +36,11 @@ type Config struct {
 	AvailabilityZone string            // the ecs.availability-zone attribute
 	Attributes       map[string]string // custom attributes
 	ReservedMemory   int               // MiB kept back from tasks
-	Log              *slog.Logger
+	// Capacity is the kind of capacity the host offers: EC2 (the default)
+	// for EC2 tasks, EXTERNAL for EXTERNAL tasks (as ECS Anywhere), or
+	// FARGATE for FARGATE and FARGATE_SPOT tasks (see capacity.go).
+	Capacity string
+	Log      *slog.Logger
 	// Ready, when set, is called once the instance is registered.
 	Ready func(instanceARN string)
 }
@@ -135,7 +139,7 @@ func (a *Agent) register(ctx context.Context, dockerVersion string) error {
 		out, err := a.api.RegisterContainerInstance(ctx, in)
 		if err == nil {
 			a.instance = aws.ToString(out.ContainerInstance.ContainerInstanceArn)
-			a.log.Info("registered", "cluster", a.cfg.Cluster, "containerInstance", a.instance)
+			a.log.Info("registered", "cluster", a.cfg.Cluster, "containerInstance", a.instance, "capacity", capacityOf(a.cfg))
 			return a.saveState(state{Cluster: a.cfg.Cluster, ContainerInstanceARN: a.instance})
 		}
 		if final(err) && in.ContainerInstanceArn != nil {

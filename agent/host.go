@@ -89,6 +89,7 @@ func attributes(cfg Config) []types.Attribute {
 	for _, c := range capabilities {
 		out = append(out, types.Attribute{Name: aws.String(c)})
 	}
+	out = append(out, capacityAttributes(cfg)...)
 	arch := map[string]string{"amd64": "x86_64", "arm64": "arm64"}[runtime.GOARCH]
 	out = append(out,
 		types.Attribute{Name: aws.String("ecs.os-type"), Value: aws.String("linux")},

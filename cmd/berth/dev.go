@@ -78,8 +78,18 @@ func runDev(args []string) error {
 			d.Stop(context.Background())
 			return fmt.Errorf("register the emulated instance: %w", err)
 		}
+		// And Fargate capacity, so FARGATE tasks run with no setup.
+		if _, err := api.RegisterContainerInstance(ctx, devFargateInstance()); err != nil {
+			d.Stop(context.Background())
+			return fmt.Errorf("register the emulated Fargate capacity: %w", err)
+		}
 		printHowTo(endpoint, aws.ToString(out.ContainerInstance.ContainerInstanceArn), own)
 	} else {
+		go runDevFargate(ctx, agentDone, agent.Config{
+			Server: endpoint, Cluster: agent.AllClusters, Region: "us-east-1",
+			Credentials: aws.Credentials{AccessKeyID: own.AccessKeyID, SecretAccessKey: own.SecretAccessKey},
+			DataDir:     filepath.Join(*dataDir, "agent-dev-fargate"), ReservedMemory: 256, Log: log, Capacity: agent.CapacityFargate,
+		})
 		go run(ctx, agentDone, agent.Config{
 			Server: endpoint, Cluster: "default", Region: "us-east-1",
 			Credentials: aws.Credentials{AccessKeyID: own.AccessKeyID, SecretAccessKey: own.SecretAccessKey},

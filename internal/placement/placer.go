@@ -130,7 +130,7 @@ func (p *placer) placeBatch(batch []*Request) {
 					continue
 				}
 			}
-			if r.Only == nil && len(insts) == 0 {
+			if r.Only == nil && noCapacity(r, insts) {
 				r.Err = ErrNoInstances
 			}
 		}
@@ -163,6 +163,8 @@ func (p *placer) placeBatch(batch []*Request) {
 // one scheduler pass places them all, in the order they arrived.
 type requestGroup struct {
 	demand *scheduler.Demand
+	part   Part    // what its parts share: launch type and capacity provider
+	launch *Launch // the first request's launch (the same task definition for all)
 	items  []groupItem
 }
 
@@ -189,7 +191,7 @@ func groupRequests(batch []*Request) []*requestGroup {
 			sig := r.Launch.signature(part)
 			g := bySig[sig]
 			if g == nil {
-				g = &requestGroup{demand: r.Launch.Demand(part.CapacityProvider)}
+				g = newGroup(r.Launch, part)
 				bySig[sig] = g
 				out = append(out, g)
 			}
@@ -216,8 +218,8 @@ func (p *placer) placeGroup(sc state.Scope, g *requestGroup, insts []*Instance, 
 	}
 	cands := make([]*scheduler.Candidate, 0, len(insts))
 	for _, pi := range insts {
-		// Capacity designated for Fargate takes only Fargate's tasks.
-		if g.demand.CapacityProvider != "" || !state.IsBuiltInProvider(pi.Rec.CapacityProviderName) {
+		// Each launch type lands on its own kind of capacity (launchtypes.go).
+		if g.takes(pi.Rec) {
 			cands = append(cands, pi.cand)
 		}
 	}
@@ -231,7 +233,7 @@ func (p *placer) placeGroup(sc state.Scope, g *requestGroup, insts []*Instance, 
 		share := scheduler.Result{Placed: res.Placed[:n]}
 		res.Placed = res.Placed[n:]
 		if n < it.part.Count {
-			share.Failures = res.Failures
+			share.Failures = g.failures(res)
 		}
 		p.record(sc, it.req, it.part, share, byID)
 	}
@@ -243,8 +245,7 @@ func (p *placer) record(sc state.Scope, r *Request, part Part, res scheduler.Res
 	for _, pl := range res.Placed {
 		pi := byID[pl.Candidate.ID]
 		t := p.pl.newTask(sc, r.Launch, pi.Rec)
-		t.LaunchType = part.LaunchType
-		t.CapacityProviderName = part.CapacityProvider
+		stampLaunch(t, r.Launch, part)
 		t.AssignGPUs(pl.GPUs)
 		if !pi.copied {
 			cp := *pi.Rec // a private copy: the view's record is shared
@@ -261,7 +262,7 @@ func (p *placer) record(sc state.Scope, r *Request, part Part, res scheduler.Res
 	for _, f := range res.Failures {
 		if !seen[f.ARN] {
 			seen[f.ARN] = true
-			r.Failures = append(r.Failures, ecs.Failure{Arn: ecs.Ptr(f.ARN), Reason: ecs.Ptr(f.Reason)})
+			r.Failures = append(r.Failures, ecs.Failure{Arn: strOrNil(f.ARN), Reason: ecs.Ptr(f.Reason)})
 		}
 	}
 }
@@ -287,4 +288,12 @@ func (pl *Placer) Place(ctx context.Context, req *Request) error {
 		// had the reply been lost on the way back.
 		return ctx.Err()
 	}
+}
+
+// strOrNil: nil for "", as a failure that names no resource shows no arn.
+func strOrNil(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }

@@ -26,12 +26,14 @@ func (pl *Placer) DaemonInstances(sc state.Scope, cl *state.Cluster, r *state.Se
 	var out []rollout.DaemonInstance
 	p := r.Primary()
 	var demand *scheduler.Demand
+	kind := state.KindEC2
 	if p != nil {
 		l, err := pl.ServiceLaunch(sc, cl, r, p)
 		if err != nil {
 			return nil, err
 		}
 		demand = l.Demand("")
+		kind = Part{LaunchType: l.LaunchType}.kind()
 		demand.CPU, demand.Memory, demand.Ports, demand.PortsUDP, demand.GPUs, demand.DynamicPorts = 0, 0, nil, nil, 0, 0
 	}
 	for _, o := range pl.state.Store().List(sc.Prefix(state.KindInstance)+cl.Name+"/", "", 0) {
@@ -42,7 +44,7 @@ func (pl *Placer) DaemonInstances(sc state.Scope, cl *state.Cluster, r *state.Se
 		if inst.Status == state.StatusInactive {
 			continue
 		}
-		eligible := inst.Status == state.StatusActive && demand != nil && !state.IsBuiltInProvider(inst.CapacityProviderName)
+		eligible := inst.Status == state.StatusActive && demand != nil && state.CapacityKind(inst) == kind
 		if eligible {
 			cand := pl.Candidate(sc, inst)
 			cand.AgentConnected = true // a disconnected agent does not make its tasks go

@@ -273,19 +273,18 @@ func (s *Server) clusterView(sc state.Scope, c *state.Cluster, include map[ecs.C
 }
 
 // clusterStatistics are the per-launch-type counts ECS reports with
-// include=STATISTICS. Berth runs every task on container instances, so the
-// Fargate counts are those of FARGATE-launched tasks mapped onto them.
+// include=STATISTICS, each of the tasks of its launch type.
 func (s *Server) clusterStatistics(sc state.Scope, c *state.Cluster) []ecs.KeyValuePair {
 	stat := func(name string, n int) ecs.KeyValuePair {
 		return ecs.KeyValuePair{Name: ecs.Ptr(name), Value: ecs.Ptr(itoa(n))}
 	}
 	return []ecs.KeyValuePair{
-		stat("runningEC2TasksCount", s.clusterTaskCount(sc, c.Name, "RUNNING")),
-		stat("runningFargateTasksCount", 0),
-		stat("pendingEC2TasksCount", s.clusterTaskCount(sc, c.Name, "PENDING")),
-		stat("pendingFargateTasksCount", 0),
-		stat("runningExternalTasksCount", 0),
-		stat("pendingExternalTasksCount", 0),
+		stat("runningEC2TasksCount", s.clusterLaunchTaskCount(sc, c.Name, "RUNNING", ecs.LaunchTypeEc2)),
+		stat("runningFargateTasksCount", s.clusterLaunchTaskCount(sc, c.Name, "RUNNING", ecs.LaunchTypeFargate)),
+		stat("pendingEC2TasksCount", s.clusterLaunchTaskCount(sc, c.Name, "PENDING", ecs.LaunchTypeEc2)),
+		stat("pendingFargateTasksCount", s.clusterLaunchTaskCount(sc, c.Name, "PENDING", ecs.LaunchTypeFargate)),
+		stat("runningExternalTasksCount", s.clusterLaunchTaskCount(sc, c.Name, "RUNNING", ecs.LaunchTypeExternal)),
+		stat("pendingExternalTasksCount", s.clusterLaunchTaskCount(sc, c.Name, "PENDING", ecs.LaunchTypeExternal)),
 		stat("activeEC2ServiceCount", s.clusterServiceCount(sc, c.Name, false)),
 		stat("activeFargateServiceCount", 0),
 		stat("drainingEC2ServiceCount", 0),

@@ -20,7 +20,7 @@ func (s *Server) clusterInstanceCount(sc state.Scope, cluster string) int {
 	n := 0
 	for _, o := range s.store.List(sc.Prefix(state.KindInstance)+cluster+"/", "", 0) {
 		r, err := decode[state.Instance](s, o)
-		if err == nil && (r.Status == state.StatusActive || r.Status == state.StatusDraining) {
+		if err == nil && (r.Status == state.StatusActive || r.Status == state.StatusDraining) && !state.IsFargateCapacity(r) {
 			n++
 		}
 	}
@@ -286,6 +286,9 @@ func (s *Server) ListContainerInstances(ctx context.Context, in *ecs.ListContain
 		}
 		if in.Status != "" && r.Status != string(in.Status) || in.Status == "" && r.Status == state.StatusInactive {
 			return false
+		}
+		if state.IsFargateCapacity(r) {
+			return false // ECS shows no instances for Fargate (fargate.go)
 		}
 		return filter == nil || filter.Match(queryInstance{s: s, sc: sc, r: r})
 	})

@@ -365,6 +365,8 @@ func TestHostPortsByNetworkMode(t *testing.T) {
 	})
 }
 
+// TestFargateRunsOnDesignatedInstances: capacity designated FARGATE_SPOT
+// takes only FARGATE_SPOT's tasks, and EC2 tasks stay off it.
 func TestFargateRunsOnDesignatedInstances(t *testing.T) {
 	ctx := context.Background()
 	srv := berthtest.Start(t)
@@ -374,9 +376,8 @@ func TestFargateRunsOnDesignatedInstances(t *testing.T) {
 	}
 	eni := attr("ecs.capability.task-eni", "") // awsvpc tasks need it
 	plain := registerTestInstance(t, c, "fg", "i-0000000000000001", eni)
-	fargate := registerTestInstance(t, c, "fg", "i-0000000000000002", eni, attr("berth.capacity-provider", "FARGATE"))
 	spot := registerTestInstance(t, c, "fg", "i-0000000000000003", eni, attr("berth.capacity-provider", "FARGATE_SPOT"))
-	for _, in := range []types.ContainerInstance{plain, fargate, spot} {
+	for _, in := range []types.ContainerInstance{plain, spot} {
 		srv.Attach("fg", aws.ToString(in.ContainerInstanceArn), true)
 	}
 	if _, err := c.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{
@@ -387,25 +388,19 @@ func TestFargateRunsOnDesignatedInstances(t *testing.T) {
 		t.Fatal(err)
 	}
 	net := &types.NetworkConfiguration{AwsvpcConfiguration: &types.AwsVpcConfiguration{Subnets: []string{"subnet-12345678"}}}
-	where := func(out *ecs.RunTaskOutput) (string, string, types.LaunchType) {
-		if len(out.Tasks) != 1 {
-			t.Fatalf("tasks %d failures %v", len(out.Tasks), reasons(out.Failures))
-		}
-		return aws.ToString(out.Tasks[0].ContainerInstanceArn), aws.ToString(out.Tasks[0].CapacityProviderName), out.Tasks[0].LaunchType
-	}
 	for range 4 {
-		inst, cp, lt := where(runTask(t, c, &ecs.RunTaskInput{Cluster: aws.String("fg"), TaskDefinition: aws.String("fn"), LaunchType: types.LaunchTypeFargate, NetworkConfiguration: net}))
-		if inst != aws.ToString(fargate.ContainerInstanceArn) || cp != "FARGATE" || lt != types.LaunchTypeFargate {
-			t.Fatalf("launch type FARGATE placed on %s (%s, %s)", inst, cp, lt)
+		out := runTask(t, c, &ecs.RunTaskInput{Cluster: aws.String("fg"), TaskDefinition: aws.String("fn"), LaunchType: types.LaunchTypeFargate, NetworkConfiguration: net})
+		if len(out.Tasks) != 0 || len(out.Failures) != 1 {
+			t.Fatalf("launch type FARGATE on FARGATE_SPOT capacity: tasks %d failures %v", len(out.Tasks), out.Failures)
 		}
-		inst, cp, lt = where(runTask(t, c, &ecs.RunTaskInput{Cluster: aws.String("fg"), TaskDefinition: aws.String("fn"), NetworkConfiguration: net,
-			CapacityProviderStrategy: []types.CapacityProviderStrategyItem{{CapacityProvider: aws.String("FARGATE_SPOT"), Weight: 1}}}))
-		if inst != aws.ToString(spot.ContainerInstanceArn) || cp != "FARGATE_SPOT" || lt != types.LaunchTypeFargate {
-			t.Fatalf("FARGATE_SPOT placed on %s (%s, %s)", inst, cp, lt)
+		out = runTask(t, c, &ecs.RunTaskInput{Cluster: aws.String("fg"), TaskDefinition: aws.String("fn"), NetworkConfiguration: net,
+			CapacityProviderStrategy: []types.CapacityProviderStrategyItem{{CapacityProvider: aws.String("FARGATE_SPOT"), Weight: 1}}})
+		if len(out.Tasks) != 1 || aws.ToString(out.Tasks[0].CapacityProviderName) != "FARGATE_SPOT" || out.Tasks[0].LaunchType != types.LaunchTypeFargate {
+			t.Fatalf("FARGATE_SPOT: %+v %v", out.Tasks, out.Failures)
 		}
-		inst, _, lt = where(runTask(t, c, &ecs.RunTaskInput{Cluster: aws.String("fg"), TaskDefinition: aws.String("fn"), LaunchType: types.LaunchTypeEc2, NetworkConfiguration: net}))
-		if inst != aws.ToString(plain.ContainerInstanceArn) || lt != types.LaunchTypeEc2 {
-			t.Fatalf("EC2 placed on %s (%s): instances designated for Fargate take Fargate tasks only", inst, lt)
+		out = runTask(t, c, &ecs.RunTaskInput{Cluster: aws.String("fg"), TaskDefinition: aws.String("fn"), LaunchType: types.LaunchTypeEc2, NetworkConfiguration: net})
+		if len(out.Tasks) != 1 || aws.ToString(out.Tasks[0].ContainerInstanceArn) != aws.ToString(plain.ContainerInstanceArn) {
+			t.Fatalf("EC2: %+v %v: instances designated for Fargate take Fargate tasks only", out.Tasks, out.Failures)
 		}
 	}
 }

@@ -152,6 +152,14 @@ func (s *Server) checkService(sc state.Scope, cl *state.Cluster, r *state.Servic
 	if !hasCompatibility(td.Compatibilities, ecs.Compatibility(lt)) {
 		return errLaunchTypeUnsupported(lt)
 	}
+	if err := checkPlatformVersion(lt, r.PlatformVersion); err != nil {
+		return err
+	}
+	if lt == string(ecs.LaunchTypeFargate) {
+		if err := checkFargateLaunch(r.PlacementConstraints, r.PlacementStrategy, td, nil); err != nil {
+			return err
+		}
+	}
 	if td.NetworkMode == ecs.NetworkModeAwsvpc && (r.NetworkConfiguration == nil || r.NetworkConfiguration.AwsvpcConfiguration == nil) {
 		return errAwsvpcNeedsNetwork()
 	}

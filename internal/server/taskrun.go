@@ -130,6 +130,9 @@ func (s *Server) RunTask(ctx context.Context, in *ecs.RunTaskRequest) (*ecs.RunT
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkRunTaskLaunch(sc, l, in); err != nil {
+		return nil, err
+	}
 	l.StartedBy, l.Group, l.ExecCmd = ecs.Val(in.StartedBy), ecs.Val(in.Group), ecs.Val(in.EnableExecuteCommand)
 	if ecs.Val(in.EnableECSManagedTags) {
 		l.Tags = append(l.Tags, placement.ManagedTags(l.Cluster.Name, "")...)

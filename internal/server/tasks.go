@@ -78,6 +78,7 @@ func taskView(t *state.Task, withTags bool) ecs.Task {
 		HealthStatus:         ecs.HealthStatus(t.HealthStatus),
 		Attributes:           []ecs.Attribute{{Name: ecs.Ptr("ecs.cpu-architecture"), Value: ecs.Ptr("x86_64")}},
 	}
+	fargateView(t, &out)
 	if out.Overrides == nil {
 		out.Overrides = &ecs.TaskOverride{} // ECS answers the object; its lists are filled in as []
 	}

@@ -35,7 +35,7 @@ type Config struct {
 	CPU         int               // CPU units per instance
 	Memory      int               // MiB per instance
 	Zones       []string          // ecs.availability-zone cycles through them
-	Attributes  map[string]string // custom attributes of every instance
+	Attributes  map[string]string // custom attributes of every instance ("": a capability, no value)
 	// Parallel bounds the registrations, and the state reports, in flight.
 	Parallel int
 	// Passive instances hold their sessions and acknowledge what they are
@@ -204,7 +204,11 @@ func (f *Fleet) register(ctx context.Context, i int) (string, error) {
 		attrs = append(attrs, types.Attribute{Name: aws.String("ecs.availability-zone"), Value: aws.String(z)})
 	}
 	for k, v := range f.cfg.Attributes {
-		attrs = append(attrs, types.Attribute{Name: aws.String(k), Value: aws.String(v)})
+		a := types.Attribute{Name: aws.String(k)}
+		if v != "" { // "": a capability, which has no value (ECS drops an empty one)
+			a.Value = aws.String(v)
+		}
+		attrs = append(attrs, a)
 	}
 	for _, c := range capabilities {
 		attrs = append(attrs, types.Attribute{Name: aws.String(c)})

@@ -119,6 +119,7 @@ type Task struct {
 	InstanceARN          string            `json:"instanceArn"`
 	LaunchType           string            `json:"launchType"`
 	CapacityProviderName string            `json:"capacityProviderName,omitempty"`
+	Platform             *Platform         `json:"platform,omitempty"` // a Fargate task's (launchtypes.go)
 	DesiredStatus        string            `json:"desiredStatus"`
 	LastStatus           string            `json:"lastStatus"`
 	Overrides            *ecs.TaskOverride `json:"overrides,omitempty"`
