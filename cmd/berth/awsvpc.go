@@ -51,4 +51,3 @@ func awsvpcFlags(fs *flag.FlagSet) func() (state.AddressPool, error) {
 		return p, nil
 	}
 }
-

@@ -166,7 +166,6 @@ func TestAwsvpcTaskStatusesFollowItsInterface(t *testing.T) {
 	}
 }
 
-
 // With the simulated agent, which reports the interface as Berth's agent
 // does, the SDK's waiters see the task RUNNING and then STOPPED, and a bridge
 // task alongside is as it always was: no attachments, PENDING first.
