@@ -25,6 +25,9 @@ func awsvpcTaskDef(family string) *ecs.RegisterTaskDefinitionInput {
 }
 
 func inSubnets(subnets ...string) *types.NetworkConfiguration {
+	if subnets == nil {
+		subnets = []string{} // given, and empty: the SDK refuses a missing list itself
+	}
 	return &types.NetworkConfiguration{AwsvpcConfiguration: &types.AwsVpcConfiguration{Subnets: subnets, SecurityGroups: []string{"sg-0123456789abcdef0"}}}
 }
 
