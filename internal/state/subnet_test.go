@@ -52,7 +52,9 @@ func TestPickRangeChoosesAFreeRangeOfThePool(t *testing.T) {
 }
 
 func TestAddressPoolValidation(t *testing.T) {
-	pin := func(id, cidr string) map[string]netip.Prefix { return map[string]netip.Prefix{id: netip.MustParsePrefix(cidr)} }
+	pin := func(id, cidr string) map[string]netip.Prefix {
+		return map[string]netip.Prefix{id: netip.MustParsePrefix(cidr)}
+	}
 	for _, tc := range []struct {
 		name string
 		pool AddressPool
