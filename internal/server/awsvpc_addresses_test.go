@@ -123,24 +123,35 @@ func TestAwsvpcAddressesAreReusedOnceStopped(t *testing.T) {
 			t.Fatalf("addresses %v, want .4 to .6", byAddr)
 		}
 	}
+	attachmentOf := func(arn string) string {
+		return "arn:aws:ecs:us-east-1:" + account + ":attachment/" + aws.ToString(describeTask(t, c, "tiny", arn).Attachments[0].Id)
+	}
+	// deprovision brings a task to DEPROVISIONING as its agent would: the
+	// interface ATTACHED, then told to stop, then its containers STOPPED.
+	deprovision := func(arn string, check func()) {
+		t.Helper()
+		if _, err := c.SubmitAttachmentStateChanges(ctx, &ecs.SubmitAttachmentStateChangesInput{Cluster: aws.String("tiny"),
+			Attachments: []types.AttachmentStateChange{{AttachmentArn: aws.String(attachmentOf(arn)), Status: aws.String("ATTACHED")}}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.StopTask(ctx, &ecs.StopTaskInput{Cluster: aws.String("tiny"), Task: aws.String(arn)}); err != nil {
+			t.Fatal(err)
+		}
+		check()
+		if _, err := c.SubmitTaskStateChange(ctx, &ecs.SubmitTaskStateChangeInput{Cluster: aws.String("tiny"), Task: aws.String(arn), Status: aws.String("STOPPED")}); err != nil {
+			t.Fatal(err)
+		}
+		if got := aws.ToString(describeTask(t, c, "tiny", arn).LastStatus); got != "DEPROVISIONING" {
+			t.Fatalf("stopped with its interface attached: %s", got)
+		}
+	}
 	middle := byAddr["192.168.77.5"]
-	attachment := "arn:aws:ecs:us-east-1:" + account + ":attachment/" + aws.ToString(describeTask(t, c, "tiny", middle).Attachments[0].Id)
-	if _, err := c.SubmitAttachmentStateChanges(ctx, &ecs.SubmitAttachmentStateChangesInput{Cluster: aws.String("tiny"),
-		Attachments: []types.AttachmentStateChange{{AttachmentArn: aws.String(attachment), Status: aws.String("ATTACHED")}}}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.StopTask(ctx, &ecs.StopTaskInput{Cluster: aws.String("tiny"), Task: aws.String(middle)}); err != nil {
-		t.Fatal(err)
-	}
-	if out := run(1); len(out.Tasks) != 0 {
-		t.Fatalf("a task told to stop still holds its address; got %s", addrOf(out.Tasks[0]))
-	}
-	if _, err := c.SubmitTaskStateChange(ctx, &ecs.SubmitTaskStateChangeInput{Cluster: aws.String("tiny"), Task: aws.String(middle), Status: aws.String("STOPPED")}); err != nil {
-		t.Fatal(err)
-	}
-	if got := aws.ToString(describeTask(t, c, "tiny", middle).LastStatus); got != "DEPROVISIONING" {
-		t.Fatalf("stopped with its interface attached: %s", got)
-	}
+	attachment := attachmentOf(middle)
+	deprovision(middle, func() {
+		if out := run(1); len(out.Tasks) != 0 {
+			t.Fatalf("a task told to stop still holds its address; got %s", addrOf(out.Tasks[0]))
+		}
+	})
 	if out := run(1); len(out.Tasks) != 0 {
 		t.Fatalf("a DEPROVISIONING task still holds its address; got %s", addrOf(out.Tasks[0]))
 	}
@@ -159,6 +170,9 @@ func TestAwsvpcAddressesAreReusedOnceStopped(t *testing.T) {
 
 	// Deregistered with its tasks: they are recorded STOPPED, their
 	// interfaces DETACHED, and a new instance's tasks get the addresses.
+	// One was DEPROVISIONING: it keeps the stop it had.
+	first := byAddr["192.168.77.4"]
+	deprovision(first, func() {})
 	if _, err := c.DeregisterContainerInstance(ctx, &ecs.DeregisterContainerInstanceInput{Cluster: aws.String("tiny"),
 		ContainerInstance: aws.String(fleet.Instances[0].ARN), Force: aws.Bool(true)}); err != nil {
 		t.Fatal(err)
@@ -181,6 +195,9 @@ func TestAwsvpcAddressesAreReusedOnceStopped(t *testing.T) {
 			}
 			if status, _ := eniOf(t, task); status != "DETACHED" {
 				t.Fatalf("a lost task's interface is %s", status)
+			}
+			if aws.ToString(task.TaskArn) == first && task.StopCode != types.TaskStopCodeUserInitiated {
+				t.Fatalf("the task stopped by its user before its instance was lost: %s, %s", task.StopCode, aws.ToString(task.StoppedReason))
 			}
 		}
 		return true
