@@ -34,11 +34,16 @@ func runDev(args []string) error {
 	fs.Var(&quotas, "quota", quotaUsage)
 	fs.Var(&throttling, "throttle", throttleUsage)
 	tenantMetrics := fs.Bool("tenant-metrics", os.Getenv("BERTH_TENANT_METRICS") == "true", tenantMetricsUsage)
+	awsvpcPool := awsvpcFlags(fs)
 	maxConns, err := maxConnectionsFlag(fs)
 	if err != nil {
 		return err
 	}
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	pool, err := awsvpcPool()
+	if err != nil {
 		return err
 	}
 	log, err := newLogger(*logFormat)
@@ -56,7 +61,7 @@ func runDev(args []string) error {
 		etcdDir = "" // an emulator starts empty, in a temporary directory
 	}
 	d, err := daemon.Start(ctx, daemon.Config{Listen: *listen, DataDir: etcdDir, CredentialsFile: *credentialsFile, Emulate: *emulate, Log: log,
-		Quotas: quotas, Throttling: throttling, TenantMetrics: *tenantMetrics, MaxConnections: maxConnections(*maxConns)})
+		Quotas: quotas, Throttling: throttling, TenantMetrics: *tenantMetrics, MaxConnections: maxConnections(*maxConns), AwsvpcPool: pool})
 	if err != nil {
 		return err
 	}

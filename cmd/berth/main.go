@@ -101,11 +101,16 @@ func runServer(args []string) error {
 	fs.Var(&quotas, "quota", quotaUsage)
 	fs.Var(&throttling, "throttle", throttleUsage)
 	tenantMetrics := fs.Bool("tenant-metrics", os.Getenv("BERTH_TENANT_METRICS") == "true", tenantMetricsUsage)
+	awsvpcPool := awsvpcFlags(fs)
 	maxConns, err := maxConnectionsFlag(fs)
 	if err != nil {
 		return err
 	}
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	pool, err := awsvpcPool()
+	if err != nil {
 		return err
 	}
 	if *agentLost <= 0 {
@@ -135,7 +140,7 @@ func runServer(args []string) error {
 	d, err := daemon.Start(ctx, daemon.Config{
 		Listen: *listen, DataDir: *dataDir, EtcdEndpoints: endpoints, CredentialsFile: *creds, AgentEndpoint: *agentEndpoint,
 		AgentLostAfter: *agentLost, Emulate: *emulate, Log: log, Quotas: quotas, Throttling: throttling,
-		TenantMetrics: *tenantMetrics, MaxConnections: maxConnections(*maxConns),
+		TenantMetrics: *tenantMetrics, MaxConnections: maxConnections(*maxConns), AwsvpcPool: pool,
 	})
 	if err != nil {
 		return err

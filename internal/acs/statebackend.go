@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"strconv"
 	"time"
@@ -200,7 +201,17 @@ func (b *StateBackend) agentTask(sc state.Scope, t *state.Task) (*acsmsg.Task, e
 			gpus[c.Name] = c.GPUIDs
 		}
 	}
+	var eni *NetworkInterface
+	if e := t.ENI; e != nil {
+		r, err := netip.ParsePrefix(e.SubnetCIDR)
+		if err != nil {
+			return nil, fmt.Errorf("%w: task %s: subnet range %q", state.ErrCorrupt, t.ARN, e.SubnetCIDR)
+		}
+		eni = &NetworkInterface{AttachmentARN: sc.AttachmentARN(e.AttachmentID), ID: e.ID, MAC: e.MAC, IPv4: e.PrivateIPv4,
+			Gateway: state.Gateway(r), PrivateDNSName: e.PrivateDNSName}
+	}
 	return Translate(TaskInput{
+		ENI:           eni,
 		TaskARN:       t.ARN,
 		ClusterARN:    t.ClusterARN,
 		Definition:    &td.Definition,

@@ -19,6 +19,19 @@ type TaskInput struct {
 	ServiceName, Group  string
 	ContainerARNs       map[string]string   // container name -> container ARN
 	GPUs                map[string][]string // container name -> the GPU ids placement gave it
+	ENI                 *NetworkInterface   // awsvpc: the interface placement made for it
+}
+
+// NetworkInterface is an awsvpc task's interface as its agent needs it:
+// enough to build a bridge for the subnet's range (from the gateway and
+// its prefix length) and hold the task's network at its address and MAC.
+type NetworkInterface struct {
+	AttachmentARN  string // what the agent reports ATTACHED and DETACHED
+	ID             string // eni-...
+	MAC            string
+	IPv4           string
+	Gateway        string // the subnet's router with the range's prefix length, e.g. 10.224.5.1/24
+	PrivateDNSName string
 }
 
 // Translate is the one place where a task definition and a task's overrides
@@ -57,6 +70,17 @@ func Translate(in TaskInput) (*acsmsg.Task, error) {
 		LaunchType:     strOrNil(in.LaunchType),
 		ServiceName:    strOrNil(in.ServiceName),
 		Group:          strOrNil(in.Group),
+	}
+	if e := in.ENI; e != nil {
+		// One interface, the task's primary (index 0); no DNS servers, so
+		// the agent keeps Docker's resolver.
+		t.ElasticNetworkInterfaces = []acsmsg.ElasticNetworkInterface{{
+			AttachmentArn: ecs.Ptr(e.AttachmentARN), Ec2Id: ecs.Ptr(e.ID), MacAddress: ecs.Ptr(e.MAC), Index: ecs.Ptr(int32(0)),
+			InterfaceAssociationProtocol: acsmsg.NetworkInterfaceAssociationProtocolDefault,
+			Ipv4Addresses:                []acsmsg.IPv4AddressAssignment{{Primary: ecs.Ptr(true), PrivateAddress: ecs.Ptr(e.IPv4)}},
+			SubnetGatewayIpv4Address:     ecs.Ptr(e.Gateway),
+			PrivateDnsName:               ecs.Ptr(e.PrivateDNSName),
+		}}
 	}
 	cpu, memory := td.Cpu, td.Memory
 	if in.Overrides != nil && in.Overrides.Cpu != nil {

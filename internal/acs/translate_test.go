@@ -128,3 +128,31 @@ func TestTranslateSendsGPUsAsAssociations(t *testing.T) {
 		}
 	}
 }
+
+// An awsvpc task's interface reaches its agent as the contract between the
+// control plane and the agent says (docs/design-notes.md, "awsvpc"): one
+// primary interface, its address, MAC and gateway with the prefix length.
+func TestTranslateCarriesTheTaskInterface(t *testing.T) {
+	td := richDefinition()
+	td.NetworkMode = ecs.NetworkModeAwsvpc
+	task, err := Translate(TaskInput{TaskARN: "arn:aws:ecs:us-east-1:1:task/c/t", ClusterARN: "arn:aws:ecs:us-east-1:1:cluster/c", Definition: td, DesiredStatus: "RUNNING",
+		ENI: &NetworkInterface{AttachmentARN: "arn:aws:ecs:us-east-1:1:attachment/a1", ID: "eni-0123456789abcdef0", MAC: "02:aa:bb:cc:dd:ee",
+			IPv4: "10.224.5.4", Gateway: "10.224.5.1/24", PrivateDNSName: "ip-10-224-5-4.ec2.internal"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := json.Marshal(task.ElasticNetworkInterfaces)
+	want := `[{"macAddress":"02:aa:bb:cc:dd:ee","attachmentArn":"arn:aws:ecs:us-east-1:1:attachment/a1","ec2Id":"eni-0123456789abcdef0","index":0,` +
+		`"interfaceAssociationProtocol":"default","ipv4Addresses":[{"privateAddress":"10.224.5.4","primary":true}],` +
+		`"privateDnsName":"ip-10-224-5-4.ec2.internal","subnetGatewayIpv4Address":"10.224.5.1/24"}]`
+	if string(got) != want {
+		t.Fatalf("elasticNetworkInterfaces\n got %s\nwant %s", got, want)
+	}
+	if ecs.Val(task.NetworkMode) != "awsvpc" {
+		t.Fatalf("networkMode %q", ecs.Val(task.NetworkMode))
+	}
+	td.NetworkMode = ecs.NetworkModeBridge
+	if plain, _ := Translate(TaskInput{TaskARN: "t", ClusterARN: "c", Definition: td, DesiredStatus: "RUNNING"}); plain.ElasticNetworkInterfaces != nil {
+		t.Fatalf("a bridge task has interfaces: %+v", plain.ElasticNetworkInterfaces)
+	}
+}

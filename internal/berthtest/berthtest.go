@@ -24,6 +24,7 @@ import (
 	"github.com/berth-project/berth/internal/daemon"
 	"github.com/berth-project/berth/internal/server"
 	"github.com/berth-project/berth/internal/simulate"
+	"github.com/berth-project/berth/internal/state"
 )
 
 // Region is the region tests sign for.
@@ -54,6 +55,11 @@ func WithQuotas(q server.Quotas) Option {
 // where test servers otherwise do not throttle.
 func WithThrottling(t server.Throttling) Option {
 	return func(c *daemon.Config) { c.Throttling = t }
+}
+
+// WithAwsvpcPool sets where awsvpc subnets get their ranges, and pins.
+func WithAwsvpcPool(p state.AddressPool) Option {
+	return func(c *daemon.Config) { c.AwsvpcPool = p }
 }
 
 // WithCredentialsFile adds the keys of a credentials file.

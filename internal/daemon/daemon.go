@@ -66,6 +66,10 @@ type Config struct {
 	// websockets included): DefaultMaxConnections() when zero, no cap when
 	// negative. See connlimit.go.
 	MaxConnections int
+	// AwsvpcPool is where awsvpc subnets get their address ranges, and
+	// the subnets pinned to ranges of their own (state.DefaultAwsvpcPool
+	// when its Pool is unset).
+	AwsvpcPool state.AddressPool
 }
 
 func orDuration(d, def time.Duration) time.Duration {
@@ -118,6 +122,9 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	cfg.Log = lograte.Wrap(cfg.Log) // one broken agent or service cannot flood the log
 	if cfg.Getenv == nil {
 		cfg.Getenv = os.Getenv
+	}
+	if err := cfg.AwsvpcPool.Validate(); err != nil {
+		return nil, err
 	}
 	if cfg.Listen == "" {
 		cfg.Listen = DefaultListen
@@ -204,7 +211,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	records := state.New(st, cfg.Log)
-	placer := placement.New(records, nil)
+	placer := placement.New(records, nil).WithAddressPool(cfg.AwsvpcPool)
 	opts := server.Options{Log: cfg.Log, AgentEndpoint: cfg.AgentEndpoint, Quotas: cfg.Quotas, Throttling: cfg.Throttling}
 	if cfg.Emulate {
 		opts.UnreportedCPU, opts.UnreportedMemory = EmulatedCPU, EmulatedMemory

@@ -84,7 +84,7 @@ type Part struct {
 
 // signature identifies the kind of task a part asks for.
 func (l *Launch) signature(part Part) string {
-	b, _ := json.Marshal([]any{ecs.Val(l.Def.TaskDefinitionArn), l.Overrides, l.Group, l.GivenRules, part.CapacityProvider, part.LaunchType})
+	b, _ := json.Marshal([]any{ecs.Val(l.Def.TaskDefinitionArn), l.Overrides, l.Group, l.GivenRules, part.CapacityProvider, part.LaunchType, l.Network})
 	return string(b)
 }
 
@@ -101,6 +101,7 @@ type Launch struct {
 	Service    string // the service whose scheduler starts the tasks, if any
 	ExecCmd    bool
 	Needs      state.Needs
+	Network    *ecs.AwsVpcConfiguration // awsvpc: the subnets its tasks take addresses from
 
 	Constraints []scheduler.Constraint
 	Strategies  []scheduler.Strategy
@@ -139,6 +140,11 @@ func (pl *Placer) newTask(sc state.Scope, l *Launch, inst *state.Instance) *stat
 		Version:              1,
 		CreatedAt:            pl.now().UTC(),
 		HealthStatus:         string(ecs.HealthStatusUnknown),
+	}
+	if l.Network != nil {
+		// Its interface is made before its agent sees it, as on ECS
+		// (placer.record gives it its address).
+		t.LastStatus = "PROVISIONING"
 	}
 	for _, c := range l.Def.ContainerDefinitions {
 		tc := state.TaskContainer{

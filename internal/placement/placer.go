@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -58,7 +59,8 @@ var ErrStale = errors.New("service changed since the decision")
 type Placer struct {
 	state   *state.State
 	now     func() time.Time
-	placers sync.Map // account/region/cluster -> *placer
+	pool    state.AddressPool // where awsvpc subnets get their ranges
+	placers sync.Map          // account/region/cluster -> *placer
 }
 
 // New returns a placer on st; now is the clock tasks are stamped with
@@ -67,7 +69,14 @@ func New(st *state.State, now func() time.Time) *Placer {
 	if now == nil {
 		now = time.Now
 	}
-	return &Placer{state: st, now: now}
+	return &Placer{state: st, now: now, pool: state.AddressPool{}.WithDefaults()}
+}
+
+// WithAddressPool sets where awsvpc subnets get their ranges (the default
+// pool when pool has none); call it before placing.
+func (pl *Placer) WithAddressPool(pool state.AddressPool) *Placer {
+	pl.pool = pool.WithDefaults()
+	return pl
 }
 
 type placer struct {
@@ -77,6 +86,7 @@ type placer struct {
 	rng   *rand.Rand
 	cache map[string]*cachedCandidate // by instance key
 	pass  uint64
+	addrs *addresses // the awsvpc addresses of the attempt under way
 
 	mu      sync.Mutex
 	pending []*Request
@@ -122,6 +132,7 @@ func (p *placer) placeBatch(batch []*Request) {
 			byID[pi.Rec.ID] = pi
 		}
 		var ops []store.Op
+		p.addrs = p.newAddresses(sc)
 		for _, r := range batch {
 			r.Tasks, r.Failures, r.Err = nil, nil, nil
 			if r.Write != nil {
@@ -135,8 +146,11 @@ func (p *placer) placeBatch(batch []*Request) {
 			}
 		}
 		for _, g := range groupRequests(batch) {
-			p.placeGroup(sc, g, insts, byID)
+			if err := p.placeGroup(sc, g, insts, byID); err != nil {
+				return nil, err
+			}
 		}
+		ops = append(ops, p.addrs.ops()...)
 		for _, r := range batch {
 			for _, t := range r.Tasks {
 				ops = append(ops, store.Create(sc.Key(state.KindTask, t.Cluster, t.ID), t))
@@ -203,7 +217,7 @@ func groupRequests(batch []*Request) []*requestGroup {
 
 // placeGroup places one group's tasks and hands them out to its requests
 // in order; the requests left short get the pass's failures.
-func (p *placer) placeGroup(sc state.Scope, g *requestGroup, insts []*Instance, byID map[string]*Instance) {
+func (p *placer) placeGroup(sc state.Scope, g *requestGroup, insts []*Instance, byID map[string]*Instance) error {
 	if first := g.items[0].req; first.Only != nil {
 		for _, pi := range first.Only {
 			cur := byID[pi.Rec.ID]
@@ -212,9 +226,11 @@ func (p *placer) placeGroup(sc state.Scope, g *requestGroup, insts []*Instance, 
 				continue
 			}
 			res := scheduler.Place([]*scheduler.Candidate{cur.cand}, g.demand, 1, p.rng)
-			p.record(sc, first, Part{LaunchType: first.Launch.LaunchType}, res, byID)
+			if err := p.record(sc, first, Part{LaunchType: first.Launch.LaunchType}, res, byID); err != nil {
+				return err
+			}
 		}
-		return
+		return nil
 	}
 	cands := make([]*scheduler.Candidate, 0, len(insts))
 	for _, pi := range insts {
@@ -235,17 +251,34 @@ func (p *placer) placeGroup(sc state.Scope, g *requestGroup, insts []*Instance, 
 		if n < it.part.Count {
 			share.Failures = g.failures(res)
 		}
-		p.record(sc, it.req, it.part, share, byID)
+		if err := p.record(sc, it.req, it.part, share, byID); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
 // record turns a request's share of a pass into tasks, and takes their
-// resources from the instances' records.
-func (p *placer) record(sc state.Scope, r *Request, part Part, res scheduler.Result, byID map[string]*Instance) {
+// resources from the instances' records. An awsvpc task with no free
+// address on its subnets is not placed: its request gets a failure.
+func (p *placer) record(sc state.Scope, r *Request, part Part, res scheduler.Result, byID map[string]*Instance) error {
 	for _, pl := range res.Placed {
 		pi := byID[pl.Candidate.ID]
 		t := p.pl.newTask(sc, r.Launch, pi.Rec)
 		stampLaunch(t, r.Launch, part)
+		if r.Launch.Network != nil {
+			var none errNoAddress
+			err := p.addrs.allocate(t, r.Launch.Network)
+			if errors.As(err, &none) {
+				if !slices.ContainsFunc(r.Failures, func(f ecs.Failure) bool { return ecs.Val(f.Arn) == pi.Rec.ARN }) {
+					r.Failures = append(r.Failures, ecs.Failure{Arn: ecs.Ptr(pi.Rec.ARN), Reason: ecs.Ptr(ReasonNoAddress), Detail: ecs.Ptr(none.detail)})
+				}
+				continue
+			}
+			if err != nil {
+				return err
+			}
+		}
 		t.AssignGPUs(pl.GPUs)
 		if !pi.copied {
 			cp := *pi.Rec // a private copy: the view's record is shared
@@ -265,7 +298,13 @@ func (p *placer) record(sc state.Scope, r *Request, part Part, res scheduler.Res
 			r.Failures = append(r.Failures, ecs.Failure{Arn: strOrNil(f.ARN), Reason: ecs.Ptr(f.Reason)})
 		}
 	}
+	return nil
 }
+
+// ReasonNoAddress is the failure reason of an awsvpc task that found no
+// free address on its subnets: ECS's reason for an instance without a free
+// network interface, the nearest it has.
+const ReasonNoAddress = "RESOURCE:ENI"
 
 // Place queues req with the cluster's placer and waits for its outcome.
 func (pl *Placer) Place(ctx context.Context, req *Request) error {

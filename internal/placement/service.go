@@ -67,6 +67,9 @@ func (pl *Placer) ServiceLaunch(sc state.Scope, cl *state.Cluster, r *state.Serv
 	}
 	l := &Launch{Cluster: cl, Def: &td.Definition, LaunchType: d.LaunchType, Providers: d.CapacityProviderStrategy,
 		Needs: state.NeedsOf(&td.Definition, nil), StartedBy: d.ID, Group: "service:" + r.Name, Service: r.Name, ExecCmd: r.EnableExecuteCommand}
+	if td.Definition.NetworkMode == ecs.NetworkModeAwsvpc && d.NetworkConfiguration != nil {
+		l.Network = d.NetworkConfiguration.AwsvpcConfiguration
+	}
 	if len(l.Providers) > 0 {
 		l.LaunchType = string(ecs.LaunchTypeEc2)
 		if state.IsBuiltInProvider(ecs.Val(l.Providers[0].CapacityProvider)) {

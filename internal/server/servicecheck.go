@@ -160,8 +160,8 @@ func (s *Server) checkService(sc state.Scope, cl *state.Cluster, r *state.Servic
 			return err
 		}
 	}
-	if td.NetworkMode == ecs.NetworkModeAwsvpc && (r.NetworkConfiguration == nil || r.NetworkConfiguration.AwsvpcConfiguration == nil) {
-		return errAwsvpcNeedsNetwork()
+	if err := checkAwsvpc(td.NetworkMode, r.NetworkConfiguration, lt); err != nil {
+		return err
 	}
 	if _, _, err := placement.Rules(td, r.PlacementConstraints, r.PlacementStrategy); err != nil {
 		return err
@@ -195,6 +195,31 @@ func checkNetworkConfiguration(nc *ecs.NetworkConfiguration) error {
 	}
 	if len(nc.AwsvpcConfiguration.SecurityGroups) > maxAwsvpcSecurityGroups {
 		return ecs.NewInvalidParameterException("securityGroups can have at most %d items.", maxAwsvpcSecurityGroups)
+	}
+	return nil
+}
+
+// checkAwsvpc applies ECS's rules on a launch's network configuration, as
+// its task definition's network mode and its launch type have them: awsvpc
+// needs one, with a subnet; no other mode takes one; a public address is
+// Fargate's only.
+func checkAwsvpc(mode ecs.NetworkMode, nc *ecs.NetworkConfiguration, launchType string) error {
+	given := nc != nil && nc.AwsvpcConfiguration != nil
+	if mode != ecs.NetworkModeAwsvpc {
+		if given {
+			return ecs.NewInvalidParameterException("Network Configuration is not valid for the given networkMode of this task definition.")
+		}
+		return nil
+	}
+	if !given {
+		return errAwsvpcNeedsNetwork()
+	}
+	vpc := nc.AwsvpcConfiguration
+	if len(vpc.Subnets) == 0 {
+		return ecs.NewInvalidParameterException("subnets can not be empty.")
+	}
+	if vpc.AssignPublicIp == ecs.AssignPublicIpEnabled && launchType != string(ecs.LaunchTypeFargate) {
+		return ecs.NewInvalidParameterException("Assign public IP is not supported for this launch type.")
 	}
 	return nil
 }

@@ -58,8 +58,8 @@ func (s *Server) prepareLaunch(sc state.Scope, clusterRef, taskDefRef *string, l
 	if !hasCompatibility(td.Definition.Compatibilities, ecs.Compatibility(lt)) {
 		return nil, errLaunchTypeUnsupported(lt)
 	}
-	if td.Definition.NetworkMode == ecs.NetworkModeAwsvpc && (netConf == nil || netConf.AwsvpcConfiguration == nil) {
-		return nil, errAwsvpcNeedsNetwork()
+	if err := checkAwsvpc(td.Definition.NetworkMode, netConf, lt); err != nil {
+		return nil, err
 	}
 	if ov != nil {
 		for _, co := range ov.ContainerOverrides {
@@ -74,7 +74,11 @@ func (s *Server) prepareLaunch(sc state.Scope, clusterRef, taskDefRef *string, l
 	if propagate == ecs.PropagateTagsTaskDefinition {
 		tags = append(append([]ecs.Tag(nil), td.Tags...), tags...)
 	}
-	return &placement.Launch{Cluster: cl, Def: &td.Definition, Tags: tags, Overrides: ov, LaunchType: lt, Needs: state.NeedsOf(&td.Definition, ov), Providers: strategy}, nil
+	l := &placement.Launch{Cluster: cl, Def: &td.Definition, Tags: tags, Overrides: ov, LaunchType: lt, Needs: state.NeedsOf(&td.Definition, ov), Providers: strategy}
+	if td.Definition.NetworkMode == ecs.NetworkModeAwsvpc {
+		l.Network = netConf.AwsvpcConfiguration
+	}
+	return l, nil
 }
 
 // maxOverridesLength is ECS's limit on the overrides of RunTask and

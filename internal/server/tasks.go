@@ -103,7 +103,29 @@ func taskView(t *state.Task, withTags bool) ecs.Task {
 			GpuIds:            c.GPUIDs,
 		})
 	}
+	if e := t.ENI; e != nil {
+		out.Attachments = []ecs.Attachment{eniAttachment(e)}
+		for i := range out.Containers {
+			out.Containers[i].NetworkInterfaces = []ecs.NetworkInterface{{AttachmentId: ecs.Ptr(e.AttachmentID), PrivateIpv4Address: ecs.Ptr(e.PrivateIPv4)}}
+		}
+	}
 	return out
+}
+
+// eniAttachment is an awsvpc task's interface as ECS shows it, its details
+// in ECS's order.
+func eniAttachment(e *state.TaskENI) ecs.Attachment {
+	detail := func(name, value string) ecs.KeyValuePair {
+		return ecs.KeyValuePair{Name: ecs.Ptr(name), Value: ecs.Ptr(value)}
+	}
+	return ecs.Attachment{Id: ecs.Ptr(e.AttachmentID), Type: ecs.Ptr(state.AttachmentTypeENI), Status: ecs.Ptr(e.Status),
+		Details: []ecs.KeyValuePair{
+			detail("subnetId", e.SubnetID),
+			detail("networkInterfaceId", e.ID),
+			detail("macAddress", e.MAC),
+			detail("privateDnsName", e.PrivateDNSName),
+			detail("privateIPv4Address", e.PrivateIPv4),
+		}}
 }
 
 func (s *Server) DescribeTasks(ctx context.Context, in *ecs.DescribeTasksRequest) (*ecs.DescribeTasksResponse, error) {

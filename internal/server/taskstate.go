@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"time"
 
 	"github.com/berth-project/berth/internal/state"
@@ -55,7 +57,15 @@ func (s *Server) SubmitTaskStateChange(ctx context.Context, in *ecs.SubmitTaskSt
 		set(&t.PullStartedAt, in.PullStartedAt)
 		set(&t.PullStoppedAt, in.PullStoppedAt)
 		set(&t.ExecutionStoppedAt, in.ExecutionStoppedAt)
-		if state.AdvanceTask(t, ecs.Val(in.Status), ecs.Val(in.Reason), s.now().UTC(), ic) {
+		// Attachments first: a report of STOPPED with the interface
+		// DETACHED ends the task at once, one without it only once the
+		// agent says the network is gone (state.ReportedStatus).
+		for _, a := range in.Attachments {
+			if t.ENI != nil && attachmentOf(scopeOf(ctx), ecs.Val(a.AttachmentArn)) == t.ENI.AttachmentID {
+				changed = state.ApplyAttachmentChange(t, ecs.Val(a.Status), s.now().UTC(), ic) || changed
+			}
+		}
+		if state.AdvanceTask(t, state.ReportedStatus(t, ecs.Val(in.Status)), ecs.Val(in.Reason), s.now().UTC(), ic) {
 			changed = true
 		}
 		if !changed {
@@ -82,11 +92,44 @@ func (s *Server) SubmitContainerStateChange(ctx context.Context, in *ecs.SubmitC
 	return &ecs.SubmitContainerStateChangeResponse{Acknowledgment: ecs.Ptr("ACK")}, nil
 }
 
-// SubmitAttachmentStateChanges acknowledges attachment reports: Berth
-// creates no elastic network interfaces, so there is nothing to record.
+// SubmitAttachmentStateChanges records what an agent reports of awsvpc
+// tasks' network interfaces: ATTACHED when it has built a task's network,
+// DETACHED when it has taken it down. Attachments Berth does not know (a
+// task already STOPPED, another kind) are acknowledged and ignored, as a
+// report re-sent after a reconnect must be harmless.
 func (s *Server) SubmitAttachmentStateChanges(ctx context.Context, in *ecs.SubmitAttachmentStateChangesRequest) (*ecs.SubmitAttachmentStateChangesResponse, error) {
-	if _, _, err := s.state.ActiveCluster(scopeOf(ctx), ecs.Val(in.Cluster)); err != nil {
+	sc := scopeOf(ctx)
+	_, cl, err := s.state.ActiveCluster(sc, ecs.Val(in.Cluster))
+	if err != nil {
 		return nil, err
 	}
+	for _, a := range in.Attachments {
+		_, t, err := s.state.TaskByAttachment(sc, cl.Name, ecs.Val(a.AttachmentArn))
+		if err != nil {
+			return nil, err
+		}
+		if t == nil {
+			continue
+		}
+		_, err = s.state.ChangeTask(ctx, sc, cl.Name, t.ARN, func(t *state.Task, ic *state.InstanceChange) error {
+			if t.ENI == nil || !state.ApplyAttachmentChange(t, ecs.Val(a.Status), s.now().UTC(), ic) {
+				return state.ErrUnchanged
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, state.ErrTaskNotFound) {
+			return nil, err
+		}
+	}
 	return &ecs.SubmitAttachmentStateChangesResponse{Acknowledgment: ecs.Ptr("ACK")}, nil
+}
+
+// attachmentOf is the attachment id an agent's attachmentArn names in the
+// caller's scope ("" for another scope's).
+func attachmentOf(sc state.Scope, ref string) string {
+	id, found := strings.CutPrefix(ref, sc.AttachmentARN(""))
+	if !found {
+		return ""
+	}
+	return id
 }

@@ -259,12 +259,14 @@ var capabilities = []string{
 	"com.amazonaws.ecs.capability.logging-driver.none",
 	"com.amazonaws.ecs.capability.task-iam-role", "com.amazonaws.ecs.capability.task-iam-role-network-host",
 	"ecs.capability.container-health-check", "ecs.capability.container-ordering", "ecs.capability.execution-role-awslogs",
+	"ecs.capability.task-eni", // awsvpc: it reports the task's interface ATTACHED and DETACHED
 }
 
 // report is a state change waiting to be submitted.
 type report struct {
 	cluster, task, status string
 	containers            []string
+	attachment            string // an awsvpc task's interface: ATTACHED before RUNNING, DETACHED after STOPPED
 }
 
 // reporter submits state changes, retrying each until it is taken.
@@ -291,24 +293,55 @@ func (f *Fleet) reporter(ctx context.Context) {
 			}
 			in.Containers = append(in.Containers, cs)
 		}
-		for backoff := 100 * time.Millisecond; ; backoff = min(backoff*2, 5*time.Second) {
-			_, err := f.api.SubmitTaskStateChange(ctx, in)
-			if err == nil {
-				if r.status == "RUNNING" {
-					f.reportedRunning.Add(1)
-				} else {
-					f.reportedStopped.Add(1)
-				}
+		submitTask := func() error { _, err := f.api.SubmitTaskStateChange(ctx, in); return err }
+		calls := []func() error{submitTask}
+		if r.attachment != "" {
+			status := "ATTACHED"
+			if r.status == "STOPPED" {
+				status = "DETACHED"
+			}
+			submitAttachment := func() error {
+				_, err := f.api.SubmitAttachmentStateChanges(ctx, &ecs.SubmitAttachmentStateChangesInput{Cluster: aws.String(r.cluster),
+					Attachments: []types.AttachmentStateChange{{AttachmentArn: aws.String(r.attachment), Status: aws.String(status)}}})
+				return err
+			}
+			if status == "ATTACHED" {
+				calls = []func() error{submitAttachment, submitTask}
+			} else {
+				calls = append(calls, submitAttachment)
+			}
+		}
+		for _, call := range calls {
+			if !f.submit(ctx, r.task, call) {
 				break
 			}
-			if ctx.Err() != nil {
-				break
+		}
+		if ctx.Err() == nil {
+			if r.status == "RUNNING" {
+				f.reportedRunning.Add(1)
+			} else {
+				f.reportedStopped.Add(1)
 			}
-			f.cfg.Log.Warn("simulated state report failed; retrying", "task", r.task, "err", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(backoff):
-			}
+		}
+	}
+}
+
+// submit makes one call until the server takes it; false when the fleet
+// closed first.
+func (f *Fleet) submit(ctx context.Context, task string, call func() error) bool {
+	for backoff := 100 * time.Millisecond; ; backoff = min(backoff*2, 5*time.Second) {
+		err := call()
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		f.cfg.Log.Warn("simulated state report failed; retrying", "task", task, "err", err)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(backoff):
 		}
 	}
 }

@@ -18,13 +18,14 @@ type Instance struct {
 	ARN  string
 	Zone string
 
-	f     *Fleet
-	mu    sync.Mutex
-	tasks map[string]string // task ARN -> the status it was reported in
+	f           *Fleet
+	mu          sync.Mutex
+	tasks       map[string]string // task ARN -> the status it was reported in
+	attachments map[string]string // awsvpc task ARN -> its interface's attachment ARN
 }
 
 func (f *Fleet) newInstance(arn, zone string) *Instance {
-	return &Instance{ARN: arn, Zone: zone, f: f, tasks: map[string]string{}}
+	return &Instance{ARN: arn, Zone: zone, f: f, tasks: map[string]string{}, attachments: map[string]string{}}
 }
 
 // holdACS keeps the instance's ACS session up until ctx ends; up is told
@@ -148,20 +149,29 @@ func (in *Instance) apply(cluster string, t acsmsg.Task) {
 	_, known := in.tasks[arn]
 	if !known {
 		in.tasks[arn] = "RUNNING"
+		// An awsvpc task's network is "built" at once: its interface is
+		// reported ATTACHED before its containers RUNNING, as an agent does.
+		for _, eni := range t.ElasticNetworkInterfaces {
+			in.attachments[arn] = aws.ToString(eni.AttachmentArn)
+		}
 	}
+	attachment := in.attachments[arn]
 	in.mu.Unlock()
 	if !known {
-		in.f.queue(report{cluster: cluster, task: arn, status: "RUNNING", containers: names})
+		in.f.queue(report{cluster: cluster, task: arn, status: "RUNNING", containers: names, attachment: attachment})
 	}
 }
 
+// stop reports a task STOPPED and, for an awsvpc task, then its interface
+// DETACHED (the control plane holds the task DEPROVISIONING in between).
 func (in *Instance) stop(cluster, arn string, names []string) {
 	in.mu.Lock()
 	was := in.tasks[arn]
 	in.tasks[arn] = "STOPPED"
+	attachment := in.attachments[arn]
 	in.mu.Unlock()
 	if was != "STOPPED" {
-		in.f.queue(report{cluster: cluster, task: arn, status: "STOPPED", containers: names})
+		in.f.queue(report{cluster: cluster, task: arn, status: "STOPPED", containers: names, attachment: attachment})
 	}
 }
 

@@ -35,6 +35,8 @@ const (
 	KindService          = "services"          // <cluster name>/<service name>
 	KindAgent            = "agents"            // <cluster name>/<instance id>: its agent's liveness, on a lease (liveness.go)
 	KindQuotaGuard       = "quota-guards"      // <what is counted>: rewritten by each creation a scope-wide quota counts (quota.go)
+	KindSubnet           = "subnets"           // <subnet id>: the address range awsvpc tasks there take addresses from (subnet.go)
+	KindSubnetRange      = "subnet-ranges"     // <range>: the subnet holding it, so no range is given twice
 )
 
 // Prefix is where every record of kind in this scope lives.

@@ -43,6 +43,11 @@ func StopLost(t *Task, reason string, now time.Time, ic *InstanceChange) bool {
 	if t.LastStatus == "STOPPED" {
 		return false
 	}
+	if t.LastStatus == "DEPROVISIONING" {
+		// Its containers had stopped, for the reason already recorded;
+		// only the network's teardown is lost with the instance.
+		return AdvanceTask(t, "STOPPED", t.StoppedReason, now, ic)
+	}
 	t.StopCode, t.StoppedReason = string(LostStopCode(t)), reason
 	return AdvanceTask(t, "STOPPED", reason, now, ic)
 }

@@ -36,6 +36,10 @@ type State struct {
 	// TasksByService keeps, for every service, its tasks the service
 	// scheduler still has to look at (group: ServiceGroup).
 	TasksByService *store.Index
+	// TasksBySubnet keeps, for every subnet, the tasks holding one of its
+	// addresses (group: SubnetGroup); TasksByAttachment finds a task by
+	// its interface's attachment.
+	TasksBySubnet, TasksByAttachment *store.Index
 }
 
 // New returns the state on st, with its indexes registered.
@@ -43,7 +47,8 @@ func New(st *store.Store, log *slog.Logger) *State {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &State{store: st, log: log, TasksByInstance: indexTasksByInstance(st), TasksByService: indexTasksByService(st)}
+	return &State{store: st, log: log, TasksByInstance: indexTasksByInstance(st), TasksByService: indexTasksByService(st),
+		TasksBySubnet: indexTasksBySubnet(st), TasksByAttachment: indexTasksByAttachment(st)}
 }
 
 // Store is the store the state reads and writes.

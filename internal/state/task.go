@@ -44,8 +44,10 @@ func ApplyContainerChange(t *Task, name string, runtimeID, status *string, exitC
 }
 
 // AdvanceTask moves a task's lastStatus forward to status. On RUNNING it
-// records startedAt; on STOPPED it decides the stop code as ECS does and
-// hands the task's resources back to its instance.
+// records startedAt. On the way down, DEPROVISIONING (an awsvpc task whose
+// containers have stopped and whose network has yet to be taken down) and
+// STOPPED decide the stop code as ECS does; STOPPED also detaches the
+// task's interface and hands its resources back to its instance.
 func AdvanceTask(t *Task, status, reason string, now time.Time, ic *InstanceChange) bool {
 	if status == "" || TaskStatusOrder[status] <= TaskStatusOrder[t.LastStatus] {
 		return false
@@ -55,10 +57,9 @@ func AdvanceTask(t *Task, status, reason string, now time.Time, ic *InstanceChan
 	if status == "RUNNING" && t.StartedAt == nil {
 		t.StartedAt = &now
 	}
-	if status != "STOPPED" {
+	if status != "STOPPED" && status != "DEPROVISIONING" {
 		return true
 	}
-	t.StoppedAt = &now
 	if t.ExecutionStoppedAt == nil {
 		t.ExecutionStoppedAt = &now
 	}
@@ -83,6 +84,13 @@ func AdvanceTask(t *Task, status, reason string, now time.Time, ic *InstanceChan
 		if t.Containers[i].LastStatus != "STOPPED" {
 			t.Containers[i].LastStatus = "STOPPED"
 		}
+	}
+	if status == "DEPROVISIONING" {
+		return true
+	}
+	t.StoppedAt = &now
+	if t.ENI != nil {
+		t.ENI.Status = AttachmentDetached
 	}
 	if !t.Released {
 		t.Released = true
@@ -146,6 +154,7 @@ type Task struct {
 	StoppedReason        string            `json:"stoppedReason,omitempty"`
 	HealthStatus         string            `json:"healthStatus,omitempty"`
 	Containers           []TaskContainer   `json:"containers"`
+	ENI                  *TaskENI          `json:"eni,omitempty"` // awsvpc: its network interface
 }
 
 // TaskContainer is one container of a task, as its agent reports it.
