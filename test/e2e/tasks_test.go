@@ -342,17 +342,72 @@ func startDev(t *testing.T) (*process, string, *ecs.Client) {
 	endpoint := "http://" + addr
 	dev := &process{t: t, args: []string{buildBerth(t), "dev", "--listen", addr, "--data-dir", t.TempDir()}, home: t.TempDir()}
 	dev.start()
+	c := sdk(endpoint)
+	docker := berthtest.DockerClient(t)
 	t.Cleanup(func() {
+		// What berth dev ran is read from it first, then it is killed, and
+		// only then are its containers removed: removed while it runs, a
+		// service's would be replaced.
+		instances, tasks := instanceARNs(c), allTasks(c)
 		dev.kill9()
+		removeContainersOf(docker, instances)
+		removeTasks(docker, tasks)
 		if t.Failed() {
 			t.Logf("berth dev's output:\n%s", dev.logs.String())
 		}
 	})
 	waitHealthy(t, endpoint, dev)
-	c := sdk(endpoint)
 	waitInstance(t, c)
-	cleanUpAfter(t, berthtest.DockerClient(t), c)
 	return dev, endpoint, c
+}
+
+// allTasks lists every task the server knows, of every cluster, running or
+// stopped: Fargate tasks are on capacity that ListContainerInstances does
+// not show, so their containers are found by task.
+func allTasks(c *ecs.Client) []types.Task {
+	ctx := context.Background()
+	var out []types.Task
+	clusters, err := c.ListClusters(ctx, &ecs.ListClustersInput{})
+	if err != nil {
+		return nil
+	}
+	for _, cl := range clusters.ClusterArns {
+		for _, desired := range []types.DesiredStatus{types.DesiredStatusRunning, types.DesiredStatusStopped} {
+			list, err := c.ListTasks(ctx, &ecs.ListTasksInput{Cluster: aws.String(cl), DesiredStatus: desired})
+			for err == nil && len(list.TaskArns) > 0 {
+				n := min(100, len(list.TaskArns))
+				if d, err := c.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(cl), Tasks: list.TaskArns[:n]}); err == nil {
+					out = append(out, d.Tasks...)
+				}
+				list.TaskArns = list.TaskArns[n:]
+			}
+		}
+	}
+	return out
+}
+
+// removeTasks removes the containers of tasks (their pause containers too)
+// and the awsvpc networks they were on, once nothing else uses them.
+func removeTasks(cli *client.Client, tasks []types.Task) {
+	ctx := context.Background()
+	nets := map[string]bool{}
+	for _, task := range tasks {
+		list, _ := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", "com.amazonaws.ecs.task-arn="+aws.ToString(task.TaskArn)))})
+		for _, ct := range list {
+			if ct.NetworkSettings == nil {
+				ct.NetworkSettings = &container.NetworkSettingsSummary{}
+			}
+			for name := range ct.NetworkSettings.Networks {
+				if strings.HasPrefix(name, "berth-awsvpc-") {
+					nets[name] = true
+				}
+			}
+			cli.ContainerRemove(ctx, ct.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+		}
+	}
+	for name := range nets {
+		cli.NetworkRemove(ctx, name) // refused while another Berth's task is on it
+	}
 }
 
 func listInstances(c *ecs.Client) []string {
