@@ -18,7 +18,7 @@ import (
 const AllClusters = "*"
 
 // fargatePollEvery is how often the Fargate pool looks for new clusters.
-const fargatePollEvery = 5 * time.Second
+const fargatePollEvery = time.Second
 
 // RunFargate offers the host as Fargate capacity until ctx ends. In ECS
 // every cluster can run Fargate tasks; an instance belongs to one cluster,

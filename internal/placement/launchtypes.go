@@ -14,7 +14,10 @@ import (
 const ReasonCapacityUnavailable = "Capacity is unavailable at this time. Please try again later or in a different availability zone"
 
 // isFargate: the part runs on Fargate's capacity.
-func (p Part) isFargate() bool {
+func (p Part) isFargate() bool { return p.IsFargate() }
+
+// IsFargate says whether the part's tasks need Fargate capacity.
+func (p Part) IsFargate() bool {
 	return p.LaunchType == string(ecs.LaunchTypeFargate) || state.IsBuiltInProvider(p.CapacityProvider)
 }
 

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"context"
 	"slices"
+	"time"
 
 	"github.com/berth-project/berth/api/ecs"
 	"github.com/berth-project/berth/internal/placement"
@@ -129,4 +131,51 @@ func (s *Server) checkRunTaskLaunch(sc state.Scope, l *placement.Launch, in *ecs
 		return err
 	}
 	return s.checkFargatePlatform(sc, l.Cluster.Name, l.Def)
+}
+
+// fargateJoinWait bounds how long a Fargate launch in a cluster the Fargate
+// capacity has not joined yet waits for it to (see awaitFargateCapacity).
+const fargateJoinWait = 10 * time.Second
+
+// awaitFargateCapacity waits, for up to fargateJoinWait, until the cluster
+// has connected Fargate capacity, when parts need it and the account has
+// Fargate capacity in another cluster. ECS runs Fargate tasks in any
+// cluster the moment it exists; Berth's Fargate capacity joins each new
+// cluster on its own (agent.RunFargate), so a script's `create-cluster`
+// then `run-task --launch-type FARGATE` would otherwise find no capacity.
+// With no Fargate capacity anywhere there is nothing to wait for.
+func (s *Server) awaitFargateCapacity(ctx context.Context, sc state.Scope, cluster string, parts []placement.Part) {
+	if !slices.ContainsFunc(parts, placement.Part.IsFargate) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, fargateJoinWait)
+	defer cancel()
+	for {
+		changed := s.store.Changed()
+		here, elsewhere := s.fargateCapacity(sc, cluster)
+		if here || !elsewhere {
+			return
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// fargateCapacity says whether connected Fargate capacity is registered in
+// cluster, and in any other cluster of the scope.
+func (s *Server) fargateCapacity(sc state.Scope, cluster string) (here, elsewhere bool) {
+	for _, o := range s.store.List(sc.Prefix(state.KindInstance), "", 0) {
+		inst, err := state.Decode[state.Instance](s.state, o)
+		if err != nil || inst.Status != state.StatusActive || !inst.AgentConnected || !state.IsFargateCapacity(inst) {
+			continue
+		}
+		if inst.Cluster == cluster {
+			return true, true
+		}
+		elsewhere = true
+	}
+	return false, elsewhere
 }

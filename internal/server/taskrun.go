@@ -149,6 +149,7 @@ func (s *Server) RunTask(ctx context.Context, in *ecs.RunTaskRequest) (*ecs.RunT
 	}
 	l.GivenRules = []any{in.PlacementConstraints, in.PlacementStrategy}
 	req := &placement.Request{Scope: sc, Launch: l, Parts: l.Split(count), Count: count}
+	s.awaitFargateCapacity(ctx, sc, l.Cluster.Name, req.Parts)
 	if err := s.placer.Place(ctx, req); err != nil {
 		return nil, err
 	}

@@ -173,6 +173,22 @@ func TestFargateTaskOnDev(t *testing.T) {
 			}
 		}
 	}
+
+	// A Fargate task in a cluster made a moment before, as a script makes
+	// it: Berth's Fargate capacity joins the new cluster, and the launch
+	// waits for it instead of failing.
+	cli.aws(t, "create-cluster", "--cluster-name", "fresh")
+	out = cli.aws(t, "run-task", "--cluster", "fresh", "--launch-type", "FARGATE", "--task-definition", "fargate-web",
+		"--network-configuration", "awsvpcConfiguration={subnets=[subnet-0f1e2d3c]}")
+	if tasks, _ := out["tasks"].([]any); len(tasks) != 1 {
+		t.Fatalf("run-task in a new cluster: %v", out)
+	}
+	fresh := out["tasks"].([]any)[0].(map[string]any)["taskArn"].(string)
+	inFresh := &ecs.DescribeTasksInput{Cluster: aws.String("fresh"), Tasks: []string{fresh}}
+	if err := ecs.NewTasksRunningWaiter(c).Wait(ctx, inFresh, 2*time.Minute); err != nil {
+		t.Fatalf("the task in the new cluster: %v", err)
+	}
+	cli.aws(t, "stop-task", "--cluster", "fresh", "--task", fresh)
 }
 
 func sameContainers(a, b []container.Summary) bool {
