@@ -43,6 +43,7 @@ func TestReadmeQuickStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	fargate := readmeBlock(t, string(readme), "fargate")
 	quickStart, cleanUp := readmeBlock(t, string(readme), "quick-start"), readmeBlock(t, string(readme), "clean-up")
 	var svc struct {
 		ServiceName  string
@@ -66,6 +67,10 @@ func TestReadmeQuickStart(t *testing.T) {
 	})
 	waitInstance(t, c)
 	sh := newReadmeShell(t, cli, endpoint)
+	sh.run(fargate)
+	if tasks := familyTasks(t, c, "web-fargate"); len(tasks) != 1 || tasks[0].LaunchType != types.LaunchTypeFargate || aws.ToString(tasks[0].DesiredStatus) != "STOPPED" {
+		t.Fatalf("the Fargate task (examples/fargate.json): want one, FARGATE, told to stop; got %s", describeAll(tasks))
+	}
 	sh.run(quickStart)
 
 	hello := familyTasks(t, c, "hello")
