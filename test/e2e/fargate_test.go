@@ -214,3 +214,76 @@ func containerLogs(t *testing.T, docker *client.Client, id string) string {
 	b, _ := io.ReadAll(rc)
 	return string(b)
 }
+
+// A Fargate service on `berth dev` rolls to a new revision as on ECS: each
+// task at an address of its own that answers from the host, the old tasks
+// stopped with their interfaces detached.
+func TestFargateServiceRollsOnDev(t *testing.T) {
+	dockerForTasks(t)
+	_, _, c := startDev(t)
+	ctx := context.Background()
+	register := func(page string) string {
+		out, err := c.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{Family: aws.String("site"),
+			NetworkMode: types.NetworkModeAwsvpc, RequiresCompatibilities: []types.Compatibility{types.CompatibilityFargate},
+			Cpu: aws.String("256"), Memory: aws.String("512"),
+			ContainerDefinitions: []types.ContainerDefinition{{Name: aws.String("web"), Image: aws.String(berthtest.BusyboxImage), StopTimeout: aws.Int32(2),
+				PortMappings: []types.PortMapping{{ContainerPort: aws.Int32(8080)}},
+				Command:      []string{"/bin/busybox", "sh", "-c", "mkdir -p /www && echo " + page + " > /www/index.html && exec /bin/busybox httpd -f -p 8080 -h /www"}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(out.TaskDefinition.TaskDefinitionArn)
+	}
+	v1 := register("one")
+	network := &types.NetworkConfiguration{AwsvpcConfiguration: &types.AwsVpcConfiguration{Subnets: []string{"subnet-0aa11", "subnet-0bb22"}}}
+	if _, err := c.CreateService(ctx, &ecs.CreateServiceInput{ServiceName: aws.String("site"), TaskDefinition: aws.String(v1), DesiredCount: aws.Int32(2),
+		LaunchType: types.LaunchTypeFargate, NetworkConfiguration: network}); err != nil {
+		t.Fatal(err)
+	}
+	pages := func(want string) []types.Task {
+		t.Helper()
+		var tasks []types.Task
+		deadline := time.Now().Add(2 * time.Minute)
+		for {
+			tasks = tasks[:0]
+			list, err := c.ListTasks(ctx, &ecs.ListTasksInput{ServiceName: aws.String("site")})
+			if err == nil && len(list.TaskArns) == 2 {
+				if d, err := c.DescribeTasks(ctx, &ecs.DescribeTasksInput{Tasks: list.TaskArns}); err == nil {
+					tasks = d.Tasks
+				}
+			}
+			served := 0
+			for _, task := range tasks {
+				hc := http.Client{Timeout: 2 * time.Second}
+				if resp, err := hc.Get("http://" + detail(task, "privateIPv4Address") + ":8080/"); err == nil {
+					body, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if strings.TrimSpace(string(body)) == want {
+						served++
+					}
+				}
+			}
+			if served == 2 && detail(tasks[0], "privateIPv4Address") != detail(tasks[1], "privateIPv4Address") {
+				return tasks
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the service's 2 tasks never all served %q at addresses of their own; tasks: %s", want, serviceTasks(c, "site"))
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+	old := pages("one")
+	stable(t, c, "site")
+	v2 := register("two")
+	if _, err := c.UpdateService(ctx, &ecs.UpdateServiceInput{Service: aws.String("site"), TaskDefinition: aws.String(v2)}); err != nil {
+		t.Fatal(err)
+	}
+	pages("two")
+	stable(t, c, "site")
+	for _, task := range old {
+		gone := waitTask(t, c, aws.ToString(task.TaskArn), "STOPPED", status("STOPPED"))
+		if aws.ToString(gone.Attachments[0].Status) != "DETACHED" {
+			t.Fatalf("an old task's interface is %s once it is STOPPED", aws.ToString(gone.Attachments[0].Status))
+		}
+	}
+}
