@@ -49,6 +49,13 @@ type Placement struct {
 	// without one.
 	CgroupParent string
 	Sandbox      string // an awsvpc task's pause container id, whose network the container joins
+	// AgentEnvironment is what the agent sets in every container: the
+	// metadata endpoint's URIs, which win over the task's (they name the
+	// container's own id, as the stock agent's do).
+	AgentEnvironment map[string]string
+	// DefaultEnvironment is set only where the task sets no value (the
+	// region, the execution environment).
+	DefaultEnvironment map[string]string
 }
 
 // Build maps one container of an agent task onto Docker's create request:
@@ -61,7 +68,7 @@ func Build(t *acsmsg.Task, c *acsmsg.Container, p Placement) (*container.Config,
 		Image:      ecs.Val(c.Image),
 		Cmd:        c.Command,
 		Entrypoint: c.EntryPoint,
-		Env:        environment(c, p.EnvFiles),
+		Env:        environment(c, p),
 		Labels:     map[string]string{},
 	}
 	host := &container.HostConfig{
@@ -172,8 +179,10 @@ func setTaskLabels(labels map[string]string, t *acsmsg.Task, name string, p Plac
 }
 
 // environment is the container's Env: environment files first, then the
-// environment, which wins on conflict (as in ECS), sorted for stability.
-func environment(c *acsmsg.Container, files map[string]string) []string {
+// environment, which wins on conflict (as in ECS), then the agent's
+// variables (see Placement), sorted for stability.
+func environment(c *acsmsg.Container, p Placement) []string {
+	files := p.EnvFiles
 	env := map[string]string{}
 	for _, f := range c.EnvironmentFiles {
 		for _, line := range strings.Split(files[ecs.Val(f.Value)], "\n") {
@@ -189,6 +198,14 @@ func environment(c *acsmsg.Container, files map[string]string) []string {
 		}
 	}
 	for k, v := range c.Environment {
+		env[k] = v
+	}
+	for k, v := range p.DefaultEnvironment {
+		if _, set := env[k]; !set {
+			env[k] = v
+		}
+	}
+	for k, v := range p.AgentEnvironment {
 		env[k] = v
 	}
 	out := make([]string, 0, len(env))

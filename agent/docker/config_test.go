@@ -101,3 +101,18 @@ func TestBuildNetworkModesAndDefaults(t *testing.T) {
 		t.Fatal("a mount of an undefined volume should fail")
 	}
 }
+
+func TestTheAgentsVariablesDefaultOrWinAsECSSetsThem(t *testing.T) {
+	c := acsmsg.Container{Name: ecs.Ptr("app"), Image: ecs.Ptr("busybox"),
+		Environment: map[string]string{"AWS_REGION": "eu-west-1", "ECS_CONTAINER_METADATA_URI_V4": "http://spoofed"}}
+	cfg, _, err := Build(agentTask("bridge", c), &c, Placement{ClusterName: "dev",
+		AgentEnvironment:   map[string]string{"ECS_CONTAINER_METADATA_URI_V4": "http://172.17.0.1:1234/v4/id"},
+		DefaultEnvironment: map[string]string{"AWS_REGION": "us-east-1", "AWS_EXECUTION_ENV": "AWS_ECS_EC2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"AWS_EXECUTION_ENV=AWS_ECS_EC2", "AWS_REGION=eu-west-1", "ECS_CONTAINER_METADATA_URI_V4=http://172.17.0.1:1234/v4/id"}
+	if !slices.Equal(cfg.Env, want) {
+		t.Fatalf("Env = %q; want %q", cfg.Env, want)
+	}
+}

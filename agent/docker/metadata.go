@@ -1,0 +1,79 @@
+package docker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/netip"
+
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/errdefs"
+)
+
+// What the task metadata endpoint (agent/metadata) reads from the Engine
+// beyond what the task engine keeps: the address it serves on, the
+// addresses Docker gave bridge containers, and their stats.
+
+// maxStatsBytes bounds one stats answer read from the Engine: a sample is a
+// few KiB, and the endpoint never holds more than this per container.
+const maxStatsBytes = 1 << 20
+
+// BridgeGateway is the host's address on Docker's default bridge (docker0):
+// containers on it, containers on the agent's awsvpc networks (the traffic
+// is for a local address of the host, not forwarded) and containers in the
+// host's namespace all reach it, and nothing off the machine does.
+func (r *Runtime) BridgeGateway(ctx context.Context) (netip.Addr, error) {
+	n, err := r.cli.NetworkInspect(ctx, "bridge", network.InspectOptions{})
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	for _, c := range n.IPAM.Config {
+		if a, err := netip.ParseAddr(c.Gateway); err == nil && a.Is4() {
+			return a, nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("the Docker network bridge has no IPv4 gateway")
+}
+
+// ContainerAddresses lists a container's IPv4 addresses by Docker network
+// name: what a bridge container's metadata names as its IPv4Addresses.
+func (r *Runtime) ContainerAddresses(ctx context.Context, id string) (map[string]string, error) {
+	c, err := r.cli.ContainerInspect(ctx, id)
+	if errdefs.IsNotFound(err) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	if c.NetworkSettings != nil {
+		for name, n := range c.NetworkSettings.Networks {
+			if n != nil && n.IPAddress != "" {
+				out[name] = n.IPAddress
+			}
+		}
+	}
+	return out, nil
+}
+
+// Stats is one sample of a container's Docker stats, in Docker's own JSON
+// (which ECS's endpoint passes through unchanged).
+func (r *Runtime) Stats(ctx context.Context, id string) (json.RawMessage, error) {
+	s, err := r.cli.ContainerStats(ctx, id, false)
+	if errdefs.IsNotFound(err) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer s.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(s.Body, maxStatsBytes))
+	if err != nil {
+		return nil, err
+	}
+	if !json.Valid(b) {
+		return nil, fmt.Errorf("the Engine's stats for %s are not JSON", id)
+	}
+	return b, nil
+}
