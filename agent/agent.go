@@ -40,7 +40,10 @@ type Config struct {
 	// for EC2 tasks, EXTERNAL for EXTERNAL tasks (as ECS Anywhere), or
 	// FARGATE for FARGATE and FARGATE_SPOT tasks (see capacity.go).
 	Capacity string
-	Log      *slog.Logger
+	// MetadataPort is the task metadata endpoint's port; 0 keeps the one
+	// of the last run, or takes a random one the first time.
+	MetadataPort int
+	Log          *slog.Logger
 	// Ready, when set, is called once the instance is registered.
 	Ready func(instanceARN string)
 }
@@ -78,6 +81,9 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	a.engine = engine.New(rt, cfg.Cluster, a.instance, a.submit, cfg.Log)
+	if err := a.startMetadata(ctx, rt, a.engine); err != nil {
+		return err
+	}
 	// Containers of an earlier run come first: they are adopted, never started again.
 	if err := a.engine.Adopt(ctx); err != nil {
 		return fmt.Errorf("find the containers of earlier runs: %w", err)

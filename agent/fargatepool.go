@@ -64,6 +64,7 @@ func RunFargate(ctx context.Context, cfg Config) error {
 				one := cfg
 				one.Cluster = name
 				one.DataDir = filepath.Join(cfg.DataDir, url.PathEscape(name))
+				one.MetadataPort = 0 // each cluster's agent keeps a port of its own
 				one.Ready = nil
 				if name == "default" {
 					one.Ready, ready = ready, nil

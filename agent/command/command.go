@@ -31,6 +31,7 @@ func Run(name string, args []string) error {
 	zone := fs.String("availability-zone", envDefault("BERTH_AVAILABILITY_ZONE", ""), "the instance's ecs.availability-zone attribute (BERTH_AVAILABILITY_ZONE)")
 	attrs := fs.String("attributes", envDefault("BERTH_ATTRIBUTES", ""), "custom attributes, name=value,... (BERTH_ATTRIBUTES)")
 	reserved := fs.Int("reserved-memory", 256, "MiB of memory kept back from tasks")
+	metadataPort := fs.Int("metadata-port", 0, "port of the task metadata endpoint on the docker0 address; 0 keeps the last run's, or takes a random one")
 	capacity := fs.String("capacity", envDefault("BERTH_CAPACITY", "EC2"), "the kind of capacity the host offers: EC2 (EC2 tasks), EXTERNAL (EXTERNAL tasks, as ECS Anywhere) or FARGATE (FARGATE and FARGATE_SPOT tasks, hidden from the instance lists) (BERTH_CAPACITY)")
 	fargate := fs.Bool("fargate", false, "offer the host as Fargate capacity: --capacity FARGATE")
 	logFormat := fs.String("log-format", envDefault("BERTH_LOG_FORMAT", "text"), "log format: text or json (BERTH_LOG_FORMAT)")
@@ -79,6 +80,7 @@ func Run(name string, args []string) error {
 	return run(ctx, agent.Config{
 		Server: *server, Cluster: *cluster, Region: *region, Credentials: creds,
 		DataDir: *dataDir, AvailabilityZone: *zone, Attributes: custom, ReservedMemory: *reserved, Capacity: kind, Log: log,
+		MetadataPort: *metadataPort,
 	})
 }
 

@@ -36,25 +36,32 @@ func (r *Runtime) BridgeGateway(ctx context.Context) (netip.Addr, error) {
 	return netip.Addr{}, fmt.Errorf("the Docker network bridge has no IPv4 gateway")
 }
 
-// ContainerAddresses lists a container's IPv4 addresses by Docker network
-// name: what a bridge container's metadata names as its IPv4Addresses.
-func (r *Runtime) ContainerAddresses(ctx context.Context, id string) (map[string]string, error) {
+// Details is what a container's metadata document needs of its inspect:
+// its image's id and its IPv4 address on each Docker network (a bridge
+// container's IPv4Addresses).
+type Details struct {
+	ImageID   string
+	Addresses map[string]string // Docker network name -> IPv4 address
+}
+
+// ContainerDetails inspects a container for its metadata document.
+func (r *Runtime) ContainerDetails(ctx context.Context, id string) (Details, error) {
 	c, err := r.cli.ContainerInspect(ctx, id)
 	if errdefs.IsNotFound(err) {
-		return nil, ErrNotFound
+		return Details{}, ErrNotFound
 	}
 	if err != nil {
-		return nil, err
+		return Details{}, err
 	}
-	out := map[string]string{}
+	d := Details{ImageID: c.Image, Addresses: map[string]string{}}
 	if c.NetworkSettings != nil {
 		for name, n := range c.NetworkSettings.Networks {
 			if n != nil && n.IPAddress != "" {
-				out[name] = n.IPAddress
+				d.Addresses[name] = n.IPAddress
 			}
 		}
 	}
-	return out, nil
+	return d, nil
 }
 
 // Stats is one sample of a container's Docker stats, in Docker's own JSON

@@ -33,6 +33,8 @@ type Engine struct {
 	sends  chan struct{} // bounds the reports in flight
 
 	cgroupsWarned bool // the machine's lack of task cgroups was logged
+
+	env ContainerEnvironment // the agent's variables (metadata.go); nil for none
 }
 
 // startsInFlight is how many containers the engine creates and starts at

@@ -206,8 +206,12 @@ func (e *Engine) start(ctx context.Context, t *task, c *ctr) {
 			peers[p.name] = dockerName(t, p)
 		}
 	}
-	cfg, host, err := docker.Build(t.spec, c.spec, docker.Placement{ClusterName: e.cluster, Instance: e.instance, Peers: peers, Volumes: t.volumeSources(), EnvFiles: env,
-		CgroupParent: t.cgroupParent, Sandbox: t.sandboxID()})
+	placement := docker.Placement{ClusterName: e.cluster, Instance: e.instance, Peers: peers, Volumes: t.volumeSources(), EnvFiles: env,
+		CgroupParent: t.cgroupParent, Sandbox: t.sandboxID()}
+	if e.env != nil {
+		placement.AgentEnvironment, placement.DefaultEnvironment = e.env(t.spec, c.name)
+	}
+	cfg, host, err := docker.Build(t.spec, c.spec, placement)
 	if err != nil {
 		c.known, c.reason = statusStopped, err.Error()
 		return
