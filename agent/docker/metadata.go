@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 
 	"github.com/docker/docker/api/types/network"
@@ -33,6 +34,16 @@ func (r *Runtime) BridgeGateway(ctx context.Context) (netip.Addr, error) {
 			return a, nil
 		}
 	}
+	// The default bridge's IPAM often names no gateway: the address is on
+	// its interface (the agent runs on the Engine's machine).
+	if ifc, err := net.InterfaceByName(n.Options["com.docker.network.bridge.name"]); err == nil {
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Is4() {
+				return p.Addr(), nil
+			}
+		}
+	}
 	return netip.Addr{}, fmt.Errorf("the Docker network bridge has no IPv4 gateway")
 }
 
@@ -40,11 +51,13 @@ func (r *Runtime) BridgeGateway(ctx context.Context) (netip.Addr, error) {
 // its image's id and its IPv4 address on each Docker network (a bridge
 // container's IPv4Addresses).
 type Details struct {
+	ID        string
 	ImageID   string
 	Addresses map[string]string // Docker network name -> IPv4 address
 }
 
-// ContainerDetails inspects a container for its metadata document.
+// ContainerDetails inspects a container, by id or name, for its metadata
+// document.
 func (r *Runtime) ContainerDetails(ctx context.Context, id string) (Details, error) {
 	c, err := r.cli.ContainerInspect(ctx, id)
 	if errdefs.IsNotFound(err) {
@@ -53,7 +66,7 @@ func (r *Runtime) ContainerDetails(ctx context.Context, id string) (Details, err
 	if err != nil {
 		return Details{}, err
 	}
-	d := Details{ImageID: c.Image, Addresses: map[string]string{}}
+	d := Details{ID: c.ID, ImageID: c.Image, Addresses: map[string]string{}}
 	if c.NetworkSettings != nil {
 		for name, n := range c.NetworkSettings.Networks {
 			if n != nil && n.IPAddress != "" {

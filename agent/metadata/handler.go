@@ -47,6 +47,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), dockerTimeout)
 	defer cancel()
+	h.resolve(ctx, &task)
 	var body any
 	switch rest {
 	case "":
@@ -91,6 +92,24 @@ func (h *handler) find(id string) (Task, string, bool) {
 		}
 	}
 	return Task{}, "", false
+}
+
+// resolve finds the Docker ids the engine has not recorded yet: a
+// container can ask as soon as it starts, before the engine has heard back
+// from the Engine, and its fixed Docker name finds it.
+func (h *handler) resolve(ctx context.Context, t *Task) {
+	if h.dk == nil {
+		return
+	}
+	for i := range t.Containers {
+		c := &t.Containers[i]
+		if c.DockerID != "" || c.DockerName == "" {
+			continue
+		}
+		if det, err := h.dk.ContainerDetails(ctx, c.DockerName); err == nil {
+			c.DockerID = det.ID
+		}
+	}
 }
 
 func (t Task) container(name string) (Container, bool) {
