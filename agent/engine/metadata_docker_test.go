@@ -26,7 +26,7 @@ import (
 )
 
 // The task metadata endpoint over the real Docker Engine: a container of
-// a bridge task and one of an awsvpc task each fetch their task's document
+// a bridge, a host and an awsvpc task each fetch their task's document
 // from $ECS_CONTAINER_METADATA_URI_V4/task and print it; it names their own
 // task and containers. After the agent dies and another starts on the same
 // data directory, the URIs the containers hold answer again.
@@ -86,11 +86,14 @@ func TestContainersReadTheirTaskMetadataOnDocker(t *testing.T) {
 	base := subnet.Addr().As4()
 	addr := netip.AddrFrom4([4]byte{base[0], base[1], base[2], 4})
 
-	bridgeARN, vpcARN := dockertest.TaskARN(), dockertest.TaskARN()
+	bridgeARN, hostARN, vpcARN := dockertest.TaskARN(), dockertest.TaskARN(), dockertest.TaskARN()
 	dockertest.RemoveTask(t, rt, bridgeARN)
+	dockertest.RemoveTask(t, rt, hostARN)
 	dockertest.RemoveTask(t, rt, vpcARN)
 	bridgeTask := acsmsg.Task{Arn: ecs.Ptr(bridgeARN), Family: ecs.Ptr("meta"), Version: ecs.Ptr("1"), DesiredStatus: ecs.Ptr(statusRunning),
 		NetworkMode: ecs.Ptr("bridge"), Containers: []acsmsg.Container{printsItsTask("app")}}
+	hostTask := acsmsg.Task{Arn: ecs.Ptr(hostARN), Family: ecs.Ptr("metahost"), Version: ecs.Ptr("1"), DesiredStatus: ecs.Ptr(statusRunning),
+		NetworkMode: ecs.Ptr("host"), Containers: []acsmsg.Container{printsItsTask("app")}}
 	vpcTask := acsmsg.Task{Arn: ecs.Ptr(vpcARN), Family: ecs.Ptr("metavpc"), Version: ecs.Ptr("2"), DesiredStatus: ecs.Ptr(statusRunning),
 		NetworkMode: ecs.Ptr("awsvpc"), Containers: []acsmsg.Container{printsItsTask("app")},
 		ElasticNetworkInterfaces: []acsmsg.ElasticNetworkInterface{{
@@ -101,12 +104,12 @@ func TestContainersReadTheirTaskMetadataOnDocker(t *testing.T) {
 
 	dir := t.TempDir()
 	first := startMetadataAgent(t, rt, dir, false)
-	first.e.Apply([]acsmsg.Task{bridgeTask, vpcTask})
+	first.e.Apply([]acsmsg.Task{bridgeTask, hostTask, vpcTask})
 
 	uris := map[string]string{}
 	for _, c := range []struct {
 		arn, mode string
-	}{{bridgeARN, "bridge"}, {vpcARN, "awsvpc"}} {
+	}{{bridgeARN, "bridge"}, {hostARN, "host"}, {vpcARN, "awsvpc"}} {
 		out := printed(t, rt, first.e, c.arn)
 		doc, rest, _ := strings.Cut(out, "\n")
 		var task struct {
@@ -139,7 +142,7 @@ func TestContainersReadTheirTaskMetadataOnDocker(t *testing.T) {
 	// The agent dies (nothing is stopped); another takes over the containers.
 	first.stop()
 	second := startMetadataAgent(t, rt, dir, true)
-	second.e.Apply([]acsmsg.Task{bridgeTask, vpcTask})
+	second.e.Apply([]acsmsg.Task{bridgeTask, hostTask, vpcTask})
 	for arn, uri := range uris {
 		if code, body := fetch(t, uri+"/task"); code != http.StatusOK || !strings.Contains(body, `"TaskARN":"`+arn+`"`) {
 			t.Errorf("after the restart %s/task answers %d %s; want 200 naming %s", uri, code, body, arn)
