@@ -21,10 +21,21 @@ func (a *Agent) startMetadata(ctx context.Context, rt *docker.Runtime, e *engine
 		a.log.Warn("no docker0 address for the task metadata endpoint; serving on 127.0.0.1, which only host-mode containers reach", "err", err)
 		addr = netip.AddrFrom4([4]byte{127, 0, 0, 1})
 	}
-	srv, err := metadata.Open(metadata.Config{DataDir: a.cfg.DataDir, Address: addr, Port: a.cfg.MetadataPort,
-		Region: a.cfg.Region, Capacity: capacityOf(a.cfg), AvailabilityZone: a.cfg.AvailabilityZone, Log: a.log})
-	if err != nil {
+	mc := metadata.Config{DataDir: a.cfg.DataDir, Address: addr, Port: a.cfg.MetadataPort,
+		Region: a.cfg.Region, Capacity: capacityOf(a.cfg), AvailabilityZone: a.cfg.AvailabilityZone, Log: a.log}
+	srv, err := metadata.Open(mc)
+	if err != nil && addr.IsLoopback() {
 		return err
+	}
+	if err != nil {
+		// The address is not this agent's to bind (it runs in a network
+		// namespace of its own, say): host-mode containers still reach
+		// the loopback address.
+		a.log.Warn("cannot serve the task metadata endpoint on docker0's address; serving on 127.0.0.1, which only host-mode containers reach", "addr", addr, "err", err)
+		mc.Address = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+		if srv, err = metadata.Open(mc); err != nil {
+			return err
+		}
 	}
 	e.SetEnvironment(srv.Environment)
 	a.log.Info("task metadata endpoint", "url", srv.URL())
