@@ -10,7 +10,7 @@ import (
 // input can reach. Constraints come from the model: required members, enums,
 // string and list lengths, numeric ranges and patterns.
 func (g *generator) validation(b *bytes.Buffer) {
-	b.WriteString("package ecs\n\nimport \"regexp\"\n\n")
+	fmt.Fprintf(b, "package %s\n\nimport \"regexp\"\n\n", g.pkg)
 	reach := map[string]bool{}
 	for _, op := range g.m.sortedOperationNames() {
 		if in := g.m.Operations[op].Input; in != nil {
