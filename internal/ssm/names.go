@@ -14,8 +14,11 @@ const (
 	maxValueChars  = 4096 // a Standard parameter's value
 	maxAdvancedLen = 8192 // an Advanced parameter's value
 	maxVersions    = 100  // versions SSM keeps; the oldest goes first
-	maxParameters  = 10000
 )
+
+// maxParameters is the Standard-tier quota of parameters per account and
+// region (a variable so a test can reach it without 10,000 puts).
+var maxParameters = 10000
 
 // nameMessage is SSM's own words for every malformed name, including one
 // with a reserved prefix, a space, or a path without its leading slash.
