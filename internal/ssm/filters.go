@@ -17,7 +17,9 @@ func parseFilters(old []api.ParametersFilter, filters []api.ParameterStringFilte
 		values := f.Values
 		switch f.Key {
 		case api.ParametersFilterKeyName:
-			keeps = append(keeps, func(p *state.Parameter) bool { return anyOf(values, func(v string) bool { return strings.HasPrefix(p.Name, v) }) })
+			keeps = append(keeps, func(p *state.Parameter) bool {
+				return anyOf(values, func(v string) bool { return strings.HasPrefix(p.Name, v) })
+			})
 		case api.ParametersFilterKeyType:
 			keeps = append(keeps, func(p *state.Parameter) bool { return anyOf(values, eq(p.Latest().Type)) })
 		case api.ParametersFilterKeyKeyId:

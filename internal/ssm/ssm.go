@@ -12,8 +12,8 @@ import (
 	"fmt"
 	"log/slog"
 
-	api "github.com/berth-project/berth/api/ssm"
 	"github.com/berth-project/berth/api/auth"
+	api "github.com/berth-project/berth/api/ssm"
 	"github.com/berth-project/berth/internal/seal"
 	"github.com/berth-project/berth/internal/state"
 	"github.com/berth-project/berth/internal/store"
