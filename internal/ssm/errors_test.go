@@ -65,8 +65,16 @@ func TestEveryExceptionAndNothingStoredByARefusedPut(t *testing.T) {
 		}
 	})
 
+	t.Run("an overwrite keeps the allowed pattern, which then holds the new value", func(t *testing.T) {
+		put(t, c, &ssm.PutParameterInput{Name: aws.String("/digits"), Value: aws.String("1"), Type: types.ParameterTypeString, AllowedPattern: aws.String("[0-9]+")})
+		_, err := c.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String("/digits"), Value: aws.String("x"), Overwrite: aws.Bool(true)})
+		wantError(t, err, "ParameterPatternMismatchException", "Parameter value, cannot be validated against allowedPattern: [0-9]+")
+		if p := get(t, c, "/digits", false); aws.ToString(p.Value) != "1" || p.Version != 1 {
+			t.Fatalf("after a refused overwrite: %+v", p)
+		}
+	})
+
 	t.Run("the account's parameter quota is ParameterLimitExceeded", func(t *testing.T) {
-		put(t, c, &ssm.PutParameterInput{Name: aws.String("/two"), Value: aws.String("v"), Type: types.ParameterTypeString})
 		put(t, c, &ssm.PutParameterInput{Name: aws.String("/three"), Value: aws.String("v"), Type: types.ParameterTypeString})
 		_, err := c.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String("/four"), Value: aws.String("v"), Type: types.ParameterTypeString})
 		wantError(t, err, "ParameterLimitExceeded", "You have exceeded the number of parameters")

@@ -124,8 +124,12 @@ func nextVersion(sc state.Scope, in *api.PutParameterRequest, existing *state.Pa
 		if in.Description == nil {
 			v.Description = latest.Description
 		}
-		if in.AllowedPattern == nil {
+		if in.AllowedPattern == nil && latest.AllowedPattern != "" {
+			// The pattern kept from the latest version holds the new value too.
 			v.AllowedPattern = latest.AllowedPattern
+			if re, err := regexp.Compile("^(?:" + v.AllowedPattern + ")$"); err == nil && !re.MatchString(*in.Value) {
+				return v, api.NewParameterPatternMismatchException("Parameter value, cannot be validated against allowedPattern: %s", v.AllowedPattern)
+			}
 		}
 		if in.KeyId == nil && v.Type == latest.Type {
 			v.KeyID = latest.KeyID
