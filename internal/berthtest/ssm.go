@@ -6,6 +6,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/berth-project/berth/api/auth"
+	"github.com/berth-project/berth/internal/daemon"
 )
 
 // SSMClient is an SSM (Parameter Store) client signed with the development
@@ -23,4 +24,10 @@ func (s *Server) SSMClientFor(keyID, secret, region string) *ssm.Client {
 		Credentials:  credentials.NewStaticCredentialsProvider(keyID, secret, ""),
 		Retryer:      ClosedConnRetryer(),
 	})
+}
+
+// WithSealKeysFile gives the server the keyring file that seals values at
+// rest (berth server's --seal-keys-file).
+func WithSealKeysFile(path string) Option {
+	return func(c *daemon.Config) { c.SealKeysFile = path }
 }

@@ -46,6 +46,7 @@ type Config struct {
 	DataDir         string        // embedded etcd's home
 	EtcdEndpoints   []string      // external etcd; empty means embedded
 	CredentialsFile string        // optional: more keys and accounts
+	SealKeysFile    string        // the keyring of values at rest; empty: BERTH_SEAL_KEYS, else seal.keys in DataDir (sealkeys.go)
 	AgentEndpoint   string        // base URL agents are told to connect to; empty: the Host they called
 	AgentLostAfter  time.Duration // how long an agent may be gone before its tasks are recorded STOPPED; instances.DefaultAgentLostAfter when zero
 	// Emulate runs the emulator mode (emulate.go): simulated agents for

@@ -10,7 +10,6 @@ package seal
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -131,6 +130,15 @@ func Parse(text string) (*Keyring, error) {
 	return New(keys...)
 }
 
+// Load reads the keyring file at path, which must exist.
+func Load(path string) (*Keyring, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(string(b))
+}
+
 // LoadOrCreate reads the keyring file at path, creating it (mode 0600, one
 // new random key) when there is none: the first start of a server with a
 // data directory of its own.
@@ -171,9 +179,6 @@ func LoadOrCreate(path string) (*Keyring, error) {
 	}
 	if err != nil {
 		return nil, err
-	}
-	if bytes.TrimSpace(b) == nil {
-		return nil, fmt.Errorf("seal: %s is empty", path)
 	}
 	return Parse(string(b))
 }

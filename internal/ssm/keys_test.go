@@ -56,3 +56,16 @@ func TestARotatedKeyringInTheEnvironmentOpensOldValuesAndSealsNewOnes(t *testing
 	_, err := c.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String("/rotated:1"), WithDecryption: aws.Bool(true)})
 	wantError(t, err, "ServerException", "")
 }
+
+func TestServersGivenOneKeyringFileOpenEachOthersValues(t *testing.T) {
+	keys := filepath.Join(t.TempDir(), "shared.keys")
+	if err := os.WriteFile(keys, []byte(newSealKey(t, "shared")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	first := berthtest.Start(t, berthtest.WithSealKeysFile(keys))
+	put(t, first.SSMClient(), &ssm.PutParameterInput{Name: aws.String("/fleet"), Value: aws.String("one key"), Type: types.ParameterTypeSecureString})
+	second := berthtest.Start(t, berthtest.WithSealKeysFile(keys), berthtest.WithEtcdEndpoints(first.EtcdEndpoints()))
+	if p := get(t, second.SSMClient(), "/fleet", true); aws.ToString(p.Value) != "one key" {
+		t.Fatalf("the second server reads %q", aws.ToString(p.Value))
+	}
+}
