@@ -37,6 +37,7 @@ func TestEveryExceptionAndNothingStoredByARefusedPut(t *testing.T) {
 		{"a path without its leading slash", &ssm.PutParameterInput{Name: aws.String("a/b"), Value: aws.String("v"), Type: types.ParameterTypeString}, "ValidationException", "Parameter name: can't be prefixed with"},
 		{"a name of 2049 characters", &ssm.PutParameterInput{Name: aws.String("/" + strings.Repeat("n", 2048)), Value: aws.String("v"), Type: types.ParameterTypeString}, "ValidationException", "1 validation error detected"},
 		{"16 levels", &ssm.PutParameterInput{Name: aws.String(deep), Value: aws.String("v"), Type: types.ParameterTypeString}, "HierarchyLevelLimitExceededException", "A hierarchy can have a maximum of 15 levels."},
+		{"an empty value", &ssm.PutParameterInput{Name: aws.String("/new"), Value: aws.String(""), Type: types.ParameterTypeString}, "ValidationException", "1 validation error detected: Value '' at 'value'"},
 		{"no type on creation", &ssm.PutParameterInput{Name: aws.String("/new"), Value: aws.String("v")}, "ValidationException", "A parameter type is required when you create a parameter."},
 		{"a Standard value over 4096 characters", &ssm.PutParameterInput{Name: aws.String("/new"), Value: aws.String(strings.Repeat("v", 4097)), Type: types.ParameterTypeString},
 			"ValidationException", "Standard tier parameters support a maximum parameter value of 4096 characters."},

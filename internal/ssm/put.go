@@ -85,6 +85,9 @@ func checkPutInput(in *api.PutParameterRequest) error {
 	if n := utf8.RuneCountInString(ecs.Val(in.Description)); n > 1024 {
 		return api.NewValidationException("1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to 1024")
 	}
+	if *in.Value == "" {
+		return api.NewValidationException("1 validation error detected: Value '' at 'value' failed to satisfy constraint: Member must have length greater than or equal to 1")
+	}
 	if n := utf8.RuneCountInString(*in.Value); n > maxAdvancedLen {
 		return api.NewValidationException("1 validation error detected: Value at 'value' failed to satisfy constraint: Member must have length less than or equal to %d", maxAdvancedLen)
 	}
