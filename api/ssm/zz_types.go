@@ -23,14 +23,14 @@ type Activation struct {
 	ExpirationDate      *Timestamp `json:"ExpirationDate,omitempty"`
 	Expired             *bool      `json:"Expired,omitempty"`
 	CreatedDate         *Timestamp `json:"CreatedDate,omitempty"`
-	Tags                []Tag      `json:"Tags,omitempty"`
+	Tags                []Tag      `json:"Tags,omitzero"`
 }
 
 // AddTagsToResourceRequest is the AddTagsToResourceRequest shape of the SSM model.
 type AddTagsToResourceRequest struct {
 	ResourceType ResourceTypeForTagging `json:"ResourceType,omitempty"`
 	ResourceId   *string                `json:"ResourceId,omitempty"`
-	Tags         []Tag                  `json:"Tags,omitempty"`
+	Tags         []Tag                  `json:"Tags,omitzero"`
 }
 
 // AddTagsToResourceResult is the AddTagsToResourceResult shape of the SSM model.
@@ -45,7 +45,7 @@ type Alarm struct {
 // AlarmConfiguration is the AlarmConfiguration shape of the SSM model.
 type AlarmConfiguration struct {
 	IgnorePollAlarmFailure *bool   `json:"IgnorePollAlarmFailure,omitempty"`
-	Alarms                 []Alarm `json:"Alarms,omitempty"`
+	Alarms                 []Alarm `json:"Alarms,omitzero"`
 }
 
 // AlarmStateInformation is the AlarmStateInformation shape of the SSM model.
@@ -74,14 +74,14 @@ type Association struct {
 	AssociationId      *string               `json:"AssociationId,omitempty"`
 	AssociationVersion *string               `json:"AssociationVersion,omitempty"`
 	DocumentVersion    *string               `json:"DocumentVersion,omitempty"`
-	Targets            []Target              `json:"Targets,omitempty"`
+	Targets            []Target              `json:"Targets,omitzero"`
 	LastExecutionDate  *Timestamp            `json:"LastExecutionDate,omitempty"`
 	Overview           *AssociationOverview  `json:"Overview,omitempty"`
 	ScheduleExpression *string               `json:"ScheduleExpression,omitempty"`
 	AssociationName    *string               `json:"AssociationName,omitempty"`
 	ScheduleOffset     *int32                `json:"ScheduleOffset,omitempty"`
 	Duration           *int32                `json:"Duration,omitempty"`
-	TargetMaps         []map[string][]string `json:"TargetMaps,omitempty"`
+	TargetMaps         []map[string][]string `json:"TargetMaps,omitzero"`
 }
 
 // AssociationDescription is the AssociationDescription shape of the SSM model.
@@ -97,7 +97,7 @@ type AssociationDescription struct {
 	AutomationTargetParameterName *string                            `json:"AutomationTargetParameterName,omitempty"`
 	Parameters                    map[string][]string                `json:"Parameters,omitempty"`
 	AssociationId                 *string                            `json:"AssociationId,omitempty"`
-	Targets                       []Target                           `json:"Targets,omitempty"`
+	Targets                       []Target                           `json:"Targets,omitzero"`
 	ScheduleExpression            *string                            `json:"ScheduleExpression,omitempty"`
 	OutputLocation                *InstanceAssociationOutputLocation `json:"OutputLocation,omitempty"`
 	LastExecutionDate             *Timestamp                         `json:"LastExecutionDate,omitempty"`
@@ -108,13 +108,13 @@ type AssociationDescription struct {
 	ComplianceSeverity            AssociationComplianceSeverity      `json:"ComplianceSeverity,omitempty"`
 	SyncCompliance                AssociationSyncCompliance          `json:"SyncCompliance,omitempty"`
 	ApplyOnlyAtCronInterval       *bool                              `json:"ApplyOnlyAtCronInterval,omitempty"`
-	CalendarNames                 []string                           `json:"CalendarNames,omitempty"`
-	TargetLocations               []TargetLocation                   `json:"TargetLocations,omitempty"`
+	CalendarNames                 []string                           `json:"CalendarNames,omitzero"`
+	TargetLocations               []TargetLocation                   `json:"TargetLocations,omitzero"`
 	ScheduleOffset                *int32                             `json:"ScheduleOffset,omitempty"`
 	Duration                      *int32                             `json:"Duration,omitempty"`
-	TargetMaps                    []map[string][]string              `json:"TargetMaps,omitempty"`
+	TargetMaps                    []map[string][]string              `json:"TargetMaps,omitzero"`
 	AlarmConfiguration            *AlarmConfiguration                `json:"AlarmConfiguration,omitempty"`
-	TriggeredAlarms               []AlarmStateInformation            `json:"TriggeredAlarms,omitempty"`
+	TriggeredAlarms               []AlarmStateInformation            `json:"TriggeredAlarms,omitzero"`
 	AssociationDispatchAssumeRole *string                            `json:"AssociationDispatchAssumeRole,omitempty"`
 }
 
@@ -129,7 +129,7 @@ type AssociationExecution struct {
 	LastExecutionDate     *Timestamp              `json:"LastExecutionDate,omitempty"`
 	ResourceCountByStatus *string                 `json:"ResourceCountByStatus,omitempty"`
 	AlarmConfiguration    *AlarmConfiguration     `json:"AlarmConfiguration,omitempty"`
-	TriggeredAlarms       []AlarmStateInformation `json:"TriggeredAlarms,omitempty"`
+	TriggeredAlarms       []AlarmStateInformation `json:"TriggeredAlarms,omitzero"`
 }
 
 // AssociationExecutionFilter is the AssociationExecutionFilter shape of the SSM model.
@@ -187,7 +187,7 @@ type AssociationVersionInfo struct {
 	Name                          *string                            `json:"Name,omitempty"`
 	DocumentVersion               *string                            `json:"DocumentVersion,omitempty"`
 	Parameters                    map[string][]string                `json:"Parameters,omitempty"`
-	Targets                       []Target                           `json:"Targets,omitempty"`
+	Targets                       []Target                           `json:"Targets,omitzero"`
 	ScheduleExpression            *string                            `json:"ScheduleExpression,omitempty"`
 	OutputLocation                *InstanceAssociationOutputLocation `json:"OutputLocation,omitempty"`
 	AssociationName               *string                            `json:"AssociationName,omitempty"`
@@ -196,11 +196,11 @@ type AssociationVersionInfo struct {
 	ComplianceSeverity            AssociationComplianceSeverity      `json:"ComplianceSeverity,omitempty"`
 	SyncCompliance                AssociationSyncCompliance          `json:"SyncCompliance,omitempty"`
 	ApplyOnlyAtCronInterval       *bool                              `json:"ApplyOnlyAtCronInterval,omitempty"`
-	CalendarNames                 []string                           `json:"CalendarNames,omitempty"`
-	TargetLocations               []TargetLocation                   `json:"TargetLocations,omitempty"`
+	CalendarNames                 []string                           `json:"CalendarNames,omitzero"`
+	TargetLocations               []TargetLocation                   `json:"TargetLocations,omitzero"`
 	ScheduleOffset                *int32                             `json:"ScheduleOffset,omitempty"`
 	Duration                      *int32                             `json:"Duration,omitempty"`
-	TargetMaps                    []map[string][]string              `json:"TargetMaps,omitempty"`
+	TargetMaps                    []map[string][]string              `json:"TargetMaps,omitzero"`
 	AssociationDispatchAssumeRole *string                            `json:"AssociationDispatchAssumeRole,omitempty"`
 }
 
@@ -221,7 +221,7 @@ type AttachmentInformation struct {
 // AttachmentsSource is the AttachmentsSource shape of the SSM model.
 type AttachmentsSource struct {
 	Key    AttachmentsSourceKey `json:"Key,omitempty"`
-	Values []string             `json:"Values,omitempty"`
+	Values []string             `json:"Values,omitzero"`
 	Name   *string              `json:"Name,omitempty"`
 }
 
@@ -233,7 +233,7 @@ type AutomationExecution struct {
 	ExecutionStartTime          *Timestamp                `json:"ExecutionStartTime,omitempty"`
 	ExecutionEndTime            *Timestamp                `json:"ExecutionEndTime,omitempty"`
 	AutomationExecutionStatus   AutomationExecutionStatus `json:"AutomationExecutionStatus,omitempty"`
-	StepExecutions              []StepExecution           `json:"StepExecutions,omitempty"`
+	StepExecutions              []StepExecution           `json:"StepExecutions,omitzero"`
 	StepExecutionsTruncated     *bool                     `json:"StepExecutionsTruncated,omitempty"`
 	Parameters                  map[string][]string       `json:"Parameters,omitempty"`
 	Outputs                     map[string][]string       `json:"Outputs,omitempty"`
@@ -245,20 +245,20 @@ type AutomationExecution struct {
 	CurrentStepName             *string                   `json:"CurrentStepName,omitempty"`
 	CurrentAction               *string                   `json:"CurrentAction,omitempty"`
 	TargetParameterName         *string                   `json:"TargetParameterName,omitempty"`
-	Targets                     []Target                  `json:"Targets,omitempty"`
-	TargetMaps                  []map[string][]string     `json:"TargetMaps,omitempty"`
+	Targets                     []Target                  `json:"Targets,omitzero"`
+	TargetMaps                  []map[string][]string     `json:"TargetMaps,omitzero"`
 	ResolvedTargets             *ResolvedTargets          `json:"ResolvedTargets,omitempty"`
 	MaxConcurrency              *string                   `json:"MaxConcurrency,omitempty"`
 	MaxErrors                   *string                   `json:"MaxErrors,omitempty"`
 	Target                      *string                   `json:"Target,omitempty"`
-	TargetLocations             []TargetLocation          `json:"TargetLocations,omitempty"`
+	TargetLocations             []TargetLocation          `json:"TargetLocations,omitzero"`
 	ProgressCounters            *ProgressCounters         `json:"ProgressCounters,omitempty"`
 	AlarmConfiguration          *AlarmConfiguration       `json:"AlarmConfiguration,omitempty"`
-	TriggeredAlarms             []AlarmStateInformation   `json:"TriggeredAlarms,omitempty"`
+	TriggeredAlarms             []AlarmStateInformation   `json:"TriggeredAlarms,omitzero"`
 	TargetLocationsURL          *string                   `json:"TargetLocationsURL,omitempty"`
 	AutomationSubtype           AutomationSubtype         `json:"AutomationSubtype,omitempty"`
 	ScheduledTime               *Timestamp                `json:"ScheduledTime,omitempty"`
-	Runbooks                    []Runbook                 `json:"Runbooks,omitempty"`
+	Runbooks                    []Runbook                 `json:"Runbooks,omitzero"`
 	OpsItemId                   *string                   `json:"OpsItemId,omitempty"`
 	AssociationId               *string                   `json:"AssociationId,omitempty"`
 	ChangeRequestName           *string                   `json:"ChangeRequestName,omitempty"`
@@ -268,16 +268,16 @@ type AutomationExecution struct {
 // AutomationExecutionFilter is the AutomationExecutionFilter shape of the SSM model.
 type AutomationExecutionFilter struct {
 	Key    AutomationExecutionFilterKey `json:"Key,omitempty"`
-	Values []string                     `json:"Values,omitempty"`
+	Values []string                     `json:"Values,omitzero"`
 }
 
 // AutomationExecutionInputs is the AutomationExecutionInputs shape of the SSM model.
 type AutomationExecutionInputs struct {
 	Parameters          map[string][]string   `json:"Parameters,omitempty"`
 	TargetParameterName *string               `json:"TargetParameterName,omitempty"`
-	Targets             []Target              `json:"Targets,omitempty"`
-	TargetMaps          []map[string][]string `json:"TargetMaps,omitempty"`
-	TargetLocations     []TargetLocation      `json:"TargetLocations,omitempty"`
+	Targets             []Target              `json:"Targets,omitzero"`
+	TargetMaps          []map[string][]string `json:"TargetMaps,omitzero"`
+	TargetLocations     []TargetLocation      `json:"TargetLocations,omitzero"`
 	TargetLocationsURL  *string               `json:"TargetLocationsURL,omitempty"`
 }
 
@@ -299,19 +299,19 @@ type AutomationExecutionMetadata struct {
 	FailureMessage              *string                   `json:"FailureMessage,omitempty"`
 	WarningMessage              *string                   `json:"WarningMessage,omitempty"`
 	TargetParameterName         *string                   `json:"TargetParameterName,omitempty"`
-	Targets                     []Target                  `json:"Targets,omitempty"`
-	TargetMaps                  []map[string][]string     `json:"TargetMaps,omitempty"`
+	Targets                     []Target                  `json:"Targets,omitzero"`
+	TargetMaps                  []map[string][]string     `json:"TargetMaps,omitzero"`
 	ResolvedTargets             *ResolvedTargets          `json:"ResolvedTargets,omitempty"`
 	MaxConcurrency              *string                   `json:"MaxConcurrency,omitempty"`
 	MaxErrors                   *string                   `json:"MaxErrors,omitempty"`
 	Target                      *string                   `json:"Target,omitempty"`
 	AutomationType              AutomationType            `json:"AutomationType,omitempty"`
 	AlarmConfiguration          *AlarmConfiguration       `json:"AlarmConfiguration,omitempty"`
-	TriggeredAlarms             []AlarmStateInformation   `json:"TriggeredAlarms,omitempty"`
+	TriggeredAlarms             []AlarmStateInformation   `json:"TriggeredAlarms,omitzero"`
 	TargetLocationsURL          *string                   `json:"TargetLocationsURL,omitempty"`
 	AutomationSubtype           AutomationSubtype         `json:"AutomationSubtype,omitempty"`
 	ScheduledTime               *Timestamp                `json:"ScheduledTime,omitempty"`
-	Runbooks                    []Runbook                 `json:"Runbooks,omitempty"`
+	Runbooks                    []Runbook                 `json:"Runbooks,omitzero"`
 	OpsItemId                   *string                   `json:"OpsItemId,omitempty"`
 	AssociationId               *string                   `json:"AssociationId,omitempty"`
 	ChangeRequestName           *string                   `json:"ChangeRequestName,omitempty"`
@@ -320,8 +320,8 @@ type AutomationExecutionMetadata struct {
 // AutomationExecutionPreview is the AutomationExecutionPreview shape of the SSM model.
 type AutomationExecutionPreview struct {
 	StepPreviews   map[string]int32 `json:"StepPreviews,omitempty"`
-	Regions        []string         `json:"Regions,omitempty"`
-	TargetPreviews []TargetPreview  `json:"TargetPreviews,omitempty"`
+	Regions        []string         `json:"Regions,omitzero"`
+	TargetPreviews []TargetPreview  `json:"TargetPreviews,omitzero"`
 	TotalAccounts  *int32           `json:"TotalAccounts,omitempty"`
 }
 
@@ -345,19 +345,19 @@ type BaselineOverride struct {
 	OperatingSystem                          OperatingSystem       `json:"OperatingSystem,omitempty"`
 	GlobalFilters                            *PatchFilterGroup     `json:"GlobalFilters,omitempty"`
 	ApprovalRules                            *PatchRuleGroup       `json:"ApprovalRules,omitempty"`
-	ApprovedPatches                          []string              `json:"ApprovedPatches,omitempty"`
+	ApprovedPatches                          []string              `json:"ApprovedPatches,omitzero"`
 	ApprovedPatchesComplianceLevel           PatchComplianceLevel  `json:"ApprovedPatchesComplianceLevel,omitempty"`
-	RejectedPatches                          []string              `json:"RejectedPatches,omitempty"`
+	RejectedPatches                          []string              `json:"RejectedPatches,omitzero"`
 	RejectedPatchesAction                    PatchAction           `json:"RejectedPatchesAction,omitempty"`
 	ApprovedPatchesEnableNonSecurity         *bool                 `json:"ApprovedPatchesEnableNonSecurity,omitempty"`
-	Sources                                  []PatchSource         `json:"Sources,omitempty"`
+	Sources                                  []PatchSource         `json:"Sources,omitzero"`
 	AvailableSecurityUpdatesComplianceStatus PatchComplianceStatus `json:"AvailableSecurityUpdatesComplianceStatus,omitempty"`
 }
 
 // CancelCommandRequest is the CancelCommandRequest shape of the SSM model.
 type CancelCommandRequest struct {
 	CommandId   *string  `json:"CommandId,omitempty"`
-	InstanceIds []string `json:"InstanceIds,omitempty"`
+	InstanceIds []string `json:"InstanceIds,omitzero"`
 }
 
 // CancelCommandResult is the CancelCommandResult shape of the SSM model.
@@ -382,7 +382,7 @@ type CloudConnectorConfiguration struct {
 // CloudConnectorFilter is the CloudConnectorFilter shape of the SSM model.
 type CloudConnectorFilter struct {
 	FilterKey    CloudConnectorFilterKey `json:"FilterKey,omitempty"`
-	FilterValues []string                `json:"FilterValues,omitempty"`
+	FilterValues []string                `json:"FilterValues,omitzero"`
 }
 
 // CloudConnectorSummary is the CloudConnectorSummary shape of the SSM model.
@@ -409,8 +409,8 @@ type Command struct {
 	Comment                *string                 `json:"Comment,omitempty"`
 	ExpiresAfter           *Timestamp              `json:"ExpiresAfter,omitempty"`
 	Parameters             map[string][]string     `json:"Parameters,omitempty"`
-	InstanceIds            []string                `json:"InstanceIds,omitempty"`
-	Targets                []Target                `json:"Targets,omitempty"`
+	InstanceIds            []string                `json:"InstanceIds,omitzero"`
+	Targets                []Target                `json:"Targets,omitzero"`
 	RequestedDateTime      *Timestamp              `json:"RequestedDateTime,omitempty"`
 	Status                 CommandStatus           `json:"Status,omitempty"`
 	StatusDetails          *string                 `json:"StatusDetails,omitempty"`
@@ -428,7 +428,7 @@ type Command struct {
 	CloudWatchOutputConfig *CloudWatchOutputConfig `json:"CloudWatchOutputConfig,omitempty"`
 	TimeoutSeconds         *int32                  `json:"TimeoutSeconds,omitempty"`
 	AlarmConfiguration     *AlarmConfiguration     `json:"AlarmConfiguration,omitempty"`
-	TriggeredAlarms        []AlarmStateInformation `json:"TriggeredAlarms,omitempty"`
+	TriggeredAlarms        []AlarmStateInformation `json:"TriggeredAlarms,omitzero"`
 }
 
 // CommandFilter is the CommandFilter shape of the SSM model.
@@ -451,7 +451,7 @@ type CommandInvocation struct {
 	TraceOutput            *string                 `json:"TraceOutput,omitempty"`
 	StandardOutputUrl      *string                 `json:"StandardOutputUrl,omitempty"`
 	StandardErrorUrl       *string                 `json:"StandardErrorUrl,omitempty"`
-	CommandPlugins         []CommandPlugin         `json:"CommandPlugins,omitempty"`
+	CommandPlugins         []CommandPlugin         `json:"CommandPlugins,omitzero"`
 	ServiceRole            *string                 `json:"ServiceRole,omitempty"`
 	NotificationConfig     *NotificationConfig     `json:"NotificationConfig,omitempty"`
 	CloudWatchOutputConfig *CloudWatchOutputConfig `json:"CloudWatchOutputConfig,omitempty"`
@@ -505,7 +505,7 @@ type ComplianceItemEntry struct {
 // ComplianceStringFilter is the ComplianceStringFilter shape of the SSM model.
 type ComplianceStringFilter struct {
 	Key    *string                     `json:"Key,omitempty"`
-	Values []string                    `json:"Values,omitempty"`
+	Values []string                    `json:"Values,omitzero"`
 	Type   ComplianceQueryOperatorType `json:"Type,omitempty"`
 }
 
@@ -524,7 +524,7 @@ type CompliantSummary struct {
 
 // ConfigurationTargets is the ConfigurationTargets shape of the SSM model.
 type ConfigurationTargets struct {
-	Subscriptions []AzureSubscription `json:"Subscriptions,omitempty"`
+	Subscriptions []AzureSubscription `json:"Subscriptions,omitzero"`
 }
 
 // CreateActivationRequest is the CreateActivationRequest shape of the SSM model.
@@ -534,8 +534,8 @@ type CreateActivationRequest struct {
 	IamRole              *string                    `json:"IamRole,omitempty"`
 	RegistrationLimit    *int32                     `json:"RegistrationLimit,omitempty"`
 	ExpirationDate       *Timestamp                 `json:"ExpirationDate,omitempty"`
-	Tags                 []Tag                      `json:"Tags,omitempty"`
-	RegistrationMetadata []RegistrationMetadataItem `json:"RegistrationMetadata,omitempty"`
+	Tags                 []Tag                      `json:"Tags,omitzero"`
+	RegistrationMetadata []RegistrationMetadataItem `json:"RegistrationMetadata,omitzero"`
 }
 
 // CreateActivationResult is the CreateActivationResult shape of the SSM model.
@@ -546,7 +546,7 @@ type CreateActivationResult struct {
 
 // CreateAssociationBatchRequest is the CreateAssociationBatchRequest shape of the SSM model.
 type CreateAssociationBatchRequest struct {
-	Entries                       []CreateAssociationBatchRequestEntry `json:"Entries,omitempty"`
+	Entries                       []CreateAssociationBatchRequestEntry `json:"Entries,omitzero"`
 	AssociationDispatchAssumeRole *string                              `json:"AssociationDispatchAssumeRole,omitempty"`
 }
 
@@ -557,7 +557,7 @@ type CreateAssociationBatchRequestEntry struct {
 	Parameters                    map[string][]string                `json:"Parameters,omitempty"`
 	AutomationTargetParameterName *string                            `json:"AutomationTargetParameterName,omitempty"`
 	DocumentVersion               *string                            `json:"DocumentVersion,omitempty"`
-	Targets                       []Target                           `json:"Targets,omitempty"`
+	Targets                       []Target                           `json:"Targets,omitzero"`
 	ScheduleExpression            *string                            `json:"ScheduleExpression,omitempty"`
 	OutputLocation                *InstanceAssociationOutputLocation `json:"OutputLocation,omitempty"`
 	AssociationName               *string                            `json:"AssociationName,omitempty"`
@@ -566,18 +566,18 @@ type CreateAssociationBatchRequestEntry struct {
 	ComplianceSeverity            AssociationComplianceSeverity      `json:"ComplianceSeverity,omitempty"`
 	SyncCompliance                AssociationSyncCompliance          `json:"SyncCompliance,omitempty"`
 	ApplyOnlyAtCronInterval       *bool                              `json:"ApplyOnlyAtCronInterval,omitempty"`
-	CalendarNames                 []string                           `json:"CalendarNames,omitempty"`
-	TargetLocations               []TargetLocation                   `json:"TargetLocations,omitempty"`
+	CalendarNames                 []string                           `json:"CalendarNames,omitzero"`
+	TargetLocations               []TargetLocation                   `json:"TargetLocations,omitzero"`
 	ScheduleOffset                *int32                             `json:"ScheduleOffset,omitempty"`
 	Duration                      *int32                             `json:"Duration,omitempty"`
-	TargetMaps                    []map[string][]string              `json:"TargetMaps,omitempty"`
+	TargetMaps                    []map[string][]string              `json:"TargetMaps,omitzero"`
 	AlarmConfiguration            *AlarmConfiguration                `json:"AlarmConfiguration,omitempty"`
 }
 
 // CreateAssociationBatchResult is the CreateAssociationBatchResult shape of the SSM model.
 type CreateAssociationBatchResult struct {
-	Successful []AssociationDescription  `json:"Successful,omitempty"`
-	Failed     []FailedCreateAssociation `json:"Failed,omitempty"`
+	Successful []AssociationDescription  `json:"Successful,omitzero"`
+	Failed     []FailedCreateAssociation `json:"Failed,omitzero"`
 }
 
 // CreateAssociationRequest is the CreateAssociationRequest shape of the SSM model.
@@ -586,7 +586,7 @@ type CreateAssociationRequest struct {
 	DocumentVersion               *string                            `json:"DocumentVersion,omitempty"`
 	InstanceId                    *string                            `json:"InstanceId,omitempty"`
 	Parameters                    map[string][]string                `json:"Parameters,omitempty"`
-	Targets                       []Target                           `json:"Targets,omitempty"`
+	Targets                       []Target                           `json:"Targets,omitzero"`
 	ScheduleExpression            *string                            `json:"ScheduleExpression,omitempty"`
 	OutputLocation                *InstanceAssociationOutputLocation `json:"OutputLocation,omitempty"`
 	AssociationName               *string                            `json:"AssociationName,omitempty"`
@@ -596,12 +596,12 @@ type CreateAssociationRequest struct {
 	ComplianceSeverity            AssociationComplianceSeverity      `json:"ComplianceSeverity,omitempty"`
 	SyncCompliance                AssociationSyncCompliance          `json:"SyncCompliance,omitempty"`
 	ApplyOnlyAtCronInterval       *bool                              `json:"ApplyOnlyAtCronInterval,omitempty"`
-	CalendarNames                 []string                           `json:"CalendarNames,omitempty"`
-	TargetLocations               []TargetLocation                   `json:"TargetLocations,omitempty"`
+	CalendarNames                 []string                           `json:"CalendarNames,omitzero"`
+	TargetLocations               []TargetLocation                   `json:"TargetLocations,omitzero"`
 	ScheduleOffset                *int32                             `json:"ScheduleOffset,omitempty"`
 	Duration                      *int32                             `json:"Duration,omitempty"`
-	TargetMaps                    []map[string][]string              `json:"TargetMaps,omitempty"`
-	Tags                          []Tag                              `json:"Tags,omitempty"`
+	TargetMaps                    []map[string][]string              `json:"TargetMaps,omitzero"`
+	Tags                          []Tag                              `json:"Tags,omitzero"`
 	AlarmConfiguration            *AlarmConfiguration                `json:"AlarmConfiguration,omitempty"`
 	AssociationDispatchAssumeRole *string                            `json:"AssociationDispatchAssumeRole,omitempty"`
 }
@@ -618,7 +618,7 @@ type CreateCloudConnectorRequest struct {
 	Description        *string                      `json:"Description,omitempty"`
 	Configuration      *CloudConnectorConfiguration `json:"Configuration,omitempty"`
 	ConfigConnectorArn *string                      `json:"ConfigConnectorArn,omitempty"`
-	Tags               []Tag                        `json:"Tags,omitempty"`
+	Tags               []Tag                        `json:"Tags,omitzero"`
 }
 
 // CreateCloudConnectorResult is the CreateCloudConnectorResult shape of the SSM model.
@@ -629,15 +629,15 @@ type CreateCloudConnectorResult struct {
 // CreateDocumentRequest is the CreateDocumentRequest shape of the SSM model.
 type CreateDocumentRequest struct {
 	Content        *string             `json:"Content,omitempty"`
-	Requires       []DocumentRequires  `json:"Requires,omitempty"`
-	Attachments    []AttachmentsSource `json:"Attachments,omitempty"`
+	Requires       []DocumentRequires  `json:"Requires,omitzero"`
+	Attachments    []AttachmentsSource `json:"Attachments,omitzero"`
 	Name           *string             `json:"Name,omitempty"`
 	DisplayName    *string             `json:"DisplayName,omitempty"`
 	VersionName    *string             `json:"VersionName,omitempty"`
 	DocumentType   DocumentType        `json:"DocumentType,omitempty"`
 	DocumentFormat DocumentFormat      `json:"DocumentFormat,omitempty"`
 	TargetType     *string             `json:"TargetType,omitempty"`
-	Tags           []Tag               `json:"Tags,omitempty"`
+	Tags           []Tag               `json:"Tags,omitzero"`
 }
 
 // CreateDocumentResult is the CreateDocumentResult shape of the SSM model.
@@ -658,7 +658,7 @@ type CreateMaintenanceWindowRequest struct {
 	Cutoff                   *int32  `json:"Cutoff,omitempty"`
 	AllowUnassociatedTargets *bool   `json:"AllowUnassociatedTargets,omitempty"`
 	ClientToken              *string `json:"ClientToken,omitempty"`
-	Tags                     []Tag   `json:"Tags,omitempty"`
+	Tags                     []Tag   `json:"Tags,omitzero"`
 }
 
 // CreateMaintenanceWindowResult is the CreateMaintenanceWindowResult shape of the SSM model.
@@ -671,12 +671,12 @@ type CreateOpsItemRequest struct {
 	Description      *string                     `json:"Description,omitempty"`
 	OpsItemType      *string                     `json:"OpsItemType,omitempty"`
 	OperationalData  map[string]OpsItemDataValue `json:"OperationalData,omitempty"`
-	Notifications    []OpsItemNotification       `json:"Notifications,omitempty"`
+	Notifications    []OpsItemNotification       `json:"Notifications,omitzero"`
 	Priority         *int32                      `json:"Priority,omitempty"`
-	RelatedOpsItems  []RelatedOpsItem            `json:"RelatedOpsItems,omitempty"`
+	RelatedOpsItems  []RelatedOpsItem            `json:"RelatedOpsItems,omitzero"`
 	Source           *string                     `json:"Source,omitempty"`
 	Title            *string                     `json:"Title,omitempty"`
-	Tags             []Tag                       `json:"Tags,omitempty"`
+	Tags             []Tag                       `json:"Tags,omitzero"`
 	Category         *string                     `json:"Category,omitempty"`
 	Severity         *string                     `json:"Severity,omitempty"`
 	ActualStartTime  *Timestamp                  `json:"ActualStartTime,omitempty"`
@@ -696,7 +696,7 @@ type CreateOpsItemResponse struct {
 type CreateOpsMetadataRequest struct {
 	ResourceId *string                  `json:"ResourceId,omitempty"`
 	Metadata   map[string]MetadataValue `json:"Metadata,omitempty"`
-	Tags       []Tag                    `json:"Tags,omitempty"`
+	Tags       []Tag                    `json:"Tags,omitzero"`
 }
 
 // CreateOpsMetadataResult is the CreateOpsMetadataResult shape of the SSM model.
@@ -710,16 +710,16 @@ type CreatePatchBaselineRequest struct {
 	Name                                     *string               `json:"Name,omitempty"`
 	GlobalFilters                            *PatchFilterGroup     `json:"GlobalFilters,omitempty"`
 	ApprovalRules                            *PatchRuleGroup       `json:"ApprovalRules,omitempty"`
-	ApprovedPatches                          []string              `json:"ApprovedPatches,omitempty"`
+	ApprovedPatches                          []string              `json:"ApprovedPatches,omitzero"`
 	ApprovedPatchesComplianceLevel           PatchComplianceLevel  `json:"ApprovedPatchesComplianceLevel,omitempty"`
 	ApprovedPatchesEnableNonSecurity         *bool                 `json:"ApprovedPatchesEnableNonSecurity,omitempty"`
-	RejectedPatches                          []string              `json:"RejectedPatches,omitempty"`
+	RejectedPatches                          []string              `json:"RejectedPatches,omitzero"`
 	RejectedPatchesAction                    PatchAction           `json:"RejectedPatchesAction,omitempty"`
 	Description                              *string               `json:"Description,omitempty"`
-	Sources                                  []PatchSource         `json:"Sources,omitempty"`
+	Sources                                  []PatchSource         `json:"Sources,omitzero"`
 	AvailableSecurityUpdatesComplianceStatus PatchComplianceStatus `json:"AvailableSecurityUpdatesComplianceStatus,omitempty"`
 	ClientToken                              *string               `json:"ClientToken,omitempty"`
-	Tags                                     []Tag                 `json:"Tags,omitempty"`
+	Tags                                     []Tag                 `json:"Tags,omitzero"`
 }
 
 // CreatePatchBaselineResult is the CreatePatchBaselineResult shape of the SSM model.
@@ -843,13 +843,13 @@ type DeleteParameterResult struct {
 
 // DeleteParametersRequest is the DeleteParametersRequest shape of the SSM model.
 type DeleteParametersRequest struct {
-	Names []string `json:"Names,omitempty"`
+	Names []string `json:"Names,omitzero"`
 }
 
 // DeleteParametersResult is the DeleteParametersResult shape of the SSM model.
 type DeleteParametersResult struct {
-	DeletedParameters []string `json:"DeletedParameters,omitempty"`
-	InvalidParameters []string `json:"InvalidParameters,omitempty"`
+	DeletedParameters []string `json:"DeletedParameters,omitzero"`
+	InvalidParameters []string `json:"InvalidParameters,omitzero"`
 }
 
 // DeletePatchBaselineRequest is the DeletePatchBaselineRequest shape of the SSM model.
@@ -932,19 +932,19 @@ type DeregisterTaskFromMaintenanceWindowResult struct {
 // DescribeActivationsFilter is the DescribeActivationsFilter shape of the SSM model.
 type DescribeActivationsFilter struct {
 	FilterKey    DescribeActivationsFilterKeys `json:"FilterKey,omitempty"`
-	FilterValues []string                      `json:"FilterValues,omitempty"`
+	FilterValues []string                      `json:"FilterValues,omitzero"`
 }
 
 // DescribeActivationsRequest is the DescribeActivationsRequest shape of the SSM model.
 type DescribeActivationsRequest struct {
-	Filters    []DescribeActivationsFilter `json:"Filters,omitempty"`
+	Filters    []DescribeActivationsFilter `json:"Filters,omitzero"`
 	MaxResults *int32                      `json:"MaxResults,omitempty"`
 	NextToken  *string                     `json:"NextToken,omitempty"`
 }
 
 // DescribeActivationsResult is the DescribeActivationsResult shape of the SSM model.
 type DescribeActivationsResult struct {
-	ActivationList []Activation `json:"ActivationList,omitempty"`
+	ActivationList []Activation `json:"ActivationList,omitzero"`
 	NextToken      *string      `json:"NextToken,omitempty"`
 }
 
@@ -952,28 +952,28 @@ type DescribeActivationsResult struct {
 type DescribeAssociationExecutionTargetsRequest struct {
 	AssociationId *string                             `json:"AssociationId,omitempty"`
 	ExecutionId   *string                             `json:"ExecutionId,omitempty"`
-	Filters       []AssociationExecutionTargetsFilter `json:"Filters,omitempty"`
+	Filters       []AssociationExecutionTargetsFilter `json:"Filters,omitzero"`
 	MaxResults    *int32                              `json:"MaxResults,omitempty"`
 	NextToken     *string                             `json:"NextToken,omitempty"`
 }
 
 // DescribeAssociationExecutionTargetsResult is the DescribeAssociationExecutionTargetsResult shape of the SSM model.
 type DescribeAssociationExecutionTargetsResult struct {
-	AssociationExecutionTargets []AssociationExecutionTarget `json:"AssociationExecutionTargets,omitempty"`
+	AssociationExecutionTargets []AssociationExecutionTarget `json:"AssociationExecutionTargets,omitzero"`
 	NextToken                   *string                      `json:"NextToken,omitempty"`
 }
 
 // DescribeAssociationExecutionsRequest is the DescribeAssociationExecutionsRequest shape of the SSM model.
 type DescribeAssociationExecutionsRequest struct {
 	AssociationId *string                      `json:"AssociationId,omitempty"`
-	Filters       []AssociationExecutionFilter `json:"Filters,omitempty"`
+	Filters       []AssociationExecutionFilter `json:"Filters,omitzero"`
 	MaxResults    *int32                       `json:"MaxResults,omitempty"`
 	NextToken     *string                      `json:"NextToken,omitempty"`
 }
 
 // DescribeAssociationExecutionsResult is the DescribeAssociationExecutionsResult shape of the SSM model.
 type DescribeAssociationExecutionsResult struct {
-	AssociationExecutions []AssociationExecution `json:"AssociationExecutions,omitempty"`
+	AssociationExecutions []AssociationExecution `json:"AssociationExecutions,omitzero"`
 	NextToken             *string                `json:"NextToken,omitempty"`
 }
 
@@ -992,21 +992,21 @@ type DescribeAssociationResult struct {
 
 // DescribeAutomationExecutionsRequest is the DescribeAutomationExecutionsRequest shape of the SSM model.
 type DescribeAutomationExecutionsRequest struct {
-	Filters    []AutomationExecutionFilter `json:"Filters,omitempty"`
+	Filters    []AutomationExecutionFilter `json:"Filters,omitzero"`
 	MaxResults *int32                      `json:"MaxResults,omitempty"`
 	NextToken  *string                     `json:"NextToken,omitempty"`
 }
 
 // DescribeAutomationExecutionsResult is the DescribeAutomationExecutionsResult shape of the SSM model.
 type DescribeAutomationExecutionsResult struct {
-	AutomationExecutionMetadataList []AutomationExecutionMetadata `json:"AutomationExecutionMetadataList,omitempty"`
+	AutomationExecutionMetadataList []AutomationExecutionMetadata `json:"AutomationExecutionMetadataList,omitzero"`
 	NextToken                       *string                       `json:"NextToken,omitempty"`
 }
 
 // DescribeAutomationStepExecutionsRequest is the DescribeAutomationStepExecutionsRequest shape of the SSM model.
 type DescribeAutomationStepExecutionsRequest struct {
 	AutomationExecutionId *string               `json:"AutomationExecutionId,omitempty"`
-	Filters               []StepExecutionFilter `json:"Filters,omitempty"`
+	Filters               []StepExecutionFilter `json:"Filters,omitzero"`
 	NextToken             *string               `json:"NextToken,omitempty"`
 	MaxResults            *int32                `json:"MaxResults,omitempty"`
 	ReverseOrder          *bool                 `json:"ReverseOrder,omitempty"`
@@ -1014,20 +1014,20 @@ type DescribeAutomationStepExecutionsRequest struct {
 
 // DescribeAutomationStepExecutionsResult is the DescribeAutomationStepExecutionsResult shape of the SSM model.
 type DescribeAutomationStepExecutionsResult struct {
-	StepExecutions []StepExecution `json:"StepExecutions,omitempty"`
+	StepExecutions []StepExecution `json:"StepExecutions,omitzero"`
 	NextToken      *string         `json:"NextToken,omitempty"`
 }
 
 // DescribeAvailablePatchesRequest is the DescribeAvailablePatchesRequest shape of the SSM model.
 type DescribeAvailablePatchesRequest struct {
-	Filters    []PatchOrchestratorFilter `json:"Filters,omitempty"`
+	Filters    []PatchOrchestratorFilter `json:"Filters,omitzero"`
 	MaxResults *int32                    `json:"MaxResults,omitempty"`
 	NextToken  *string                   `json:"NextToken,omitempty"`
 }
 
 // DescribeAvailablePatchesResult is the DescribeAvailablePatchesResult shape of the SSM model.
 type DescribeAvailablePatchesResult struct {
-	Patches   []Patch `json:"Patches,omitempty"`
+	Patches   []Patch `json:"Patches,omitzero"`
 	NextToken *string `json:"NextToken,omitempty"`
 }
 
@@ -1041,8 +1041,8 @@ type DescribeDocumentPermissionRequest struct {
 
 // DescribeDocumentPermissionResponse is the DescribeDocumentPermissionResponse shape of the SSM model.
 type DescribeDocumentPermissionResponse struct {
-	AccountIds             []string             `json:"AccountIds,omitempty"`
-	AccountSharingInfoList []AccountSharingInfo `json:"AccountSharingInfoList,omitempty"`
+	AccountIds             []string             `json:"AccountIds,omitzero"`
+	AccountSharingInfoList []AccountSharingInfo `json:"AccountSharingInfoList,omitzero"`
 	NextToken              *string              `json:"NextToken,omitempty"`
 }
 
@@ -1067,7 +1067,7 @@ type DescribeEffectiveInstanceAssociationsRequest struct {
 
 // DescribeEffectiveInstanceAssociationsResult is the DescribeEffectiveInstanceAssociationsResult shape of the SSM model.
 type DescribeEffectiveInstanceAssociationsResult struct {
-	Associations []InstanceAssociation `json:"Associations,omitempty"`
+	Associations []InstanceAssociation `json:"Associations,omitzero"`
 	NextToken    *string               `json:"NextToken,omitempty"`
 }
 
@@ -1080,7 +1080,7 @@ type DescribeEffectivePatchesForPatchBaselineRequest struct {
 
 // DescribeEffectivePatchesForPatchBaselineResult is the DescribeEffectivePatchesForPatchBaselineResult shape of the SSM model.
 type DescribeEffectivePatchesForPatchBaselineResult struct {
-	EffectivePatches []EffectivePatch `json:"EffectivePatches,omitempty"`
+	EffectivePatches []EffectivePatch `json:"EffectivePatches,omitzero"`
 	NextToken        *string          `json:"NextToken,omitempty"`
 }
 
@@ -1093,76 +1093,76 @@ type DescribeInstanceAssociationsStatusRequest struct {
 
 // DescribeInstanceAssociationsStatusResult is the DescribeInstanceAssociationsStatusResult shape of the SSM model.
 type DescribeInstanceAssociationsStatusResult struct {
-	InstanceAssociationStatusInfos []InstanceAssociationStatusInfo `json:"InstanceAssociationStatusInfos,omitempty"`
+	InstanceAssociationStatusInfos []InstanceAssociationStatusInfo `json:"InstanceAssociationStatusInfos,omitzero"`
 	NextToken                      *string                         `json:"NextToken,omitempty"`
 }
 
 // DescribeInstanceInformationRequest is the DescribeInstanceInformationRequest shape of the SSM model.
 type DescribeInstanceInformationRequest struct {
-	InstanceInformationFilterList []InstanceInformationFilter       `json:"InstanceInformationFilterList,omitempty"`
-	Filters                       []InstanceInformationStringFilter `json:"Filters,omitempty"`
+	InstanceInformationFilterList []InstanceInformationFilter       `json:"InstanceInformationFilterList,omitzero"`
+	Filters                       []InstanceInformationStringFilter `json:"Filters,omitzero"`
 	MaxResults                    *int32                            `json:"MaxResults,omitempty"`
 	NextToken                     *string                           `json:"NextToken,omitempty"`
 }
 
 // DescribeInstanceInformationResult is the DescribeInstanceInformationResult shape of the SSM model.
 type DescribeInstanceInformationResult struct {
-	InstanceInformationList []InstanceInformation `json:"InstanceInformationList,omitempty"`
+	InstanceInformationList []InstanceInformation `json:"InstanceInformationList,omitzero"`
 	NextToken               *string               `json:"NextToken,omitempty"`
 }
 
 // DescribeInstancePatchStatesForPatchGroupRequest is the DescribeInstancePatchStatesForPatchGroupRequest shape of the SSM model.
 type DescribeInstancePatchStatesForPatchGroupRequest struct {
 	PatchGroup *string                    `json:"PatchGroup,omitempty"`
-	Filters    []InstancePatchStateFilter `json:"Filters,omitempty"`
+	Filters    []InstancePatchStateFilter `json:"Filters,omitzero"`
 	NextToken  *string                    `json:"NextToken,omitempty"`
 	MaxResults *int32                     `json:"MaxResults,omitempty"`
 }
 
 // DescribeInstancePatchStatesForPatchGroupResult is the DescribeInstancePatchStatesForPatchGroupResult shape of the SSM model.
 type DescribeInstancePatchStatesForPatchGroupResult struct {
-	InstancePatchStates []InstancePatchState `json:"InstancePatchStates,omitempty"`
+	InstancePatchStates []InstancePatchState `json:"InstancePatchStates,omitzero"`
 	NextToken           *string              `json:"NextToken,omitempty"`
 }
 
 // DescribeInstancePatchStatesRequest is the DescribeInstancePatchStatesRequest shape of the SSM model.
 type DescribeInstancePatchStatesRequest struct {
-	InstanceIds []string `json:"InstanceIds,omitempty"`
+	InstanceIds []string `json:"InstanceIds,omitzero"`
 	NextToken   *string  `json:"NextToken,omitempty"`
 	MaxResults  *int32   `json:"MaxResults,omitempty"`
 }
 
 // DescribeInstancePatchStatesResult is the DescribeInstancePatchStatesResult shape of the SSM model.
 type DescribeInstancePatchStatesResult struct {
-	InstancePatchStates []InstancePatchState `json:"InstancePatchStates,omitempty"`
+	InstancePatchStates []InstancePatchState `json:"InstancePatchStates,omitzero"`
 	NextToken           *string              `json:"NextToken,omitempty"`
 }
 
 // DescribeInstancePatchesRequest is the DescribeInstancePatchesRequest shape of the SSM model.
 type DescribeInstancePatchesRequest struct {
 	InstanceId *string                   `json:"InstanceId,omitempty"`
-	Filters    []PatchOrchestratorFilter `json:"Filters,omitempty"`
+	Filters    []PatchOrchestratorFilter `json:"Filters,omitzero"`
 	NextToken  *string                   `json:"NextToken,omitempty"`
 	MaxResults *int32                    `json:"MaxResults,omitempty"`
 }
 
 // DescribeInstancePatchesResult is the DescribeInstancePatchesResult shape of the SSM model.
 type DescribeInstancePatchesResult struct {
-	Patches   []PatchComplianceData `json:"Patches,omitempty"`
+	Patches   []PatchComplianceData `json:"Patches,omitzero"`
 	NextToken *string               `json:"NextToken,omitempty"`
 }
 
 // DescribeInstancePropertiesRequest is the DescribeInstancePropertiesRequest shape of the SSM model.
 type DescribeInstancePropertiesRequest struct {
-	InstancePropertyFilterList []InstancePropertyFilter       `json:"InstancePropertyFilterList,omitempty"`
-	FiltersWithOperator        []InstancePropertyStringFilter `json:"FiltersWithOperator,omitempty"`
+	InstancePropertyFilterList []InstancePropertyFilter       `json:"InstancePropertyFilterList,omitzero"`
+	FiltersWithOperator        []InstancePropertyStringFilter `json:"FiltersWithOperator,omitzero"`
 	MaxResults                 *int32                         `json:"MaxResults,omitempty"`
 	NextToken                  *string                        `json:"NextToken,omitempty"`
 }
 
 // DescribeInstancePropertiesResult is the DescribeInstancePropertiesResult shape of the SSM model.
 type DescribeInstancePropertiesResult struct {
-	InstanceProperties []InstanceProperty `json:"InstanceProperties,omitempty"`
+	InstanceProperties []InstanceProperty `json:"InstanceProperties,omitzero"`
 	NextToken          *string            `json:"NextToken,omitempty"`
 }
 
@@ -1175,7 +1175,7 @@ type DescribeInventoryDeletionsRequest struct {
 
 // DescribeInventoryDeletionsResult is the DescribeInventoryDeletionsResult shape of the SSM model.
 type DescribeInventoryDeletionsResult struct {
-	InventoryDeletions []InventoryDeletionStatusItem `json:"InventoryDeletions,omitempty"`
+	InventoryDeletions []InventoryDeletionStatusItem `json:"InventoryDeletions,omitzero"`
 	NextToken          *string                       `json:"NextToken,omitempty"`
 }
 
@@ -1183,92 +1183,92 @@ type DescribeInventoryDeletionsResult struct {
 type DescribeMaintenanceWindowExecutionTaskInvocationsRequest struct {
 	WindowExecutionId *string                   `json:"WindowExecutionId,omitempty"`
 	TaskId            *string                   `json:"TaskId,omitempty"`
-	Filters           []MaintenanceWindowFilter `json:"Filters,omitempty"`
+	Filters           []MaintenanceWindowFilter `json:"Filters,omitzero"`
 	MaxResults        *int32                    `json:"MaxResults,omitempty"`
 	NextToken         *string                   `json:"NextToken,omitempty"`
 }
 
 // DescribeMaintenanceWindowExecutionTaskInvocationsResult is the DescribeMaintenanceWindowExecutionTaskInvocationsResult shape of the SSM model.
 type DescribeMaintenanceWindowExecutionTaskInvocationsResult struct {
-	WindowExecutionTaskInvocationIdentities []MaintenanceWindowExecutionTaskInvocationIdentity `json:"WindowExecutionTaskInvocationIdentities,omitempty"`
+	WindowExecutionTaskInvocationIdentities []MaintenanceWindowExecutionTaskInvocationIdentity `json:"WindowExecutionTaskInvocationIdentities,omitzero"`
 	NextToken                               *string                                            `json:"NextToken,omitempty"`
 }
 
 // DescribeMaintenanceWindowExecutionTasksRequest is the DescribeMaintenanceWindowExecutionTasksRequest shape of the SSM model.
 type DescribeMaintenanceWindowExecutionTasksRequest struct {
 	WindowExecutionId *string                   `json:"WindowExecutionId,omitempty"`
-	Filters           []MaintenanceWindowFilter `json:"Filters,omitempty"`
+	Filters           []MaintenanceWindowFilter `json:"Filters,omitzero"`
 	MaxResults        *int32                    `json:"MaxResults,omitempty"`
 	NextToken         *string                   `json:"NextToken,omitempty"`
 }
 
 // DescribeMaintenanceWindowExecutionTasksResult is the DescribeMaintenanceWindowExecutionTasksResult shape of the SSM model.
 type DescribeMaintenanceWindowExecutionTasksResult struct {
-	WindowExecutionTaskIdentities []MaintenanceWindowExecutionTaskIdentity `json:"WindowExecutionTaskIdentities,omitempty"`
+	WindowExecutionTaskIdentities []MaintenanceWindowExecutionTaskIdentity `json:"WindowExecutionTaskIdentities,omitzero"`
 	NextToken                     *string                                  `json:"NextToken,omitempty"`
 }
 
 // DescribeMaintenanceWindowExecutionsRequest is the DescribeMaintenanceWindowExecutionsRequest shape of the SSM model.
 type DescribeMaintenanceWindowExecutionsRequest struct {
 	WindowId   *string                   `json:"WindowId,omitempty"`
-	Filters    []MaintenanceWindowFilter `json:"Filters,omitempty"`
+	Filters    []MaintenanceWindowFilter `json:"Filters,omitzero"`
 	MaxResults *int32                    `json:"MaxResults,omitempty"`
 	NextToken  *string                   `json:"NextToken,omitempty"`
 }
 
 // DescribeMaintenanceWindowExecutionsResult is the DescribeMaintenanceWindowExecutionsResult shape of the SSM model.
 type DescribeMaintenanceWindowExecutionsResult struct {
-	WindowExecutions []MaintenanceWindowExecution `json:"WindowExecutions,omitempty"`
+	WindowExecutions []MaintenanceWindowExecution `json:"WindowExecutions,omitzero"`
 	NextToken        *string                      `json:"NextToken,omitempty"`
 }
 
 // DescribeMaintenanceWindowScheduleRequest is the DescribeMaintenanceWindowScheduleRequest shape of the SSM model.
 type DescribeMaintenanceWindowScheduleRequest struct {
 	WindowId     *string                       `json:"WindowId,omitempty"`
-	Targets      []Target                      `json:"Targets,omitempty"`
+	Targets      []Target                      `json:"Targets,omitzero"`
 	ResourceType MaintenanceWindowResourceType `json:"ResourceType,omitempty"`
-	Filters      []PatchOrchestratorFilter     `json:"Filters,omitempty"`
+	Filters      []PatchOrchestratorFilter     `json:"Filters,omitzero"`
 	MaxResults   *int32                        `json:"MaxResults,omitempty"`
 	NextToken    *string                       `json:"NextToken,omitempty"`
 }
 
 // DescribeMaintenanceWindowScheduleResult is the DescribeMaintenanceWindowScheduleResult shape of the SSM model.
 type DescribeMaintenanceWindowScheduleResult struct {
-	ScheduledWindowExecutions []ScheduledWindowExecution `json:"ScheduledWindowExecutions,omitempty"`
+	ScheduledWindowExecutions []ScheduledWindowExecution `json:"ScheduledWindowExecutions,omitzero"`
 	NextToken                 *string                    `json:"NextToken,omitempty"`
 }
 
 // DescribeMaintenanceWindowTargetsRequest is the DescribeMaintenanceWindowTargetsRequest shape of the SSM model.
 type DescribeMaintenanceWindowTargetsRequest struct {
 	WindowId   *string                   `json:"WindowId,omitempty"`
-	Filters    []MaintenanceWindowFilter `json:"Filters,omitempty"`
+	Filters    []MaintenanceWindowFilter `json:"Filters,omitzero"`
 	MaxResults *int32                    `json:"MaxResults,omitempty"`
 	NextToken  *string                   `json:"NextToken,omitempty"`
 }
 
 // DescribeMaintenanceWindowTargetsResult is the DescribeMaintenanceWindowTargetsResult shape of the SSM model.
 type DescribeMaintenanceWindowTargetsResult struct {
-	Targets   []MaintenanceWindowTarget `json:"Targets,omitempty"`
+	Targets   []MaintenanceWindowTarget `json:"Targets,omitzero"`
 	NextToken *string                   `json:"NextToken,omitempty"`
 }
 
 // DescribeMaintenanceWindowTasksRequest is the DescribeMaintenanceWindowTasksRequest shape of the SSM model.
 type DescribeMaintenanceWindowTasksRequest struct {
 	WindowId   *string                   `json:"WindowId,omitempty"`
-	Filters    []MaintenanceWindowFilter `json:"Filters,omitempty"`
+	Filters    []MaintenanceWindowFilter `json:"Filters,omitzero"`
 	MaxResults *int32                    `json:"MaxResults,omitempty"`
 	NextToken  *string                   `json:"NextToken,omitempty"`
 }
 
 // DescribeMaintenanceWindowTasksResult is the DescribeMaintenanceWindowTasksResult shape of the SSM model.
 type DescribeMaintenanceWindowTasksResult struct {
-	Tasks     []MaintenanceWindowTask `json:"Tasks,omitempty"`
+	Tasks     []MaintenanceWindowTask `json:"Tasks,omitzero"`
 	NextToken *string                 `json:"NextToken,omitempty"`
 }
 
 // DescribeMaintenanceWindowsForTargetRequest is the DescribeMaintenanceWindowsForTargetRequest shape of the SSM model.
 type DescribeMaintenanceWindowsForTargetRequest struct {
-	Targets      []Target                      `json:"Targets,omitempty"`
+	Targets      []Target                      `json:"Targets,omitzero"`
 	ResourceType MaintenanceWindowResourceType `json:"ResourceType,omitempty"`
 	MaxResults   *int32                        `json:"MaxResults,omitempty"`
 	NextToken    *string                       `json:"NextToken,omitempty"`
@@ -1276,26 +1276,26 @@ type DescribeMaintenanceWindowsForTargetRequest struct {
 
 // DescribeMaintenanceWindowsForTargetResult is the DescribeMaintenanceWindowsForTargetResult shape of the SSM model.
 type DescribeMaintenanceWindowsForTargetResult struct {
-	WindowIdentities []MaintenanceWindowIdentityForTarget `json:"WindowIdentities,omitempty"`
+	WindowIdentities []MaintenanceWindowIdentityForTarget `json:"WindowIdentities,omitzero"`
 	NextToken        *string                              `json:"NextToken,omitempty"`
 }
 
 // DescribeMaintenanceWindowsRequest is the DescribeMaintenanceWindowsRequest shape of the SSM model.
 type DescribeMaintenanceWindowsRequest struct {
-	Filters    []MaintenanceWindowFilter `json:"Filters,omitempty"`
+	Filters    []MaintenanceWindowFilter `json:"Filters,omitzero"`
 	MaxResults *int32                    `json:"MaxResults,omitempty"`
 	NextToken  *string                   `json:"NextToken,omitempty"`
 }
 
 // DescribeMaintenanceWindowsResult is the DescribeMaintenanceWindowsResult shape of the SSM model.
 type DescribeMaintenanceWindowsResult struct {
-	WindowIdentities []MaintenanceWindowIdentity `json:"WindowIdentities,omitempty"`
+	WindowIdentities []MaintenanceWindowIdentity `json:"WindowIdentities,omitzero"`
 	NextToken        *string                     `json:"NextToken,omitempty"`
 }
 
 // DescribeOpsItemsRequest is the DescribeOpsItemsRequest shape of the SSM model.
 type DescribeOpsItemsRequest struct {
-	OpsItemFilters []OpsItemFilter `json:"OpsItemFilters,omitempty"`
+	OpsItemFilters []OpsItemFilter `json:"OpsItemFilters,omitzero"`
 	MaxResults     *int32          `json:"MaxResults,omitempty"`
 	NextToken      *string         `json:"NextToken,omitempty"`
 }
@@ -1303,13 +1303,13 @@ type DescribeOpsItemsRequest struct {
 // DescribeOpsItemsResponse is the DescribeOpsItemsResponse shape of the SSM model.
 type DescribeOpsItemsResponse struct {
 	NextToken        *string          `json:"NextToken,omitempty"`
-	OpsItemSummaries []OpsItemSummary `json:"OpsItemSummaries,omitempty"`
+	OpsItemSummaries []OpsItemSummary `json:"OpsItemSummaries,omitzero"`
 }
 
 // DescribeParametersRequest is the DescribeParametersRequest shape of the SSM model.
 type DescribeParametersRequest struct {
-	Filters          []ParametersFilter      `json:"Filters,omitempty"`
-	ParameterFilters []ParameterStringFilter `json:"ParameterFilters,omitempty"`
+	Filters          []ParametersFilter      `json:"Filters,omitzero"`
+	ParameterFilters []ParameterStringFilter `json:"ParameterFilters,omitzero"`
 	MaxResults       *int32                  `json:"MaxResults,omitempty"`
 	NextToken        *string                 `json:"NextToken,omitempty"`
 	Shared           *bool                   `json:"Shared,omitempty"`
@@ -1317,20 +1317,20 @@ type DescribeParametersRequest struct {
 
 // DescribeParametersResult is the DescribeParametersResult shape of the SSM model.
 type DescribeParametersResult struct {
-	Parameters []ParameterMetadata `json:"Parameters,omitempty"`
+	Parameters []ParameterMetadata `json:"Parameters,omitzero"`
 	NextToken  *string             `json:"NextToken,omitempty"`
 }
 
 // DescribePatchBaselinesRequest is the DescribePatchBaselinesRequest shape of the SSM model.
 type DescribePatchBaselinesRequest struct {
-	Filters    []PatchOrchestratorFilter `json:"Filters,omitempty"`
+	Filters    []PatchOrchestratorFilter `json:"Filters,omitzero"`
 	MaxResults *int32                    `json:"MaxResults,omitempty"`
 	NextToken  *string                   `json:"NextToken,omitempty"`
 }
 
 // DescribePatchBaselinesResult is the DescribePatchBaselinesResult shape of the SSM model.
 type DescribePatchBaselinesResult struct {
-	BaselineIdentities []PatchBaselineIdentity `json:"BaselineIdentities,omitempty"`
+	BaselineIdentities []PatchBaselineIdentity `json:"BaselineIdentities,omitzero"`
 	NextToken          *string                 `json:"NextToken,omitempty"`
 }
 
@@ -1359,13 +1359,13 @@ type DescribePatchGroupStateResult struct {
 // DescribePatchGroupsRequest is the DescribePatchGroupsRequest shape of the SSM model.
 type DescribePatchGroupsRequest struct {
 	MaxResults *int32                    `json:"MaxResults,omitempty"`
-	Filters    []PatchOrchestratorFilter `json:"Filters,omitempty"`
+	Filters    []PatchOrchestratorFilter `json:"Filters,omitzero"`
 	NextToken  *string                   `json:"NextToken,omitempty"`
 }
 
 // DescribePatchGroupsResult is the DescribePatchGroupsResult shape of the SSM model.
 type DescribePatchGroupsResult struct {
-	Mappings  []PatchGroupPatchBaselineMapping `json:"Mappings,omitempty"`
+	Mappings  []PatchGroupPatchBaselineMapping `json:"Mappings,omitzero"`
 	NextToken *string                          `json:"NextToken,omitempty"`
 }
 
@@ -1380,7 +1380,7 @@ type DescribePatchPropertiesRequest struct {
 
 // DescribePatchPropertiesResult is the DescribePatchPropertiesResult shape of the SSM model.
 type DescribePatchPropertiesResult struct {
-	Properties []map[string]string `json:"Properties,omitempty"`
+	Properties []map[string]string `json:"Properties,omitzero"`
 	NextToken  *string             `json:"NextToken,omitempty"`
 }
 
@@ -1389,12 +1389,12 @@ type DescribeSessionsRequest struct {
 	State      SessionState    `json:"State,omitempty"`
 	MaxResults *int32          `json:"MaxResults,omitempty"`
 	NextToken  *string         `json:"NextToken,omitempty"`
-	Filters    []SessionFilter `json:"Filters,omitempty"`
+	Filters    []SessionFilter `json:"Filters,omitzero"`
 }
 
 // DescribeSessionsResponse is the DescribeSessionsResponse shape of the SSM model.
 type DescribeSessionsResponse struct {
-	Sessions  []Session `json:"Sessions,omitempty"`
+	Sessions  []Session `json:"Sessions,omitzero"`
 	NextToken *string   `json:"NextToken,omitempty"`
 }
 
@@ -1429,24 +1429,24 @@ type DocumentDescription struct {
 	StatusInformation      *string                 `json:"StatusInformation,omitempty"`
 	DocumentVersion        *string                 `json:"DocumentVersion,omitempty"`
 	Description            *string                 `json:"Description,omitempty"`
-	Parameters             []DocumentParameter     `json:"Parameters,omitempty"`
-	PlatformTypes          []PlatformType          `json:"PlatformTypes,omitempty"`
+	Parameters             []DocumentParameter     `json:"Parameters,omitzero"`
+	PlatformTypes          []PlatformType          `json:"PlatformTypes,omitzero"`
 	DocumentType           DocumentType            `json:"DocumentType,omitempty"`
 	SchemaVersion          *string                 `json:"SchemaVersion,omitempty"`
 	LatestVersion          *string                 `json:"LatestVersion,omitempty"`
 	DefaultVersion         *string                 `json:"DefaultVersion,omitempty"`
 	DocumentFormat         DocumentFormat          `json:"DocumentFormat,omitempty"`
 	TargetType             *string                 `json:"TargetType,omitempty"`
-	Tags                   []Tag                   `json:"Tags,omitempty"`
-	AttachmentsInformation []AttachmentInformation `json:"AttachmentsInformation,omitempty"`
-	Requires               []DocumentRequires      `json:"Requires,omitempty"`
+	Tags                   []Tag                   `json:"Tags,omitzero"`
+	AttachmentsInformation []AttachmentInformation `json:"AttachmentsInformation,omitzero"`
+	Requires               []DocumentRequires      `json:"Requires,omitzero"`
 	Author                 *string                 `json:"Author,omitempty"`
-	ReviewInformation      []ReviewInformation     `json:"ReviewInformation,omitempty"`
+	ReviewInformation      []ReviewInformation     `json:"ReviewInformation,omitzero"`
 	ApprovedVersion        *string                 `json:"ApprovedVersion,omitempty"`
 	PendingReviewVersion   *string                 `json:"PendingReviewVersion,omitempty"`
 	ReviewStatus           ReviewStatus            `json:"ReviewStatus,omitempty"`
-	Category               []string                `json:"Category,omitempty"`
-	CategoryEnum           []string                `json:"CategoryEnum,omitempty"`
+	Category               []string                `json:"Category,omitzero"`
+	CategoryEnum           []string                `json:"CategoryEnum,omitzero"`
 }
 
 // DocumentFilter is the DocumentFilter shape of the SSM model.
@@ -1462,14 +1462,14 @@ type DocumentIdentifier struct {
 	DisplayName     *string            `json:"DisplayName,omitempty"`
 	Owner           *string            `json:"Owner,omitempty"`
 	VersionName     *string            `json:"VersionName,omitempty"`
-	PlatformTypes   []PlatformType     `json:"PlatformTypes,omitempty"`
+	PlatformTypes   []PlatformType     `json:"PlatformTypes,omitzero"`
 	DocumentVersion *string            `json:"DocumentVersion,omitempty"`
 	DocumentType    DocumentType       `json:"DocumentType,omitempty"`
 	SchemaVersion   *string            `json:"SchemaVersion,omitempty"`
 	DocumentFormat  DocumentFormat     `json:"DocumentFormat,omitempty"`
 	TargetType      *string            `json:"TargetType,omitempty"`
-	Tags            []Tag              `json:"Tags,omitempty"`
-	Requires        []DocumentRequires `json:"Requires,omitempty"`
+	Tags            []Tag              `json:"Tags,omitzero"`
+	Requires        []DocumentRequires `json:"Requires,omitzero"`
 	ReviewStatus    ReviewStatus       `json:"ReviewStatus,omitempty"`
 	Author          *string            `json:"Author,omitempty"`
 }
@@ -1477,12 +1477,12 @@ type DocumentIdentifier struct {
 // DocumentKeyValuesFilter is the DocumentKeyValuesFilter shape of the SSM model.
 type DocumentKeyValuesFilter struct {
 	Key    *string  `json:"Key,omitempty"`
-	Values []string `json:"Values,omitempty"`
+	Values []string `json:"Values,omitzero"`
 }
 
 // DocumentMetadataResponseInfo is the DocumentMetadataResponseInfo shape of the SSM model.
 type DocumentMetadataResponseInfo struct {
-	ReviewerResponse []DocumentReviewerResponseSource `json:"ReviewerResponse,omitempty"`
+	ReviewerResponse []DocumentReviewerResponseSource `json:"ReviewerResponse,omitzero"`
 }
 
 // DocumentParameter is the DocumentParameter shape of the SSM model.
@@ -1512,14 +1512,14 @@ type DocumentReviewerResponseSource struct {
 	CreateTime   *Timestamp                    `json:"CreateTime,omitempty"`
 	UpdatedTime  *Timestamp                    `json:"UpdatedTime,omitempty"`
 	ReviewStatus ReviewStatus                  `json:"ReviewStatus,omitempty"`
-	Comment      []DocumentReviewCommentSource `json:"Comment,omitempty"`
+	Comment      []DocumentReviewCommentSource `json:"Comment,omitzero"`
 	Reviewer     *string                       `json:"Reviewer,omitempty"`
 }
 
 // DocumentReviews is the DocumentReviews shape of the SSM model.
 type DocumentReviews struct {
 	Action  DocumentReviewAction          `json:"Action,omitempty"`
-	Comment []DocumentReviewCommentSource `json:"Comment,omitempty"`
+	Comment []DocumentReviewCommentSource `json:"Comment,omitzero"`
 }
 
 // DocumentVersionInfo is the DocumentVersionInfo shape of the SSM model.
@@ -1589,7 +1589,7 @@ type GetAutomationExecutionResult struct {
 
 // GetCalendarStateRequest is the GetCalendarStateRequest shape of the SSM model.
 type GetCalendarStateRequest struct {
-	CalendarNames []string `json:"CalendarNames,omitempty"`
+	CalendarNames []string `json:"CalendarNames,omitzero"`
 	AtTime        *string  `json:"AtTime,omitempty"`
 }
 
@@ -1703,8 +1703,8 @@ type GetDocumentResult struct {
 	Content            *string             `json:"Content,omitempty"`
 	DocumentType       DocumentType        `json:"DocumentType,omitempty"`
 	DocumentFormat     DocumentFormat      `json:"DocumentFormat,omitempty"`
-	Requires           []DocumentRequires  `json:"Requires,omitempty"`
-	AttachmentsContent []AttachmentContent `json:"AttachmentsContent,omitempty"`
+	Requires           []DocumentRequires  `json:"Requires,omitzero"`
+	AttachmentsContent []AttachmentContent `json:"AttachmentsContent,omitzero"`
 	ReviewStatus       ReviewStatus        `json:"ReviewStatus,omitempty"`
 }
 
@@ -1724,16 +1724,16 @@ type GetExecutionPreviewResponse struct {
 
 // GetInventoryRequest is the GetInventoryRequest shape of the SSM model.
 type GetInventoryRequest struct {
-	Filters          []InventoryFilter     `json:"Filters,omitempty"`
-	Aggregators      []InventoryAggregator `json:"Aggregators,omitempty"`
-	ResultAttributes []ResultAttribute     `json:"ResultAttributes,omitempty"`
+	Filters          []InventoryFilter     `json:"Filters,omitzero"`
+	Aggregators      []InventoryAggregator `json:"Aggregators,omitzero"`
+	ResultAttributes []ResultAttribute     `json:"ResultAttributes,omitzero"`
 	NextToken        *string               `json:"NextToken,omitempty"`
 	MaxResults       *int32                `json:"MaxResults,omitempty"`
 }
 
 // GetInventoryResult is the GetInventoryResult shape of the SSM model.
 type GetInventoryResult struct {
-	Entities  []InventoryResultEntity `json:"Entities,omitempty"`
+	Entities  []InventoryResultEntity `json:"Entities,omitzero"`
 	NextToken *string                 `json:"NextToken,omitempty"`
 }
 
@@ -1748,7 +1748,7 @@ type GetInventorySchemaRequest struct {
 
 // GetInventorySchemaResult is the GetInventorySchemaResult shape of the SSM model.
 type GetInventorySchemaResult struct {
-	Schemas   []InventoryItemSchema `json:"Schemas,omitempty"`
+	Schemas   []InventoryItemSchema `json:"Schemas,omitzero"`
 	NextToken *string               `json:"NextToken,omitempty"`
 }
 
@@ -1760,7 +1760,7 @@ type GetMaintenanceWindowExecutionRequest struct {
 // GetMaintenanceWindowExecutionResult is the GetMaintenanceWindowExecutionResult shape of the SSM model.
 type GetMaintenanceWindowExecutionResult struct {
 	WindowExecutionId *string                          `json:"WindowExecutionId,omitempty"`
-	TaskIds           []string                         `json:"TaskIds,omitempty"`
+	TaskIds           []string                         `json:"TaskIds,omitzero"`
 	Status            MaintenanceWindowExecutionStatus `json:"Status,omitempty"`
 	StatusDetails     *string                          `json:"StatusDetails,omitempty"`
 	StartTime         *Timestamp                       `json:"StartTime,omitempty"`
@@ -1803,7 +1803,7 @@ type GetMaintenanceWindowExecutionTaskResult struct {
 	TaskArn            *string                                                    `json:"TaskArn,omitempty"`
 	ServiceRole        *string                                                    `json:"ServiceRole,omitempty"`
 	Type               MaintenanceWindowTaskType                                  `json:"Type,omitempty"`
-	TaskParameters     []map[string]MaintenanceWindowTaskParameterValueExpression `json:"TaskParameters,omitempty"`
+	TaskParameters     []map[string]MaintenanceWindowTaskParameterValueExpression `json:"TaskParameters,omitzero"`
 	Priority           *int32                                                     `json:"Priority,omitempty"`
 	MaxConcurrency     *string                                                    `json:"MaxConcurrency,omitempty"`
 	MaxErrors          *string                                                    `json:"MaxErrors,omitempty"`
@@ -1812,7 +1812,7 @@ type GetMaintenanceWindowExecutionTaskResult struct {
 	StartTime          *Timestamp                                                 `json:"StartTime,omitempty"`
 	EndTime            *Timestamp                                                 `json:"EndTime,omitempty"`
 	AlarmConfiguration *AlarmConfiguration                                        `json:"AlarmConfiguration,omitempty"`
-	TriggeredAlarms    []AlarmStateInformation                                    `json:"TriggeredAlarms,omitempty"`
+	TriggeredAlarms    []AlarmStateInformation                                    `json:"TriggeredAlarms,omitzero"`
 }
 
 // GetMaintenanceWindowRequest is the GetMaintenanceWindowRequest shape of the SSM model.
@@ -1849,7 +1849,7 @@ type GetMaintenanceWindowTaskRequest struct {
 type GetMaintenanceWindowTaskResult struct {
 	WindowId                 *string                                                  `json:"WindowId,omitempty"`
 	WindowTaskId             *string                                                  `json:"WindowTaskId,omitempty"`
-	Targets                  []Target                                                 `json:"Targets,omitempty"`
+	Targets                  []Target                                                 `json:"Targets,omitzero"`
 	TaskArn                  *string                                                  `json:"TaskArn,omitempty"`
 	ServiceRoleArn           *string                                                  `json:"ServiceRoleArn,omitempty"`
 	TaskType                 MaintenanceWindowTaskType                                `json:"TaskType,omitempty"`
@@ -1893,16 +1893,16 @@ type GetOpsMetadataResult struct {
 // GetOpsSummaryRequest is the GetOpsSummaryRequest shape of the SSM model.
 type GetOpsSummaryRequest struct {
 	SyncName         *string              `json:"SyncName,omitempty"`
-	Filters          []OpsFilter          `json:"Filters,omitempty"`
-	Aggregators      []OpsAggregator      `json:"Aggregators,omitempty"`
-	ResultAttributes []OpsResultAttribute `json:"ResultAttributes,omitempty"`
+	Filters          []OpsFilter          `json:"Filters,omitzero"`
+	Aggregators      []OpsAggregator      `json:"Aggregators,omitzero"`
+	ResultAttributes []OpsResultAttribute `json:"ResultAttributes,omitzero"`
 	NextToken        *string              `json:"NextToken,omitempty"`
 	MaxResults       *int32               `json:"MaxResults,omitempty"`
 }
 
 // GetOpsSummaryResult is the GetOpsSummaryResult shape of the SSM model.
 type GetOpsSummaryResult struct {
-	Entities  []OpsEntity `json:"Entities,omitempty"`
+	Entities  []OpsEntity `json:"Entities,omitzero"`
 	NextToken *string     `json:"NextToken,omitempty"`
 }
 
@@ -1916,7 +1916,7 @@ type GetParameterHistoryRequest struct {
 
 // GetParameterHistoryResult is the GetParameterHistoryResult shape of the SSM model.
 type GetParameterHistoryResult struct {
-	Parameters []ParameterHistory `json:"Parameters,omitempty"`
+	Parameters []ParameterHistory `json:"Parameters,omitzero"`
 	NextToken  *string            `json:"NextToken,omitempty"`
 }
 
@@ -1935,7 +1935,7 @@ type GetParameterResult struct {
 type GetParametersByPathRequest struct {
 	Path             *string                 `json:"Path,omitempty"`
 	Recursive        *bool                   `json:"Recursive,omitempty"`
-	ParameterFilters []ParameterStringFilter `json:"ParameterFilters,omitempty"`
+	ParameterFilters []ParameterStringFilter `json:"ParameterFilters,omitzero"`
 	WithDecryption   *bool                   `json:"WithDecryption,omitempty"`
 	MaxResults       *int32                  `json:"MaxResults,omitempty"`
 	NextToken        *string                 `json:"NextToken,omitempty"`
@@ -1943,20 +1943,20 @@ type GetParametersByPathRequest struct {
 
 // GetParametersByPathResult is the GetParametersByPathResult shape of the SSM model.
 type GetParametersByPathResult struct {
-	Parameters []Parameter `json:"Parameters,omitempty"`
+	Parameters []Parameter `json:"Parameters,omitzero"`
 	NextToken  *string     `json:"NextToken,omitempty"`
 }
 
 // GetParametersRequest is the GetParametersRequest shape of the SSM model.
 type GetParametersRequest struct {
-	Names          []string `json:"Names,omitempty"`
+	Names          []string `json:"Names,omitzero"`
 	WithDecryption *bool    `json:"WithDecryption,omitempty"`
 }
 
 // GetParametersResult is the GetParametersResult shape of the SSM model.
 type GetParametersResult struct {
-	Parameters        []Parameter `json:"Parameters,omitempty"`
-	InvalidParameters []string    `json:"InvalidParameters,omitempty"`
+	Parameters        []Parameter `json:"Parameters,omitzero"`
+	InvalidParameters []string    `json:"InvalidParameters,omitzero"`
 }
 
 // GetPatchBaselineForPatchGroupRequest is the GetPatchBaselineForPatchGroupRequest shape of the SSM model.
@@ -1984,16 +1984,16 @@ type GetPatchBaselineResult struct {
 	OperatingSystem                          OperatingSystem       `json:"OperatingSystem,omitempty"`
 	GlobalFilters                            *PatchFilterGroup     `json:"GlobalFilters,omitempty"`
 	ApprovalRules                            *PatchRuleGroup       `json:"ApprovalRules,omitempty"`
-	ApprovedPatches                          []string              `json:"ApprovedPatches,omitempty"`
+	ApprovedPatches                          []string              `json:"ApprovedPatches,omitzero"`
 	ApprovedPatchesComplianceLevel           PatchComplianceLevel  `json:"ApprovedPatchesComplianceLevel,omitempty"`
 	ApprovedPatchesEnableNonSecurity         *bool                 `json:"ApprovedPatchesEnableNonSecurity,omitempty"`
-	RejectedPatches                          []string              `json:"RejectedPatches,omitempty"`
+	RejectedPatches                          []string              `json:"RejectedPatches,omitzero"`
 	RejectedPatchesAction                    PatchAction           `json:"RejectedPatchesAction,omitempty"`
-	PatchGroups                              []string              `json:"PatchGroups,omitempty"`
+	PatchGroups                              []string              `json:"PatchGroups,omitzero"`
 	CreatedDate                              *Timestamp            `json:"CreatedDate,omitempty"`
 	ModifiedDate                             *Timestamp            `json:"ModifiedDate,omitempty"`
 	Description                              *string               `json:"Description,omitempty"`
-	Sources                                  []PatchSource         `json:"Sources,omitempty"`
+	Sources                                  []PatchSource         `json:"Sources,omitzero"`
 	AvailableSecurityUpdatesComplianceStatus PatchComplianceStatus `json:"AvailableSecurityUpdatesComplianceStatus,omitempty"`
 }
 
@@ -2007,7 +2007,7 @@ type GetResourcePoliciesRequest struct {
 // GetResourcePoliciesResponse is the GetResourcePoliciesResponse shape of the SSM model.
 type GetResourcePoliciesResponse struct {
 	NextToken *string                            `json:"NextToken,omitempty"`
-	Policies  []GetResourcePoliciesResponseEntry `json:"Policies,omitempty"`
+	Policies  []GetResourcePoliciesResponseEntry `json:"Policies,omitzero"`
 }
 
 // GetResourcePoliciesResponseEntry is the GetResourcePoliciesResponseEntry shape of the SSM model.
@@ -2116,13 +2116,13 @@ type InstanceInformation struct {
 // InstanceInformationFilter is the InstanceInformationFilter shape of the SSM model.
 type InstanceInformationFilter struct {
 	Key      InstanceInformationFilterKey `json:"key,omitempty"`
-	ValueSet []string                     `json:"valueSet,omitempty"`
+	ValueSet []string                     `json:"valueSet,omitzero"`
 }
 
 // InstanceInformationStringFilter is the InstanceInformationStringFilter shape of the SSM model.
 type InstanceInformationStringFilter struct {
 	Key    *string  `json:"Key,omitempty"`
-	Values []string `json:"Values,omitempty"`
+	Values []string `json:"Values,omitzero"`
 }
 
 // InstancePatchState is the InstancePatchState shape of the SSM model.
@@ -2155,7 +2155,7 @@ type InstancePatchState struct {
 // InstancePatchStateFilter is the InstancePatchStateFilter shape of the SSM model.
 type InstancePatchStateFilter struct {
 	Key    *string                        `json:"Key,omitempty"`
-	Values []string                       `json:"Values,omitempty"`
+	Values []string                       `json:"Values,omitzero"`
 	Type   InstancePatchStateOperatorType `json:"Type,omitempty"`
 }
 
@@ -2194,21 +2194,21 @@ type InstanceProperty struct {
 // InstancePropertyFilter is the InstancePropertyFilter shape of the SSM model.
 type InstancePropertyFilter struct {
 	Key      InstancePropertyFilterKey `json:"key,omitempty"`
-	ValueSet []string                  `json:"valueSet,omitempty"`
+	ValueSet []string                  `json:"valueSet,omitzero"`
 }
 
 // InstancePropertyStringFilter is the InstancePropertyStringFilter shape of the SSM model.
 type InstancePropertyStringFilter struct {
 	Key      *string                        `json:"Key,omitempty"`
-	Values   []string                       `json:"Values,omitempty"`
+	Values   []string                       `json:"Values,omitzero"`
 	Operator InstancePropertyFilterOperator `json:"Operator,omitempty"`
 }
 
 // InventoryAggregator is the InventoryAggregator shape of the SSM model.
 type InventoryAggregator struct {
 	Expression  *string               `json:"Expression,omitempty"`
-	Aggregators []InventoryAggregator `json:"Aggregators,omitempty"`
-	Groups      []InventoryGroup      `json:"Groups,omitempty"`
+	Aggregators []InventoryAggregator `json:"Aggregators,omitzero"`
+	Groups      []InventoryGroup      `json:"Groups,omitzero"`
 }
 
 // InventoryDeletionStatusItem is the InventoryDeletionStatusItem shape of the SSM model.
@@ -2226,7 +2226,7 @@ type InventoryDeletionStatusItem struct {
 type InventoryDeletionSummary struct {
 	TotalCount     *int32                         `json:"TotalCount,omitempty"`
 	RemainingCount *int32                         `json:"RemainingCount,omitempty"`
-	SummaryItems   []InventoryDeletionSummaryItem `json:"SummaryItems,omitempty"`
+	SummaryItems   []InventoryDeletionSummaryItem `json:"SummaryItems,omitzero"`
 }
 
 // InventoryDeletionSummaryItem is the InventoryDeletionSummaryItem shape of the SSM model.
@@ -2239,14 +2239,14 @@ type InventoryDeletionSummaryItem struct {
 // InventoryFilter is the InventoryFilter shape of the SSM model.
 type InventoryFilter struct {
 	Key    *string                    `json:"Key,omitempty"`
-	Values []string                   `json:"Values,omitempty"`
+	Values []string                   `json:"Values,omitzero"`
 	Type   InventoryQueryOperatorType `json:"Type,omitempty"`
 }
 
 // InventoryGroup is the InventoryGroup shape of the SSM model.
 type InventoryGroup struct {
 	Name    *string           `json:"Name,omitempty"`
-	Filters []InventoryFilter `json:"Filters,omitempty"`
+	Filters []InventoryFilter `json:"Filters,omitzero"`
 }
 
 // InventoryItem is the InventoryItem shape of the SSM model.
@@ -2255,7 +2255,7 @@ type InventoryItem struct {
 	SchemaVersion *string             `json:"SchemaVersion,omitempty"`
 	CaptureTime   *string             `json:"CaptureTime,omitempty"`
 	ContentHash   *string             `json:"ContentHash,omitempty"`
-	Content       []map[string]string `json:"Content,omitempty"`
+	Content       []map[string]string `json:"Content,omitzero"`
 	Context       map[string]string   `json:"Context,omitempty"`
 }
 
@@ -2269,7 +2269,7 @@ type InventoryItemAttribute struct {
 type InventoryItemSchema struct {
 	TypeName    *string                  `json:"TypeName,omitempty"`
 	Version     *string                  `json:"Version,omitempty"`
-	Attributes  []InventoryItemAttribute `json:"Attributes,omitempty"`
+	Attributes  []InventoryItemAttribute `json:"Attributes,omitzero"`
 	DisplayName *string                  `json:"DisplayName,omitempty"`
 }
 
@@ -2285,19 +2285,19 @@ type InventoryResultItem struct {
 	SchemaVersion *string             `json:"SchemaVersion,omitempty"`
 	CaptureTime   *string             `json:"CaptureTime,omitempty"`
 	ContentHash   *string             `json:"ContentHash,omitempty"`
-	Content       []map[string]string `json:"Content,omitempty"`
+	Content       []map[string]string `json:"Content,omitzero"`
 }
 
 // LabelParameterVersionRequest is the LabelParameterVersionRequest shape of the SSM model.
 type LabelParameterVersionRequest struct {
 	Name             *string  `json:"Name,omitempty"`
 	ParameterVersion *int64   `json:"ParameterVersion,omitempty"`
-	Labels           []string `json:"Labels,omitempty"`
+	Labels           []string `json:"Labels,omitzero"`
 }
 
 // LabelParameterVersionResult is the LabelParameterVersionResult shape of the SSM model.
 type LabelParameterVersionResult struct {
-	InvalidLabels    []string `json:"InvalidLabels,omitempty"`
+	InvalidLabels    []string `json:"InvalidLabels,omitzero"`
 	ParameterVersion *int64   `json:"ParameterVersion,omitempty"`
 }
 
@@ -2310,20 +2310,20 @@ type ListAssociationVersionsRequest struct {
 
 // ListAssociationVersionsResult is the ListAssociationVersionsResult shape of the SSM model.
 type ListAssociationVersionsResult struct {
-	AssociationVersions []AssociationVersionInfo `json:"AssociationVersions,omitempty"`
+	AssociationVersions []AssociationVersionInfo `json:"AssociationVersions,omitzero"`
 	NextToken           *string                  `json:"NextToken,omitempty"`
 }
 
 // ListAssociationsRequest is the ListAssociationsRequest shape of the SSM model.
 type ListAssociationsRequest struct {
-	AssociationFilterList []AssociationFilter `json:"AssociationFilterList,omitempty"`
+	AssociationFilterList []AssociationFilter `json:"AssociationFilterList,omitzero"`
 	MaxResults            *int32              `json:"MaxResults,omitempty"`
 	NextToken             *string             `json:"NextToken,omitempty"`
 }
 
 // ListAssociationsResult is the ListAssociationsResult shape of the SSM model.
 type ListAssociationsResult struct {
-	Associations []Association `json:"Associations,omitempty"`
+	Associations []Association `json:"Associations,omitzero"`
 	NextToken    *string       `json:"NextToken,omitempty"`
 }
 
@@ -2331,12 +2331,12 @@ type ListAssociationsResult struct {
 type ListCloudConnectorsRequest struct {
 	MaxResults *int32                 `json:"MaxResults,omitempty"`
 	NextToken  *string                `json:"NextToken,omitempty"`
-	Filters    []CloudConnectorFilter `json:"Filters,omitempty"`
+	Filters    []CloudConnectorFilter `json:"Filters,omitzero"`
 }
 
 // ListCloudConnectorsResult is the ListCloudConnectorsResult shape of the SSM model.
 type ListCloudConnectorsResult struct {
-	CloudConnectors []CloudConnectorSummary `json:"CloudConnectors,omitempty"`
+	CloudConnectors []CloudConnectorSummary `json:"CloudConnectors,omitzero"`
 	NextToken       *string                 `json:"NextToken,omitempty"`
 }
 
@@ -2346,13 +2346,13 @@ type ListCommandInvocationsRequest struct {
 	InstanceId *string         `json:"InstanceId,omitempty"`
 	MaxResults *int32          `json:"MaxResults,omitempty"`
 	NextToken  *string         `json:"NextToken,omitempty"`
-	Filters    []CommandFilter `json:"Filters,omitempty"`
+	Filters    []CommandFilter `json:"Filters,omitzero"`
 	Details    *bool           `json:"Details,omitempty"`
 }
 
 // ListCommandInvocationsResult is the ListCommandInvocationsResult shape of the SSM model.
 type ListCommandInvocationsResult struct {
-	CommandInvocations []CommandInvocation `json:"CommandInvocations,omitempty"`
+	CommandInvocations []CommandInvocation `json:"CommandInvocations,omitzero"`
 	NextToken          *string             `json:"NextToken,omitempty"`
 }
 
@@ -2362,40 +2362,40 @@ type ListCommandsRequest struct {
 	InstanceId *string         `json:"InstanceId,omitempty"`
 	MaxResults *int32          `json:"MaxResults,omitempty"`
 	NextToken  *string         `json:"NextToken,omitempty"`
-	Filters    []CommandFilter `json:"Filters,omitempty"`
+	Filters    []CommandFilter `json:"Filters,omitzero"`
 }
 
 // ListCommandsResult is the ListCommandsResult shape of the SSM model.
 type ListCommandsResult struct {
-	Commands  []Command `json:"Commands,omitempty"`
+	Commands  []Command `json:"Commands,omitzero"`
 	NextToken *string   `json:"NextToken,omitempty"`
 }
 
 // ListComplianceItemsRequest is the ListComplianceItemsRequest shape of the SSM model.
 type ListComplianceItemsRequest struct {
-	Filters       []ComplianceStringFilter `json:"Filters,omitempty"`
-	ResourceIds   []string                 `json:"ResourceIds,omitempty"`
-	ResourceTypes []string                 `json:"ResourceTypes,omitempty"`
+	Filters       []ComplianceStringFilter `json:"Filters,omitzero"`
+	ResourceIds   []string                 `json:"ResourceIds,omitzero"`
+	ResourceTypes []string                 `json:"ResourceTypes,omitzero"`
 	NextToken     *string                  `json:"NextToken,omitempty"`
 	MaxResults    *int32                   `json:"MaxResults,omitempty"`
 }
 
 // ListComplianceItemsResult is the ListComplianceItemsResult shape of the SSM model.
 type ListComplianceItemsResult struct {
-	ComplianceItems []ComplianceItem `json:"ComplianceItems,omitempty"`
+	ComplianceItems []ComplianceItem `json:"ComplianceItems,omitzero"`
 	NextToken       *string          `json:"NextToken,omitempty"`
 }
 
 // ListComplianceSummariesRequest is the ListComplianceSummariesRequest shape of the SSM model.
 type ListComplianceSummariesRequest struct {
-	Filters    []ComplianceStringFilter `json:"Filters,omitempty"`
+	Filters    []ComplianceStringFilter `json:"Filters,omitzero"`
 	NextToken  *string                  `json:"NextToken,omitempty"`
 	MaxResults *int32                   `json:"MaxResults,omitempty"`
 }
 
 // ListComplianceSummariesResult is the ListComplianceSummariesResult shape of the SSM model.
 type ListComplianceSummariesResult struct {
-	ComplianceSummaryItems []ComplianceSummaryItem `json:"ComplianceSummaryItems,omitempty"`
+	ComplianceSummaryItems []ComplianceSummaryItem `json:"ComplianceSummaryItems,omitzero"`
 	NextToken              *string                 `json:"NextToken,omitempty"`
 }
 
@@ -2426,21 +2426,21 @@ type ListDocumentVersionsRequest struct {
 
 // ListDocumentVersionsResult is the ListDocumentVersionsResult shape of the SSM model.
 type ListDocumentVersionsResult struct {
-	DocumentVersions []DocumentVersionInfo `json:"DocumentVersions,omitempty"`
+	DocumentVersions []DocumentVersionInfo `json:"DocumentVersions,omitzero"`
 	NextToken        *string               `json:"NextToken,omitempty"`
 }
 
 // ListDocumentsRequest is the ListDocumentsRequest shape of the SSM model.
 type ListDocumentsRequest struct {
-	DocumentFilterList []DocumentFilter          `json:"DocumentFilterList,omitempty"`
-	Filters            []DocumentKeyValuesFilter `json:"Filters,omitempty"`
+	DocumentFilterList []DocumentFilter          `json:"DocumentFilterList,omitzero"`
+	Filters            []DocumentKeyValuesFilter `json:"Filters,omitzero"`
 	MaxResults         *int32                    `json:"MaxResults,omitempty"`
 	NextToken          *string                   `json:"NextToken,omitempty"`
 }
 
 // ListDocumentsResult is the ListDocumentsResult shape of the SSM model.
 type ListDocumentsResult struct {
-	DocumentIdentifiers []DocumentIdentifier `json:"DocumentIdentifiers,omitempty"`
+	DocumentIdentifiers []DocumentIdentifier `json:"DocumentIdentifiers,omitzero"`
 	NextToken           *string              `json:"NextToken,omitempty"`
 }
 
@@ -2448,7 +2448,7 @@ type ListDocumentsResult struct {
 type ListInventoryEntriesRequest struct {
 	InstanceId *string           `json:"InstanceId,omitempty"`
 	TypeName   *string           `json:"TypeName,omitempty"`
-	Filters    []InventoryFilter `json:"Filters,omitempty"`
+	Filters    []InventoryFilter `json:"Filters,omitzero"`
 	NextToken  *string           `json:"NextToken,omitempty"`
 	MaxResults *int32            `json:"MaxResults,omitempty"`
 }
@@ -2459,42 +2459,42 @@ type ListInventoryEntriesResult struct {
 	InstanceId    *string             `json:"InstanceId,omitempty"`
 	SchemaVersion *string             `json:"SchemaVersion,omitempty"`
 	CaptureTime   *string             `json:"CaptureTime,omitempty"`
-	Entries       []map[string]string `json:"Entries,omitempty"`
+	Entries       []map[string]string `json:"Entries,omitzero"`
 	NextToken     *string             `json:"NextToken,omitempty"`
 }
 
 // ListNodesRequest is the ListNodesRequest shape of the SSM model.
 type ListNodesRequest struct {
 	SyncName   *string      `json:"SyncName,omitempty"`
-	Filters    []NodeFilter `json:"Filters,omitempty"`
+	Filters    []NodeFilter `json:"Filters,omitzero"`
 	NextToken  *string      `json:"NextToken,omitempty"`
 	MaxResults *int32       `json:"MaxResults,omitempty"`
 }
 
 // ListNodesResult is the ListNodesResult shape of the SSM model.
 type ListNodesResult struct {
-	Nodes     []Node  `json:"Nodes,omitempty"`
+	Nodes     []Node  `json:"Nodes,omitzero"`
 	NextToken *string `json:"NextToken,omitempty"`
 }
 
 // ListNodesSummaryRequest is the ListNodesSummaryRequest shape of the SSM model.
 type ListNodesSummaryRequest struct {
 	SyncName    *string          `json:"SyncName,omitempty"`
-	Filters     []NodeFilter     `json:"Filters,omitempty"`
-	Aggregators []NodeAggregator `json:"Aggregators,omitempty"`
+	Filters     []NodeFilter     `json:"Filters,omitzero"`
+	Aggregators []NodeAggregator `json:"Aggregators,omitzero"`
 	NextToken   *string          `json:"NextToken,omitempty"`
 	MaxResults  *int32           `json:"MaxResults,omitempty"`
 }
 
 // ListNodesSummaryResult is the ListNodesSummaryResult shape of the SSM model.
 type ListNodesSummaryResult struct {
-	Summary   []map[string]string `json:"Summary,omitempty"`
+	Summary   []map[string]string `json:"Summary,omitzero"`
 	NextToken *string             `json:"NextToken,omitempty"`
 }
 
 // ListOpsItemEventsRequest is the ListOpsItemEventsRequest shape of the SSM model.
 type ListOpsItemEventsRequest struct {
-	Filters    []OpsItemEventFilter `json:"Filters,omitempty"`
+	Filters    []OpsItemEventFilter `json:"Filters,omitzero"`
 	MaxResults *int32               `json:"MaxResults,omitempty"`
 	NextToken  *string              `json:"NextToken,omitempty"`
 }
@@ -2502,13 +2502,13 @@ type ListOpsItemEventsRequest struct {
 // ListOpsItemEventsResponse is the ListOpsItemEventsResponse shape of the SSM model.
 type ListOpsItemEventsResponse struct {
 	NextToken *string               `json:"NextToken,omitempty"`
-	Summaries []OpsItemEventSummary `json:"Summaries,omitempty"`
+	Summaries []OpsItemEventSummary `json:"Summaries,omitzero"`
 }
 
 // ListOpsItemRelatedItemsRequest is the ListOpsItemRelatedItemsRequest shape of the SSM model.
 type ListOpsItemRelatedItemsRequest struct {
 	OpsItemId  *string                     `json:"OpsItemId,omitempty"`
-	Filters    []OpsItemRelatedItemsFilter `json:"Filters,omitempty"`
+	Filters    []OpsItemRelatedItemsFilter `json:"Filters,omitzero"`
 	MaxResults *int32                      `json:"MaxResults,omitempty"`
 	NextToken  *string                     `json:"NextToken,omitempty"`
 }
@@ -2516,32 +2516,32 @@ type ListOpsItemRelatedItemsRequest struct {
 // ListOpsItemRelatedItemsResponse is the ListOpsItemRelatedItemsResponse shape of the SSM model.
 type ListOpsItemRelatedItemsResponse struct {
 	NextToken *string                     `json:"NextToken,omitempty"`
-	Summaries []OpsItemRelatedItemSummary `json:"Summaries,omitempty"`
+	Summaries []OpsItemRelatedItemSummary `json:"Summaries,omitzero"`
 }
 
 // ListOpsMetadataRequest is the ListOpsMetadataRequest shape of the SSM model.
 type ListOpsMetadataRequest struct {
-	Filters    []OpsMetadataFilter `json:"Filters,omitempty"`
+	Filters    []OpsMetadataFilter `json:"Filters,omitzero"`
 	MaxResults *int32              `json:"MaxResults,omitempty"`
 	NextToken  *string             `json:"NextToken,omitempty"`
 }
 
 // ListOpsMetadataResult is the ListOpsMetadataResult shape of the SSM model.
 type ListOpsMetadataResult struct {
-	OpsMetadataList []OpsMetadata `json:"OpsMetadataList,omitempty"`
+	OpsMetadataList []OpsMetadata `json:"OpsMetadataList,omitzero"`
 	NextToken       *string       `json:"NextToken,omitempty"`
 }
 
 // ListResourceComplianceSummariesRequest is the ListResourceComplianceSummariesRequest shape of the SSM model.
 type ListResourceComplianceSummariesRequest struct {
-	Filters    []ComplianceStringFilter `json:"Filters,omitempty"`
+	Filters    []ComplianceStringFilter `json:"Filters,omitzero"`
 	NextToken  *string                  `json:"NextToken,omitempty"`
 	MaxResults *int32                   `json:"MaxResults,omitempty"`
 }
 
 // ListResourceComplianceSummariesResult is the ListResourceComplianceSummariesResult shape of the SSM model.
 type ListResourceComplianceSummariesResult struct {
-	ResourceComplianceSummaryItems []ResourceComplianceSummaryItem `json:"ResourceComplianceSummaryItems,omitempty"`
+	ResourceComplianceSummaryItems []ResourceComplianceSummaryItem `json:"ResourceComplianceSummaryItems,omitzero"`
 	NextToken                      *string                         `json:"NextToken,omitempty"`
 }
 
@@ -2554,7 +2554,7 @@ type ListResourceDataSyncRequest struct {
 
 // ListResourceDataSyncResult is the ListResourceDataSyncResult shape of the SSM model.
 type ListResourceDataSyncResult struct {
-	ResourceDataSyncItems []ResourceDataSyncItem `json:"ResourceDataSyncItems,omitempty"`
+	ResourceDataSyncItems []ResourceDataSyncItem `json:"ResourceDataSyncItems,omitzero"`
 	NextToken             *string                `json:"NextToken,omitempty"`
 }
 
@@ -2566,7 +2566,7 @@ type ListTagsForResourceRequest struct {
 
 // ListTagsForResourceResult is the ListTagsForResourceResult shape of the SSM model.
 type ListTagsForResourceResult struct {
-	TagList []Tag `json:"TagList,omitempty"`
+	TagList []Tag `json:"TagList,omitzero"`
 }
 
 // LoggingInfo is the LoggingInfo shape of the SSM model.
@@ -2603,7 +2603,7 @@ type MaintenanceWindowExecutionTaskIdentity struct {
 	TaskArn            *string                          `json:"TaskArn,omitempty"`
 	TaskType           MaintenanceWindowTaskType        `json:"TaskType,omitempty"`
 	AlarmConfiguration *AlarmConfiguration              `json:"AlarmConfiguration,omitempty"`
-	TriggeredAlarms    []AlarmStateInformation          `json:"TriggeredAlarms,omitempty"`
+	TriggeredAlarms    []AlarmStateInformation          `json:"TriggeredAlarms,omitzero"`
 }
 
 // MaintenanceWindowExecutionTaskInvocationIdentity is the MaintenanceWindowExecutionTaskInvocationIdentity shape of the SSM model.
@@ -2625,7 +2625,7 @@ type MaintenanceWindowExecutionTaskInvocationIdentity struct {
 // MaintenanceWindowFilter is the MaintenanceWindowFilter shape of the SSM model.
 type MaintenanceWindowFilter struct {
 	Key    *string  `json:"Key,omitempty"`
-	Values []string `json:"Values,omitempty"`
+	Values []string `json:"Values,omitzero"`
 }
 
 // MaintenanceWindowIdentity is the MaintenanceWindowIdentity shape of the SSM model.
@@ -2683,7 +2683,7 @@ type MaintenanceWindowTarget struct {
 	WindowId         *string                       `json:"WindowId,omitempty"`
 	WindowTargetId   *string                       `json:"WindowTargetId,omitempty"`
 	ResourceType     MaintenanceWindowResourceType `json:"ResourceType,omitempty"`
-	Targets          []Target                      `json:"Targets,omitempty"`
+	Targets          []Target                      `json:"Targets,omitzero"`
 	OwnerInformation *string                       `json:"OwnerInformation,omitempty"`
 	Name             *string                       `json:"Name,omitempty"`
 	Description      *string                       `json:"Description,omitempty"`
@@ -2695,7 +2695,7 @@ type MaintenanceWindowTask struct {
 	WindowTaskId       *string                                                  `json:"WindowTaskId,omitempty"`
 	TaskArn            *string                                                  `json:"TaskArn,omitempty"`
 	Type               MaintenanceWindowTaskType                                `json:"Type,omitempty"`
-	Targets            []Target                                                 `json:"Targets,omitempty"`
+	Targets            []Target                                                 `json:"Targets,omitzero"`
 	TaskParameters     map[string]MaintenanceWindowTaskParameterValueExpression `json:"TaskParameters,omitempty"`
 	Priority           *int32                                                   `json:"Priority,omitempty"`
 	LoggingInfo        *LoggingInfo                                             `json:"LoggingInfo,omitempty"`
@@ -2718,7 +2718,7 @@ type MaintenanceWindowTaskInvocationParameters struct {
 
 // MaintenanceWindowTaskParameterValueExpression is the MaintenanceWindowTaskParameterValueExpression shape of the SSM model.
 type MaintenanceWindowTaskParameterValueExpression struct {
-	Values []string `json:"Values,omitempty"`
+	Values []string `json:"Values,omitzero"`
 }
 
 // MetadataValue is the MetadataValue shape of the SSM model.
@@ -2730,8 +2730,8 @@ type MetadataValue struct {
 type ModifyDocumentPermissionRequest struct {
 	Name                  *string                `json:"Name,omitempty"`
 	PermissionType        DocumentPermissionType `json:"PermissionType,omitempty"`
-	AccountIdsToAdd       []string               `json:"AccountIdsToAdd,omitempty"`
-	AccountIdsToRemove    []string               `json:"AccountIdsToRemove,omitempty"`
+	AccountIdsToAdd       []string               `json:"AccountIdsToAdd,omitzero"`
+	AccountIdsToRemove    []string               `json:"AccountIdsToRemove,omitzero"`
 	SharedDocumentVersion *string                `json:"SharedDocumentVersion,omitempty"`
 }
 
@@ -2753,13 +2753,13 @@ type NodeAggregator struct {
 	AggregatorType NodeAggregatorType `json:"AggregatorType,omitempty"`
 	TypeName       NodeTypeName       `json:"TypeName,omitempty"`
 	AttributeName  NodeAttributeName  `json:"AttributeName,omitempty"`
-	Aggregators    []NodeAggregator   `json:"Aggregators,omitempty"`
+	Aggregators    []NodeAggregator   `json:"Aggregators,omitzero"`
 }
 
 // NodeFilter is the NodeFilter shape of the SSM model.
 type NodeFilter struct {
 	Key    NodeFilterKey          `json:"Key,omitempty"`
-	Values []string               `json:"Values,omitempty"`
+	Values []string               `json:"Values,omitzero"`
 	Type   NodeFilterOperatorType `json:"Type,omitempty"`
 }
 
@@ -2784,7 +2784,7 @@ type NonCompliantSummary struct {
 // NotificationConfig is the NotificationConfig shape of the SSM model.
 type NotificationConfig struct {
 	NotificationArn    *string             `json:"NotificationArn,omitempty"`
-	NotificationEvents []NotificationEvent `json:"NotificationEvents,omitempty"`
+	NotificationEvents []NotificationEvent `json:"NotificationEvents,omitzero"`
 	NotificationType   NotificationType    `json:"NotificationType,omitempty"`
 }
 
@@ -2794,8 +2794,8 @@ type OpsAggregator struct {
 	TypeName       *string           `json:"TypeName,omitempty"`
 	AttributeName  *string           `json:"AttributeName,omitempty"`
 	Values         map[string]string `json:"Values,omitempty"`
-	Filters        []OpsFilter       `json:"Filters,omitempty"`
-	Aggregators    []OpsAggregator   `json:"Aggregators,omitempty"`
+	Filters        []OpsFilter       `json:"Filters,omitzero"`
+	Aggregators    []OpsAggregator   `json:"Aggregators,omitzero"`
 }
 
 // OpsEntity is the OpsEntity shape of the SSM model.
@@ -2807,13 +2807,13 @@ type OpsEntity struct {
 // OpsEntityItem is the OpsEntityItem shape of the SSM model.
 type OpsEntityItem struct {
 	CaptureTime *string             `json:"CaptureTime,omitempty"`
-	Content     []map[string]string `json:"Content,omitempty"`
+	Content     []map[string]string `json:"Content,omitzero"`
 }
 
 // OpsFilter is the OpsFilter shape of the SSM model.
 type OpsFilter struct {
 	Key    *string               `json:"Key,omitempty"`
-	Values []string              `json:"Values,omitempty"`
+	Values []string              `json:"Values,omitzero"`
 	Type   OpsFilterOperatorType `json:"Type,omitempty"`
 }
 
@@ -2825,9 +2825,9 @@ type OpsItem struct {
 	Description      *string                     `json:"Description,omitempty"`
 	LastModifiedBy   *string                     `json:"LastModifiedBy,omitempty"`
 	LastModifiedTime *Timestamp                  `json:"LastModifiedTime,omitempty"`
-	Notifications    []OpsItemNotification       `json:"Notifications,omitempty"`
+	Notifications    []OpsItemNotification       `json:"Notifications,omitzero"`
 	Priority         *int32                      `json:"Priority,omitempty"`
-	RelatedOpsItems  []RelatedOpsItem            `json:"RelatedOpsItems,omitempty"`
+	RelatedOpsItems  []RelatedOpsItem            `json:"RelatedOpsItems,omitzero"`
 	Status           OpsItemStatus               `json:"Status,omitempty"`
 	OpsItemId        *string                     `json:"OpsItemId,omitempty"`
 	Version          *string                     `json:"Version,omitempty"`
@@ -2852,7 +2852,7 @@ type OpsItemDataValue struct {
 // OpsItemEventFilter is the OpsItemEventFilter shape of the SSM model.
 type OpsItemEventFilter struct {
 	Key      OpsItemEventFilterKey      `json:"Key,omitempty"`
-	Values   []string                   `json:"Values,omitempty"`
+	Values   []string                   `json:"Values,omitzero"`
 	Operator OpsItemEventFilterOperator `json:"Operator,omitempty"`
 }
 
@@ -2870,7 +2870,7 @@ type OpsItemEventSummary struct {
 // OpsItemFilter is the OpsItemFilter shape of the SSM model.
 type OpsItemFilter struct {
 	Key      OpsItemFilterKey      `json:"Key,omitempty"`
-	Values   []string              `json:"Values,omitempty"`
+	Values   []string              `json:"Values,omitzero"`
 	Operator OpsItemFilterOperator `json:"Operator,omitempty"`
 }
 
@@ -2900,7 +2900,7 @@ type OpsItemRelatedItemSummary struct {
 // OpsItemRelatedItemsFilter is the OpsItemRelatedItemsFilter shape of the SSM model.
 type OpsItemRelatedItemsFilter struct {
 	Key      OpsItemRelatedItemsFilterKey      `json:"Key,omitempty"`
-	Values   []string                          `json:"Values,omitempty"`
+	Values   []string                          `json:"Values,omitzero"`
 	Operator OpsItemRelatedItemsFilterOperator `json:"Operator,omitempty"`
 }
 
@@ -2937,7 +2937,7 @@ type OpsMetadata struct {
 // OpsMetadataFilter is the OpsMetadataFilter shape of the SSM model.
 type OpsMetadataFilter struct {
 	Key    *string  `json:"Key,omitempty"`
-	Values []string `json:"Values,omitempty"`
+	Values []string `json:"Values,omitzero"`
 }
 
 // OpsResultAttribute is the OpsResultAttribute shape of the SSM model.
@@ -2975,9 +2975,9 @@ type ParameterHistory struct {
 	Value            *string                 `json:"Value,omitempty"`
 	AllowedPattern   *string                 `json:"AllowedPattern,omitempty"`
 	Version          *int64                  `json:"Version,omitempty"`
-	Labels           []string                `json:"Labels,omitempty"`
+	Labels           []string                `json:"Labels,omitzero"`
 	Tier             ParameterTier           `json:"Tier,omitempty"`
-	Policies         []ParameterInlinePolicy `json:"Policies,omitempty"`
+	Policies         []ParameterInlinePolicy `json:"Policies,omitzero"`
 	DataType         *string                 `json:"DataType,omitempty"`
 }
 
@@ -3000,7 +3000,7 @@ type ParameterMetadata struct {
 	AllowedPattern   *string                 `json:"AllowedPattern,omitempty"`
 	Version          *int64                  `json:"Version,omitempty"`
 	Tier             ParameterTier           `json:"Tier,omitempty"`
-	Policies         []ParameterInlinePolicy `json:"Policies,omitempty"`
+	Policies         []ParameterInlinePolicy `json:"Policies,omitzero"`
 	DataType         *string                 `json:"DataType,omitempty"`
 }
 
@@ -3008,13 +3008,13 @@ type ParameterMetadata struct {
 type ParameterStringFilter struct {
 	Key    *string  `json:"Key,omitempty"`
 	Option *string  `json:"Option,omitempty"`
-	Values []string `json:"Values,omitempty"`
+	Values []string `json:"Values,omitzero"`
 }
 
 // ParametersFilter is the ParametersFilter shape of the SSM model.
 type ParametersFilter struct {
 	Key    ParametersFilterKey `json:"Key,omitempty"`
-	Values []string            `json:"Values,omitempty"`
+	Values []string            `json:"Values,omitzero"`
 }
 
 // ParentStepDetails is the ParentStepDetails shape of the SSM model.
@@ -3041,9 +3041,9 @@ type Patch struct {
 	KbNumber       *string    `json:"KbNumber,omitempty"`
 	MsrcNumber     *string    `json:"MsrcNumber,omitempty"`
 	Language       *string    `json:"Language,omitempty"`
-	AdvisoryIds    []string   `json:"AdvisoryIds,omitempty"`
-	BugzillaIds    []string   `json:"BugzillaIds,omitempty"`
-	CVEIds         []string   `json:"CVEIds,omitempty"`
+	AdvisoryIds    []string   `json:"AdvisoryIds,omitzero"`
+	BugzillaIds    []string   `json:"BugzillaIds,omitzero"`
+	CVEIds         []string   `json:"CVEIds,omitzero"`
 	Name           *string    `json:"Name,omitempty"`
 	Epoch          *int32     `json:"Epoch,omitempty"`
 	Version        *string    `json:"Version,omitempty"`
@@ -3076,12 +3076,12 @@ type PatchComplianceData struct {
 // PatchFilter is the PatchFilter shape of the SSM model.
 type PatchFilter struct {
 	Key    PatchFilterKey `json:"Key,omitempty"`
-	Values []string       `json:"Values,omitempty"`
+	Values []string       `json:"Values,omitzero"`
 }
 
 // PatchFilterGroup is the PatchFilterGroup shape of the SSM model.
 type PatchFilterGroup struct {
-	PatchFilters []PatchFilter `json:"PatchFilters,omitempty"`
+	PatchFilters []PatchFilter `json:"PatchFilters,omitzero"`
 }
 
 // PatchGroupPatchBaselineMapping is the PatchGroupPatchBaselineMapping shape of the SSM model.
@@ -3093,7 +3093,7 @@ type PatchGroupPatchBaselineMapping struct {
 // PatchOrchestratorFilter is the PatchOrchestratorFilter shape of the SSM model.
 type PatchOrchestratorFilter struct {
 	Key    *string  `json:"Key,omitempty"`
-	Values []string `json:"Values,omitempty"`
+	Values []string `json:"Values,omitzero"`
 }
 
 // PatchRule is the PatchRule shape of the SSM model.
@@ -3107,13 +3107,13 @@ type PatchRule struct {
 
 // PatchRuleGroup is the PatchRuleGroup shape of the SSM model.
 type PatchRuleGroup struct {
-	PatchRules []PatchRule `json:"PatchRules,omitempty"`
+	PatchRules []PatchRule `json:"PatchRules,omitzero"`
 }
 
 // PatchSource is the PatchSource shape of the SSM model.
 type PatchSource struct {
 	Name          *string  `json:"Name,omitempty"`
-	Products      []string `json:"Products,omitempty"`
+	Products      []string `json:"Products,omitzero"`
 	Configuration *string  `json:"Configuration,omitempty"`
 }
 
@@ -3139,7 +3139,7 @@ type PutComplianceItemsRequest struct {
 	ResourceType     *string                     `json:"ResourceType,omitempty"`
 	ComplianceType   *string                     `json:"ComplianceType,omitempty"`
 	ExecutionSummary *ComplianceExecutionSummary `json:"ExecutionSummary,omitempty"`
-	Items            []ComplianceItemEntry       `json:"Items,omitempty"`
+	Items            []ComplianceItemEntry       `json:"Items,omitzero"`
 	ItemContentHash  *string                     `json:"ItemContentHash,omitempty"`
 	UploadType       ComplianceUploadType        `json:"UploadType,omitempty"`
 }
@@ -3151,7 +3151,7 @@ type PutComplianceItemsResult struct {
 // PutInventoryRequest is the PutInventoryRequest shape of the SSM model.
 type PutInventoryRequest struct {
 	InstanceId *string         `json:"InstanceId,omitempty"`
-	Items      []InventoryItem `json:"Items,omitempty"`
+	Items      []InventoryItem `json:"Items,omitzero"`
 }
 
 // PutInventoryResult is the PutInventoryResult shape of the SSM model.
@@ -3168,7 +3168,7 @@ type PutParameterRequest struct {
 	KeyId          *string       `json:"KeyId,omitempty"`
 	Overwrite      *bool         `json:"Overwrite,omitempty"`
 	AllowedPattern *string       `json:"AllowedPattern,omitempty"`
-	Tags           []Tag         `json:"Tags,omitempty"`
+	Tags           []Tag         `json:"Tags,omitzero"`
 	Tier           ParameterTier `json:"Tier,omitempty"`
 	Policies       *string       `json:"Policies,omitempty"`
 	DataType       *string       `json:"DataType,omitempty"`
@@ -3220,7 +3220,7 @@ type RegisterPatchBaselineForPatchGroupResult struct {
 type RegisterTargetWithMaintenanceWindowRequest struct {
 	WindowId         *string                       `json:"WindowId,omitempty"`
 	ResourceType     MaintenanceWindowResourceType `json:"ResourceType,omitempty"`
-	Targets          []Target                      `json:"Targets,omitempty"`
+	Targets          []Target                      `json:"Targets,omitzero"`
 	OwnerInformation *string                       `json:"OwnerInformation,omitempty"`
 	Name             *string                       `json:"Name,omitempty"`
 	Description      *string                       `json:"Description,omitempty"`
@@ -3235,7 +3235,7 @@ type RegisterTargetWithMaintenanceWindowResult struct {
 // RegisterTaskWithMaintenanceWindowRequest is the RegisterTaskWithMaintenanceWindowRequest shape of the SSM model.
 type RegisterTaskWithMaintenanceWindowRequest struct {
 	WindowId                 *string                                                  `json:"WindowId,omitempty"`
-	Targets                  []Target                                                 `json:"Targets,omitempty"`
+	Targets                  []Target                                                 `json:"Targets,omitzero"`
 	TaskArn                  *string                                                  `json:"TaskArn,omitempty"`
 	ServiceRoleArn           *string                                                  `json:"ServiceRoleArn,omitempty"`
 	TaskType                 MaintenanceWindowTaskType                                `json:"TaskType,omitempty"`
@@ -3272,7 +3272,7 @@ type RelatedOpsItem struct {
 type RemoveTagsFromResourceRequest struct {
 	ResourceType ResourceTypeForTagging `json:"ResourceType,omitempty"`
 	ResourceId   *string                `json:"ResourceId,omitempty"`
-	TagKeys      []string               `json:"TagKeys,omitempty"`
+	TagKeys      []string               `json:"TagKeys,omitzero"`
 }
 
 // RemoveTagsFromResourceResult is the RemoveTagsFromResourceResult shape of the SSM model.
@@ -3291,7 +3291,7 @@ type ResetServiceSettingResult struct {
 
 // ResolvedTargets is the ResolvedTargets shape of the SSM model.
 type ResolvedTargets struct {
-	ParameterValues []string `json:"ParameterValues,omitempty"`
+	ParameterValues []string `json:"ParameterValues,omitzero"`
 	Truncated       *bool    `json:"Truncated,omitempty"`
 }
 
@@ -3310,7 +3310,7 @@ type ResourceComplianceSummaryItem struct {
 // ResourceDataSyncAwsOrganizationsSource is the ResourceDataSyncAwsOrganizationsSource shape of the SSM model.
 type ResourceDataSyncAwsOrganizationsSource struct {
 	OrganizationSourceType *string                              `json:"OrganizationSourceType,omitempty"`
-	OrganizationalUnits    []ResourceDataSyncOrganizationalUnit `json:"OrganizationalUnits,omitempty"`
+	OrganizationalUnits    []ResourceDataSyncOrganizationalUnit `json:"OrganizationalUnits,omitzero"`
 }
 
 // ResourceDataSyncDestinationDataSharing is the ResourceDataSyncDestinationDataSharing shape of the SSM model.
@@ -3351,7 +3351,7 @@ type ResourceDataSyncS3Destination struct {
 type ResourceDataSyncSource struct {
 	SourceType              *string                                 `json:"SourceType,omitempty"`
 	AwsOrganizationsSource  *ResourceDataSyncAwsOrganizationsSource `json:"AwsOrganizationsSource,omitempty"`
-	SourceRegions           []string                                `json:"SourceRegions,omitempty"`
+	SourceRegions           []string                                `json:"SourceRegions,omitzero"`
 	IncludeFutureRegions    *bool                                   `json:"IncludeFutureRegions,omitempty"`
 	EnableAllOpsDataSources *bool                                   `json:"EnableAllOpsDataSources,omitempty"`
 }
@@ -3360,7 +3360,7 @@ type ResourceDataSyncSource struct {
 type ResourceDataSyncSourceWithState struct {
 	SourceType              *string                                 `json:"SourceType,omitempty"`
 	AwsOrganizationsSource  *ResourceDataSyncAwsOrganizationsSource `json:"AwsOrganizationsSource,omitempty"`
-	SourceRegions           []string                                `json:"SourceRegions,omitempty"`
+	SourceRegions           []string                                `json:"SourceRegions,omitzero"`
 	IncludeFutureRegions    *bool                                   `json:"IncludeFutureRegions,omitempty"`
 	State                   *string                                 `json:"State,omitempty"`
 	EnableAllOpsDataSources *bool                                   `json:"EnableAllOpsDataSources,omitempty"`
@@ -3396,11 +3396,11 @@ type Runbook struct {
 	DocumentVersion     *string               `json:"DocumentVersion,omitempty"`
 	Parameters          map[string][]string   `json:"Parameters,omitempty"`
 	TargetParameterName *string               `json:"TargetParameterName,omitempty"`
-	Targets             []Target              `json:"Targets,omitempty"`
-	TargetMaps          []map[string][]string `json:"TargetMaps,omitempty"`
+	Targets             []Target              `json:"Targets,omitzero"`
+	TargetMaps          []map[string][]string `json:"TargetMaps,omitzero"`
 	MaxConcurrency      *string               `json:"MaxConcurrency,omitempty"`
 	MaxErrors           *string               `json:"MaxErrors,omitempty"`
-	TargetLocations     []TargetLocation      `json:"TargetLocations,omitempty"`
+	TargetLocations     []TargetLocation      `json:"TargetLocations,omitzero"`
 }
 
 // S3OutputLocation is the S3OutputLocation shape of the SSM model.
@@ -3435,8 +3435,8 @@ type SendAutomationSignalResult struct {
 
 // SendCommandRequest is the SendCommandRequest shape of the SSM model.
 type SendCommandRequest struct {
-	InstanceIds            []string                `json:"InstanceIds,omitempty"`
-	Targets                []Target                `json:"Targets,omitempty"`
+	InstanceIds            []string                `json:"InstanceIds,omitzero"`
+	Targets                []Target                `json:"Targets,omitzero"`
 	DocumentName           *string                 `json:"DocumentName,omitempty"`
 	DocumentVersion        *string                 `json:"DocumentVersion,omitempty"`
 	DocumentHash           *string                 `json:"DocumentHash,omitempty"`
@@ -3511,8 +3511,8 @@ type SeveritySummary struct {
 // StartAccessRequestRequest is the StartAccessRequestRequest shape of the SSM model.
 type StartAccessRequestRequest struct {
 	Reason  *string  `json:"Reason,omitempty"`
-	Targets []Target `json:"Targets,omitempty"`
-	Tags    []Tag    `json:"Tags,omitempty"`
+	Targets []Target `json:"Targets,omitzero"`
+	Tags    []Tag    `json:"Tags,omitzero"`
 }
 
 // StartAccessRequestResponse is the StartAccessRequestResponse shape of the SSM model.
@@ -3522,7 +3522,7 @@ type StartAccessRequestResponse struct {
 
 // StartAssociationsOnceRequest is the StartAssociationsOnceRequest shape of the SSM model.
 type StartAssociationsOnceRequest struct {
-	AssociationIds []string `json:"AssociationIds,omitempty"`
+	AssociationIds []string `json:"AssociationIds,omitzero"`
 }
 
 // StartAssociationsOnceResult is the StartAssociationsOnceResult shape of the SSM model.
@@ -3537,12 +3537,12 @@ type StartAutomationExecutionRequest struct {
 	ClientToken         *string               `json:"ClientToken,omitempty"`
 	Mode                ExecutionMode         `json:"Mode,omitempty"`
 	TargetParameterName *string               `json:"TargetParameterName,omitempty"`
-	Targets             []Target              `json:"Targets,omitempty"`
-	TargetMaps          []map[string][]string `json:"TargetMaps,omitempty"`
+	Targets             []Target              `json:"Targets,omitzero"`
+	TargetMaps          []map[string][]string `json:"TargetMaps,omitzero"`
 	MaxConcurrency      *string               `json:"MaxConcurrency,omitempty"`
 	MaxErrors           *string               `json:"MaxErrors,omitempty"`
-	TargetLocations     []TargetLocation      `json:"TargetLocations,omitempty"`
-	Tags                []Tag                 `json:"Tags,omitempty"`
+	TargetLocations     []TargetLocation      `json:"TargetLocations,omitzero"`
+	Tags                []Tag                 `json:"Tags,omitzero"`
 	AlarmConfiguration  *AlarmConfiguration   `json:"AlarmConfiguration,omitempty"`
 	TargetLocationsURL  *string               `json:"TargetLocationsURL,omitempty"`
 }
@@ -3561,8 +3561,8 @@ type StartChangeRequestExecutionRequest struct {
 	ChangeRequestName *string             `json:"ChangeRequestName,omitempty"`
 	ClientToken       *string             `json:"ClientToken,omitempty"`
 	AutoApprove       *bool               `json:"AutoApprove,omitempty"`
-	Runbooks          []Runbook           `json:"Runbooks,omitempty"`
-	Tags              []Tag               `json:"Tags,omitempty"`
+	Runbooks          []Runbook           `json:"Runbooks,omitzero"`
+	Tags              []Tag               `json:"Tags,omitzero"`
 	ScheduledEndTime  *Timestamp          `json:"ScheduledEndTime,omitempty"`
 	ChangeDetails     *string             `json:"ChangeDetails,omitempty"`
 }
@@ -3621,17 +3621,17 @@ type StepExecution struct {
 	IsEnd                *bool                     `json:"IsEnd,omitempty"`
 	NextStep             *string                   `json:"NextStep,omitempty"`
 	IsCritical           *bool                     `json:"IsCritical,omitempty"`
-	ValidNextSteps       []string                  `json:"ValidNextSteps,omitempty"`
-	Targets              []Target                  `json:"Targets,omitempty"`
+	ValidNextSteps       []string                  `json:"ValidNextSteps,omitzero"`
+	Targets              []Target                  `json:"Targets,omitzero"`
 	TargetLocation       *TargetLocation           `json:"TargetLocation,omitempty"`
-	TriggeredAlarms      []AlarmStateInformation   `json:"TriggeredAlarms,omitempty"`
+	TriggeredAlarms      []AlarmStateInformation   `json:"TriggeredAlarms,omitzero"`
 	ParentStepDetails    *ParentStepDetails        `json:"ParentStepDetails,omitempty"`
 }
 
 // StepExecutionFilter is the StepExecutionFilter shape of the SSM model.
 type StepExecutionFilter struct {
 	Key    StepExecutionFilterKey `json:"Key,omitempty"`
-	Values []string               `json:"Values,omitempty"`
+	Values []string               `json:"Values,omitzero"`
 }
 
 // StopAutomationExecutionRequest is the StopAutomationExecutionRequest shape of the SSM model.
@@ -3653,20 +3653,20 @@ type Tag struct {
 // Target is the Target shape of the SSM model.
 type Target struct {
 	Key    *string  `json:"Key,omitempty"`
-	Values []string `json:"Values,omitempty"`
+	Values []string `json:"Values,omitzero"`
 }
 
 // TargetLocation is the TargetLocation shape of the SSM model.
 type TargetLocation struct {
-	Accounts                         []string            `json:"Accounts,omitempty"`
-	Regions                          []string            `json:"Regions,omitempty"`
+	Accounts                         []string            `json:"Accounts,omitzero"`
+	Regions                          []string            `json:"Regions,omitzero"`
 	TargetLocationMaxConcurrency     *string             `json:"TargetLocationMaxConcurrency,omitempty"`
 	TargetLocationMaxErrors          *string             `json:"TargetLocationMaxErrors,omitempty"`
 	ExecutionRoleName                *string             `json:"ExecutionRoleName,omitempty"`
 	TargetLocationAlarmConfiguration *AlarmConfiguration `json:"TargetLocationAlarmConfiguration,omitempty"`
 	IncludeChildOrganizationUnits    *bool               `json:"IncludeChildOrganizationUnits,omitempty"`
-	ExcludeAccounts                  []string            `json:"ExcludeAccounts,omitempty"`
-	Targets                          []Target            `json:"Targets,omitempty"`
+	ExcludeAccounts                  []string            `json:"ExcludeAccounts,omitzero"`
+	Targets                          []Target            `json:"Targets,omitzero"`
 	TargetsMaxConcurrency            *string             `json:"TargetsMaxConcurrency,omitempty"`
 	TargetsMaxErrors                 *string             `json:"TargetsMaxErrors,omitempty"`
 }
@@ -3691,13 +3691,13 @@ type TerminateSessionResponse struct {
 type UnlabelParameterVersionRequest struct {
 	Name             *string  `json:"Name,omitempty"`
 	ParameterVersion *int64   `json:"ParameterVersion,omitempty"`
-	Labels           []string `json:"Labels,omitempty"`
+	Labels           []string `json:"Labels,omitzero"`
 }
 
 // UnlabelParameterVersionResult is the UnlabelParameterVersionResult shape of the SSM model.
 type UnlabelParameterVersionResult struct {
-	RemovedLabels []string `json:"RemovedLabels,omitempty"`
-	InvalidLabels []string `json:"InvalidLabels,omitempty"`
+	RemovedLabels []string `json:"RemovedLabels,omitzero"`
+	InvalidLabels []string `json:"InvalidLabels,omitzero"`
 }
 
 // UpdateAssociationRequest is the UpdateAssociationRequest shape of the SSM model.
@@ -3708,7 +3708,7 @@ type UpdateAssociationRequest struct {
 	ScheduleExpression            *string                            `json:"ScheduleExpression,omitempty"`
 	OutputLocation                *InstanceAssociationOutputLocation `json:"OutputLocation,omitempty"`
 	Name                          *string                            `json:"Name,omitempty"`
-	Targets                       []Target                           `json:"Targets,omitempty"`
+	Targets                       []Target                           `json:"Targets,omitzero"`
 	AssociationName               *string                            `json:"AssociationName,omitempty"`
 	AssociationVersion            *string                            `json:"AssociationVersion,omitempty"`
 	AutomationTargetParameterName *string                            `json:"AutomationTargetParameterName,omitempty"`
@@ -3717,11 +3717,11 @@ type UpdateAssociationRequest struct {
 	ComplianceSeverity            AssociationComplianceSeverity      `json:"ComplianceSeverity,omitempty"`
 	SyncCompliance                AssociationSyncCompliance          `json:"SyncCompliance,omitempty"`
 	ApplyOnlyAtCronInterval       *bool                              `json:"ApplyOnlyAtCronInterval,omitempty"`
-	CalendarNames                 []string                           `json:"CalendarNames,omitempty"`
-	TargetLocations               []TargetLocation                   `json:"TargetLocations,omitempty"`
+	CalendarNames                 []string                           `json:"CalendarNames,omitzero"`
+	TargetLocations               []TargetLocation                   `json:"TargetLocations,omitzero"`
 	ScheduleOffset                *int32                             `json:"ScheduleOffset,omitempty"`
 	Duration                      *int32                             `json:"Duration,omitempty"`
-	TargetMaps                    []map[string][]string              `json:"TargetMaps,omitempty"`
+	TargetMaps                    []map[string][]string              `json:"TargetMaps,omitzero"`
 	AlarmConfiguration            *AlarmConfiguration                `json:"AlarmConfiguration,omitempty"`
 	AssociationDispatchAssumeRole *string                            `json:"AssociationDispatchAssumeRole,omitempty"`
 }
@@ -3781,7 +3781,7 @@ type UpdateDocumentMetadataResponse struct {
 // UpdateDocumentRequest is the UpdateDocumentRequest shape of the SSM model.
 type UpdateDocumentRequest struct {
 	Content         *string             `json:"Content,omitempty"`
-	Attachments     []AttachmentsSource `json:"Attachments,omitempty"`
+	Attachments     []AttachmentsSource `json:"Attachments,omitzero"`
 	Name            *string             `json:"Name,omitempty"`
 	DisplayName     *string             `json:"DisplayName,omitempty"`
 	VersionName     *string             `json:"VersionName,omitempty"`
@@ -3832,7 +3832,7 @@ type UpdateMaintenanceWindowResult struct {
 type UpdateMaintenanceWindowTargetRequest struct {
 	WindowId         *string  `json:"WindowId,omitempty"`
 	WindowTargetId   *string  `json:"WindowTargetId,omitempty"`
-	Targets          []Target `json:"Targets,omitempty"`
+	Targets          []Target `json:"Targets,omitzero"`
 	OwnerInformation *string  `json:"OwnerInformation,omitempty"`
 	Name             *string  `json:"Name,omitempty"`
 	Description      *string  `json:"Description,omitempty"`
@@ -3843,7 +3843,7 @@ type UpdateMaintenanceWindowTargetRequest struct {
 type UpdateMaintenanceWindowTargetResult struct {
 	WindowId         *string  `json:"WindowId,omitempty"`
 	WindowTargetId   *string  `json:"WindowTargetId,omitempty"`
-	Targets          []Target `json:"Targets,omitempty"`
+	Targets          []Target `json:"Targets,omitzero"`
 	OwnerInformation *string  `json:"OwnerInformation,omitempty"`
 	Name             *string  `json:"Name,omitempty"`
 	Description      *string  `json:"Description,omitempty"`
@@ -3853,7 +3853,7 @@ type UpdateMaintenanceWindowTargetResult struct {
 type UpdateMaintenanceWindowTaskRequest struct {
 	WindowId                 *string                                                  `json:"WindowId,omitempty"`
 	WindowTaskId             *string                                                  `json:"WindowTaskId,omitempty"`
-	Targets                  []Target                                                 `json:"Targets,omitempty"`
+	Targets                  []Target                                                 `json:"Targets,omitzero"`
 	TaskArn                  *string                                                  `json:"TaskArn,omitempty"`
 	ServiceRoleArn           *string                                                  `json:"ServiceRoleArn,omitempty"`
 	TaskParameters           map[string]MaintenanceWindowTaskParameterValueExpression `json:"TaskParameters,omitempty"`
@@ -3873,7 +3873,7 @@ type UpdateMaintenanceWindowTaskRequest struct {
 type UpdateMaintenanceWindowTaskResult struct {
 	WindowId                 *string                                                  `json:"WindowId,omitempty"`
 	WindowTaskId             *string                                                  `json:"WindowTaskId,omitempty"`
-	Targets                  []Target                                                 `json:"Targets,omitempty"`
+	Targets                  []Target                                                 `json:"Targets,omitzero"`
 	TaskArn                  *string                                                  `json:"TaskArn,omitempty"`
 	ServiceRoleArn           *string                                                  `json:"ServiceRoleArn,omitempty"`
 	TaskParameters           map[string]MaintenanceWindowTaskParameterValueExpression `json:"TaskParameters,omitempty"`
@@ -3902,10 +3902,10 @@ type UpdateManagedInstanceRoleResult struct {
 type UpdateOpsItemRequest struct {
 	Description             *string                     `json:"Description,omitempty"`
 	OperationalData         map[string]OpsItemDataValue `json:"OperationalData,omitempty"`
-	OperationalDataToDelete []string                    `json:"OperationalDataToDelete,omitempty"`
-	Notifications           []OpsItemNotification       `json:"Notifications,omitempty"`
+	OperationalDataToDelete []string                    `json:"OperationalDataToDelete,omitzero"`
+	Notifications           []OpsItemNotification       `json:"Notifications,omitzero"`
 	Priority                *int32                      `json:"Priority,omitempty"`
-	RelatedOpsItems         []RelatedOpsItem            `json:"RelatedOpsItems,omitempty"`
+	RelatedOpsItems         []RelatedOpsItem            `json:"RelatedOpsItems,omitzero"`
 	Status                  OpsItemStatus               `json:"Status,omitempty"`
 	OpsItemId               *string                     `json:"OpsItemId,omitempty"`
 	Title                   *string                     `json:"Title,omitempty"`
@@ -3926,7 +3926,7 @@ type UpdateOpsItemResponse struct {
 type UpdateOpsMetadataRequest struct {
 	OpsMetadataArn   *string                  `json:"OpsMetadataArn,omitempty"`
 	MetadataToUpdate map[string]MetadataValue `json:"MetadataToUpdate,omitempty"`
-	KeysToDelete     []string                 `json:"KeysToDelete,omitempty"`
+	KeysToDelete     []string                 `json:"KeysToDelete,omitzero"`
 }
 
 // UpdateOpsMetadataResult is the UpdateOpsMetadataResult shape of the SSM model.
@@ -3940,13 +3940,13 @@ type UpdatePatchBaselineRequest struct {
 	Name                                     *string               `json:"Name,omitempty"`
 	GlobalFilters                            *PatchFilterGroup     `json:"GlobalFilters,omitempty"`
 	ApprovalRules                            *PatchRuleGroup       `json:"ApprovalRules,omitempty"`
-	ApprovedPatches                          []string              `json:"ApprovedPatches,omitempty"`
+	ApprovedPatches                          []string              `json:"ApprovedPatches,omitzero"`
 	ApprovedPatchesComplianceLevel           PatchComplianceLevel  `json:"ApprovedPatchesComplianceLevel,omitempty"`
 	ApprovedPatchesEnableNonSecurity         *bool                 `json:"ApprovedPatchesEnableNonSecurity,omitempty"`
-	RejectedPatches                          []string              `json:"RejectedPatches,omitempty"`
+	RejectedPatches                          []string              `json:"RejectedPatches,omitzero"`
 	RejectedPatchesAction                    PatchAction           `json:"RejectedPatchesAction,omitempty"`
 	Description                              *string               `json:"Description,omitempty"`
-	Sources                                  []PatchSource         `json:"Sources,omitempty"`
+	Sources                                  []PatchSource         `json:"Sources,omitzero"`
 	AvailableSecurityUpdatesComplianceStatus PatchComplianceStatus `json:"AvailableSecurityUpdatesComplianceStatus,omitempty"`
 	Replace                                  *bool                 `json:"Replace,omitempty"`
 }
@@ -3958,15 +3958,15 @@ type UpdatePatchBaselineResult struct {
 	OperatingSystem                          OperatingSystem       `json:"OperatingSystem,omitempty"`
 	GlobalFilters                            *PatchFilterGroup     `json:"GlobalFilters,omitempty"`
 	ApprovalRules                            *PatchRuleGroup       `json:"ApprovalRules,omitempty"`
-	ApprovedPatches                          []string              `json:"ApprovedPatches,omitempty"`
+	ApprovedPatches                          []string              `json:"ApprovedPatches,omitzero"`
 	ApprovedPatchesComplianceLevel           PatchComplianceLevel  `json:"ApprovedPatchesComplianceLevel,omitempty"`
 	ApprovedPatchesEnableNonSecurity         *bool                 `json:"ApprovedPatchesEnableNonSecurity,omitempty"`
-	RejectedPatches                          []string              `json:"RejectedPatches,omitempty"`
+	RejectedPatches                          []string              `json:"RejectedPatches,omitzero"`
 	RejectedPatchesAction                    PatchAction           `json:"RejectedPatchesAction,omitempty"`
 	CreatedDate                              *Timestamp            `json:"CreatedDate,omitempty"`
 	ModifiedDate                             *Timestamp            `json:"ModifiedDate,omitempty"`
 	Description                              *string               `json:"Description,omitempty"`
-	Sources                                  []PatchSource         `json:"Sources,omitempty"`
+	Sources                                  []PatchSource         `json:"Sources,omitzero"`
 	AvailableSecurityUpdatesComplianceStatus PatchComplianceStatus `json:"AvailableSecurityUpdatesComplianceStatus,omitempty"`
 }
 
@@ -4000,7 +4000,7 @@ type ValidateCloudConnectorRequest struct {
 
 // ValidateCloudConnectorResult is the ValidateCloudConnectorResult shape of the SSM model.
 type ValidateCloudConnectorResult struct {
-	ValidationFindings []ValidationFinding `json:"ValidationFindings,omitempty"`
+	ValidationFindings []ValidationFinding `json:"ValidationFindings,omitzero"`
 	NextToken          *string             `json:"NextToken,omitempty"`
 }
 

@@ -83,6 +83,13 @@ func TestParametersThroughTheAWSCLI(t *testing.T) {
 		}
 	})
 
+	t.Run("an empty answer is an empty list, as SSM sends it", func(t *testing.T) {
+		out, ok := cli(t, awsCLI, srv.Endpoint(), "get-parameters-by-path", "--path", "/nothing/here")
+		if !ok || !strings.Contains(strings.Join(strings.Fields(out), ""), `"Parameters":[]`) {
+			t.Fatalf("empty by path: %s", out)
+		}
+	})
+
 	t.Run("delete-parameter, then get-parameter is ParameterNotFound", func(t *testing.T) {
 		if out, ok := cli(t, awsCLI, srv.Endpoint(), "delete-parameter", "--name", "/cli/token"); !ok {
 			t.Fatalf("delete: %s", out)

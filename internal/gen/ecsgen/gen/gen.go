@@ -34,7 +34,8 @@ func GenerateService(modelPath, source, pkg, label string) (map[string][]byte, e
 	if err != nil {
 		return nil, err
 	}
-	g := &generator{m: m, pkg: pkg, label: label}
+	// SSM, like ECS, answers an empty list as [] ("Parameters": []).
+	g := &generator{m: m, pkg: pkg, label: label, sendEmptyLists: true}
 	return g.render(source, map[string]func(*bytes.Buffer){
 		"zz_types.go":      g.types,
 		"zz_enums.go":      g.enums,
