@@ -2,6 +2,7 @@ package ssm_test
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -126,4 +127,33 @@ func TestEveryExceptionAndNothingStoredByARefusedPut(t *testing.T) {
 			t.Fatalf("status %d, %s", resp.StatusCode, resp.Header.Get("x-amzn-ErrorType"))
 		}
 	})
+}
+
+func TestCreationsRacingAtTheQuotaNeverExceedIt(t *testing.T) {
+	defer internalssm.SetParameterLimit(5)()
+	srv := berthtest.Start(t)
+	c := srv.SSMClient()
+	const racers = 20
+	errs := make(chan error, racers)
+	for i := 0; i < racers; i++ {
+		go func() {
+			_, err := c.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(fmt.Sprintf("/race/p%02d", i)), Value: aws.String("v"), Type: types.ParameterTypeString})
+			errs <- err
+		}()
+	}
+	created := 0
+	for i := 0; i < racers; i++ {
+		if err := <-errs; err == nil {
+			created++
+		} else {
+			wantError(t, err, "ParameterLimitExceeded", "You have exceeded the number of parameters")
+		}
+	}
+	d, err := c.DescribeParameters(ctx, &ssm.DescribeParametersInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if created != 5 || len(d.Parameters) != 5 {
+		t.Fatalf("%d creations succeeded and %d parameters are stored, want 5 and 5", created, len(d.Parameters))
+	}
 }

@@ -44,9 +44,6 @@ func (s *Service) PutParameter(ctx context.Context, in *api.PutParameterRequest)
 		if existing != nil && !ecs.Val(in.Overwrite) {
 			return nil, api.NewParameterAlreadyExists("The parameter already exists. To overwrite this value, set the overwrite option in the request to true.")
 		}
-		if existing == nil && s.store().Count(sc.Prefix(state.KindParameter)) >= maxParameters {
-			return nil, api.NewParameterLimitExceeded("You have exceeded the number of parameters for this AWS account. Delete unnecessary parameters and try again.")
-		}
 		v, err := nextVersion(sc, in, existing)
 		if err != nil {
 			return nil, err
@@ -58,7 +55,11 @@ func (s *Service) PutParameter(ctx context.Context, in *api.PutParameterRequest)
 		}
 		answer = &api.PutParameterResult{Version: ecs.Ptr(v.Version), Tier: api.ParameterTier(v.Tier)}
 		if existing == nil {
-			return []store.Op{store.Create(sc.ParameterKey(name), &state.Parameter{Schema: state.ParameterSchema, Name: name, Versions: []state.ParameterVersion{v}})}, nil
+			guard, err := s.quotaGuard(sc)
+			if err != nil {
+				return nil, err
+			}
+			return []store.Op{guard, store.Create(sc.ParameterKey(name), &state.Parameter{Schema: state.ParameterSchema, Name: name, Versions: []state.ParameterVersion{v}})}, nil
 		}
 		next := &state.Parameter{Schema: state.ParameterSchema, Name: name, Versions: append(append([]state.ParameterVersion(nil), existing.Versions...), v)}
 		if len(next.Versions) > maxVersions {
@@ -70,6 +71,22 @@ func (s *Service) PutParameter(ctx context.Context, in *api.PutParameterRequest)
 		return nil, err
 	}
 	return answer, nil
+}
+
+// quotaGuard checks, inside a creation's plan, that the scope may have one
+// more parameter, and returns the write of the scope's quota guard
+// (state.QuotaGuard): two creations racing at the quota conflict on it, and
+// the second counts again.
+func (s *Service) quotaGuard(sc state.Scope) (store.Op, error) {
+	if s.store().Count(sc.Prefix(state.KindParameter)) >= maxParameters {
+		return store.Op{}, api.NewParameterLimitExceeded("You have exceeded the number of parameters for this AWS account. Delete unnecessary parameters and try again.")
+	}
+	key := sc.Key(state.KindQuotaGuard, state.QuotaGuardParameters)
+	guard := &state.QuotaGuard{Schema: state.QuotaGuardSchema, Counts: state.QuotaGuardParameters}
+	if o, found := s.store().Get(key); found {
+		return store.Put(key, guard, o.Rev), nil
+	}
+	return store.Create(key, guard), nil
 }
 
 // checkPutInput checks what does not depend on the stored parameter.
