@@ -75,10 +75,20 @@ func checkNameList(names []string) error {
 // when the name selects nothing. Berth has no labels
 // (LabelParameterVersion is not served), so a label selects nothing.
 func (s *Service) selected(sc state.Scope, ref string, decrypt bool) (*api.Parameter, error) {
-	name, selector, hasSelector := strings.Cut(ref, ":")
-	_, p, err := s.parameter(sc, name)
-	if err != nil || p == nil {
-		return nil, err
+	name, selector, hasSelector := cutSelector(sc, ref)
+	var p *state.Parameter
+	for _, candidate := range candidates(sc, name) {
+		_, found, err := s.parameter(sc, candidate)
+		if err != nil {
+			return nil, err
+		}
+		if found != nil {
+			p, name = found, candidate
+			break
+		}
+	}
+	if p == nil {
+		return nil, nil
 	}
 	v := p.Latest()
 	if hasSelector {
@@ -104,6 +114,35 @@ func (s *Service) selected(sc state.Scope, ref string, decrypt bool) (*api.Param
 		out.Selector = ecs.Ptr(":" + selector)
 	}
 	return out, nil
+}
+
+// cutSelector splits "name:version" (or "ARN:version"); names have no ":",
+// ARNs of the caller's scope do.
+func cutSelector(sc state.Scope, ref string) (name, selector string, hasSelector bool) {
+	if arnPrefix := sc.ParameterARN(""); strings.HasPrefix(ref, arnPrefix) {
+		name, selector, hasSelector = strings.Cut(ref[len(arnPrefix):], ":")
+		return arnPrefix + name, selector, hasSelector
+	}
+	return strings.Cut(ref, ":")
+}
+
+// candidates are the names ref may stand for: itself, or for an ARN of the
+// caller's scope (as task definitions' secrets name parameters), the name
+// it was made from. An ARN drops a name's leading slash, so "parameter/a"
+// is "/a" or "a", tried in that order; a deeper one is "/a/b" only. An ARN
+// of another account or region names nothing here.
+func candidates(sc state.Scope, ref string) []string {
+	rest, ok := strings.CutPrefix(ref, sc.ParameterARN(""))
+	switch {
+	case !ok:
+		if strings.HasPrefix(ref, "arn:") {
+			return nil
+		}
+		return []string{ref}
+	case strings.Contains(rest, "/"):
+		return []string{"/" + rest}
+	}
+	return []string{"/" + rest, rest}
 }
 
 // answerValue is the value a version is answered with: in the clear, except

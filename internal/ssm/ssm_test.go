@@ -201,3 +201,23 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+func TestGetParametersTakeTheParametersARNs(t *testing.T) {
+	srv := berthtest.Start(t)
+	c := srv.SSMClient()
+	arn := "arn:aws:ssm:us-east-1:" + auth.DefaultAccountID + ":parameter/"
+	put(t, c, &ssm.PutParameterInput{Name: aws.String("/svc/db/password"), Value: aws.String("p1"), Type: types.ParameterTypeSecureString})
+	put(t, c, &ssm.PutParameterInput{Name: aws.String("flat"), Value: aws.String("f1"), Type: types.ParameterTypeString})
+	put(t, c, &ssm.PutParameterInput{Name: aws.String("flat"), Value: aws.String("f2"), Overwrite: aws.Bool(true)})
+
+	if p := get(t, c, arn+"svc/db/password", true); aws.ToString(p.Value) != "p1" || aws.ToString(p.Name) != "/svc/db/password" {
+		t.Fatalf("by ARN: %+v", p)
+	}
+	if p := get(t, c, arn+"flat:1", false); aws.ToString(p.Value) != "f1" || aws.ToString(p.Name) != "flat" {
+		t.Fatalf("by ARN with a version: %+v", p)
+	}
+	out, err := c.GetParameters(ctx, &ssm.GetParametersInput{Names: []string{arn + "flat", "arn:aws:ssm:eu-west-1:" + auth.DefaultAccountID + ":parameter/flat"}})
+	if err != nil || len(out.Parameters) != 1 || aws.ToString(out.Parameters[0].Value) != "f2" || len(out.InvalidParameters) != 1 {
+		t.Fatalf("get-parameters by ARN: %+v, %v", out, err)
+	}
+}
