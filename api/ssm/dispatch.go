@@ -25,11 +25,17 @@ func unknownOperation(op string) error {
 }
 
 // call decodes the input of one operation, with the decoder the ECS wire
-// layer uses (exact member names, unknown members ignored), and runs it.
+// layer uses (exact member names, unknown members ignored), validates it
+// against the model and runs it.
 func call[I, O any](ctx context.Context, body []byte, f func(context.Context, *I) (*O, error)) (any, error) {
 	in := new(I)
 	if err := ecs.DecodeInput(body, in); err != nil {
 		return nil, err
+	}
+	if v, ok := any(in).(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			return nil, err
+		}
 	}
 	out, err := f(ctx, in)
 	if err != nil {

@@ -3,10 +3,11 @@
 //
 // The zz_*.go files are generated from spec/ssm-2014-11-06/service-2.json by
 // internal/gen/ecsgen (run `go generate ./api/ssm`): a Go type for every
-// shape, the table of operations, the Handler interface with its dispatcher
-// and the error table. The rest is hand-written. Errors are api/ecs's Error
-// type, the one wire error api/awsjson sends, so both services answer
-// through the same codec. Inputs are checked by internal/ssm, in SSM's words.
+// shape, the table of operations, the Handler interface with its dispatcher,
+// the error table and input validation (the model's constraints, answered
+// as ValidationException). The rest is hand-written. Errors are api/ecs's
+// Error type, the one wire error api/awsjson sends, so both services answer
+// through the same codec; internal/ssm checks what the model does not say.
 package ssm
 
 //go:generate go run ../../internal/gen/ecsgen -service ssm -label SSM -model ../../spec/ssm-2014-11-06/service-2.json -out .

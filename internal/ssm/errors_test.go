@@ -39,6 +39,8 @@ func TestEveryExceptionAndNothingStoredByARefusedPut(t *testing.T) {
 		{"a name of 2049 characters", &ssm.PutParameterInput{Name: aws.String("/" + strings.Repeat("n", 2048)), Value: aws.String("v"), Type: types.ParameterTypeString}, "ValidationException", "1 validation error detected"},
 		{"16 levels", &ssm.PutParameterInput{Name: aws.String(deep), Value: aws.String("v"), Type: types.ParameterTypeString}, "HierarchyLevelLimitExceededException", "A hierarchy can have a maximum of 15 levels."},
 		{"an empty value", &ssm.PutParameterInput{Name: aws.String("/new"), Value: aws.String(""), Type: types.ParameterTypeString}, "ValidationException", "1 validation error detected: Value '' at 'value'"},
+		{"a KeyId the model's pattern refuses", &ssm.PutParameterInput{Name: aws.String("/new"), Value: aws.String("v"), Type: types.ParameterTypeSecureString, KeyId: aws.String("bad key!")},
+			"ValidationException", "1 validation error detected: Value 'bad key!' at 'keyId' failed to satisfy constraint: Member must satisfy regular expression pattern: ^([a-zA-Z0-9:/_-]+)$"},
 		{"no type on creation", &ssm.PutParameterInput{Name: aws.String("/new"), Value: aws.String("v")}, "ValidationException", "A parameter type is required when you create a parameter."},
 		{"a Standard value over 4096 characters", &ssm.PutParameterInput{Name: aws.String("/new"), Value: aws.String(strings.Repeat("v", 4097)), Type: types.ParameterTypeString},
 			"ValidationException", "Standard tier parameters support a maximum parameter value of 4096 characters."},

@@ -25,10 +25,10 @@ func Generate(modelPath string) (map[string][]byte, error) {
 }
 
 // GenerateService returns the wire layer of another service's API model
-// (SSM's) as package pkg: types, enums, the error table and the operation
-// table with its Handler interface and dispatcher. Input validation is left
-// out: the generated validator speaks ECS's InvalidParameterException, and
-// these services check their inputs by hand with ValidationException.
+// (SSM's) as package pkg: types, enums, the error table, the operation
+// table with its Handler interface and dispatcher, and input validation.
+// The package's hand-written validate.go gives the validator its exception
+// (SSM's ValidationException) over api/ecs's Validator.
 func GenerateService(modelPath, source, pkg, label string) (map[string][]byte, error) {
 	m, err := load(modelPath)
 	if err != nil {
@@ -41,6 +41,7 @@ func GenerateService(modelPath, source, pkg, label string) (map[string][]byte, e
 		"zz_enums.go":      g.enums,
 		"zz_errors.go":     g.errors,
 		"zz_operations.go": g.operations,
+		"zz_validate.go":   g.validation,
 	})
 }
 
