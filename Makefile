@@ -31,7 +31,7 @@ example-image:
 
 # Everything CI checks: formatting, vet, generated code up to date (a test),
 # all tests with the race detector, and short fuzzing runs of the request
-# decoder and of the cluster query language.
+# decoders (ECS's and SSM's) and of the cluster query language.
 test:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
@@ -53,6 +53,7 @@ pytest:
 FUZZTIME ?= 1m
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDispatch -fuzztime $(FUZZTIME) ./api/ecs
+	$(GO) test -run '^$$' -fuzz FuzzSSMDispatch -fuzztime $(FUZZTIME) ./api/ssm
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./internal/scheduler/query
 	$(GO) test -run '^$$' -fuzz '^FuzzACSFrame$$' -fuzztime $(FUZZTIME) ./internal/acs
 	$(GO) test -run '^$$' -fuzz '^FuzzTCSFrame$$' -fuzztime $(FUZZTIME) ./internal/acs

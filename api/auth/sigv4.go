@@ -18,7 +18,7 @@ import (
 const (
 	algorithm    = "AWS4-HMAC-SHA256"
 	amzDate      = "20060102T150405Z"
-	service      = "ecs"
+	ecsService   = "ecs"
 	maxClockSkew = 5 * time.Minute
 	unsigned     = "UNSIGNED-PAYLOAD"
 )
@@ -34,9 +34,17 @@ type signature struct {
 	expires                            time.Duration
 }
 
-// Verify checks r's SigV4 signature over its headers and body and returns
-// who signed it. Errors are the ECS API errors AWS answers.
+// Verify checks r's SigV4 signature over its headers and body, scoped to
+// the ECS service, and returns who signed it. Errors are the ECS API errors
+// AWS answers.
 func (k *Keyring) Verify(r *http.Request, body []byte, now time.Time) (Caller, error) {
+	return k.VerifyFor(r, body, now, ecsService)
+}
+
+// VerifyFor is Verify for a request to another service on the same
+// endpoint: its credential scope must name that service ("ssm"), as AWS
+// refuses a signature scoped to one service on another's endpoint.
+func (k *Keyring) VerifyFor(r *http.Request, body []byte, now time.Time, service string) (Caller, error) {
 	sig, err := parseSignature(r)
 	if err != nil {
 		return Caller{}, err
@@ -70,7 +78,7 @@ func (k *Keyring) Verify(r *http.Request, body []byte, now time.Time) (Caller, e
 	if err != nil {
 		return Caller{}, err
 	}
-	key := k.signingKey(cred, sig.date, sig.region)
+	key := k.signingKey(cred, sig.date, sig.region, service)
 	canonical := canonicalRequest(r, sig, payload)
 	sum := sha256.Sum256([]byte(canonical))
 	toSign := algorithm + "\n" + sig.time.Format(amzDate) + "\n" + sig.date + "/" + sig.region + "/" + sig.service + "/aws4_request\n" + hex.EncodeToString(sum[:])
@@ -321,8 +329,8 @@ func escape(s string, encodeSlash bool) string {
 
 // signingKey derives (and caches) the day's key for one credential, region
 // and service: four HMACs saved on every request of a busy client.
-func (k *Keyring) signingKey(c Credential, date, region string) []byte {
-	id := c.AccessKeyID + "/" + date + "/" + region
+func (k *Keyring) signingKey(c Credential, date, region, service string) []byte {
+	id := c.AccessKeyID + "/" + date + "/" + region + "/" + service
 	if v, ok := k.signingKeys.Load(id); ok {
 		return v.([]byte)
 	}

@@ -303,3 +303,26 @@ func TestCredentialsFile(t *testing.T) {
 		}
 	})
 }
+
+func TestVerifyForAnotherServiceWantsThatServiceInTheScope(t *testing.T) {
+	k := keyring(t)
+	body := `{"Name":"p"}`
+	t.Run("a request signed for ssm is accepted as ssm", func(t *testing.T) {
+		r := apiRequest(t, devCreds(), body, "us-east-1", "ssm", now)
+		c, err := k.VerifyFor(r, []byte(body), now, "ssm")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Service != "ssm" || c.AccountID != auth.DefaultAccountID {
+			t.Fatalf("caller %+v", c)
+		}
+	})
+	t.Run("a request signed for ecs is refused as ssm, and one for ssm as ecs", func(t *testing.T) {
+		r := apiRequest(t, devCreds(), body, "us-east-1", "ecs", now)
+		_, err := k.VerifyFor(r, []byte(body), now, "ssm")
+		wantCode(t, err, "InvalidSignatureException", "Credential should be scoped to correct service: 'ssm'.")
+		r = apiRequest(t, devCreds(), body, "us-east-1", "ssm", now)
+		_, err = k.Verify(r, []byte(body), now)
+		wantCode(t, err, "InvalidSignatureException", "Credential should be scoped to correct service: 'ecs'.")
+	})
+}

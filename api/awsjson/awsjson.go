@@ -141,3 +141,20 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	w.Write(b)
 }
+
+// Router serves several AWS JSON 1.1 services on one endpoint, as AWS's
+// SDKs reach them with one endpoint override: each request goes to the
+// Handler whose TargetPrefix its X-Amz-Target names. A target no service
+// claims goes to the first, which answers UnknownOperationException.
+type Router []*Handler
+
+func (rt Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	service, _, _ := strings.Cut(r.Header.Get("X-Amz-Target"), ".")
+	for _, h := range rt {
+		if h.TargetPrefix == service {
+			h.ServeHTTP(w, r)
+			return
+		}
+	}
+	rt[0].ServeHTTP(w, r)
+}

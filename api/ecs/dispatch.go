@@ -155,3 +155,8 @@ func jsonKind(goType string) string {
 	}
 	return "a value of type " + goType
 }
+
+// DecodeInput reads a request body into in as the operations of this
+// package read theirs; the other services' wire packages (api/ssm) use it so
+// that every service served on the endpoint decodes alike.
+func DecodeInput(body []byte, in any) error { return decodeInput(body, in) }

@@ -62,10 +62,10 @@ func (s *AttachmentStateChange) Validate() error {
 
 func (s *AttachmentStateChange) validate(v *validator, path string) {
 	if s.AttachmentArn == nil {
-		v.missing(path, "attachmentArn")
+		v.Missing(path, "attachmentArn")
 	}
 	if s.Status == nil {
-		v.missing(path, "status")
+		v.Missing(path, "status")
 	}
 }
 
@@ -81,7 +81,7 @@ func (s *Attribute) Validate() error {
 
 func (s *Attribute) validate(v *validator, path string) {
 	if s.Name == nil {
-		v.missing(path, "name")
+		v.Missing(path, "name")
 	}
 	if s.TargetType != "" {
 		checkEnum(v, path, "targetType", s.TargetType)
@@ -116,7 +116,7 @@ func (s *AutoScalingGroupProvider) Validate() error {
 
 func (s *AutoScalingGroupProvider) validate(v *validator, path string) {
 	if s.AutoScalingGroupArn == nil {
-		v.missing(path, "autoScalingGroupArn")
+		v.Missing(path, "autoScalingGroupArn")
 	}
 	if s.ManagedScaling != nil {
 		s.ManagedScaling.validate(v, join(path, "managedScaling"))
@@ -163,7 +163,7 @@ func (s *AwsVpcConfiguration) Validate() error {
 
 func (s *AwsVpcConfiguration) validate(v *validator, path string) {
 	if s.Subnets == nil {
-		v.missing(path, "subnets")
+		v.Missing(path, "subnets")
 	}
 	if s.AssignPublicIp != "" {
 		checkEnum(v, path, "assignPublicIp", s.AssignPublicIp)
@@ -208,13 +208,13 @@ func (s *CapacityProviderStrategyItem) Validate() error {
 
 func (s *CapacityProviderStrategyItem) validate(v *validator, path string) {
 	if s.CapacityProvider == nil {
-		v.missing(path, "capacityProvider")
+		v.Missing(path, "capacityProvider")
 	}
 	if s.Weight != nil {
-		v.rangeOf(path, "weight", float64(*s.Weight), limit(0), limit(1000))
+		v.RangeOf(path, "weight", float64(*s.Weight), limit(0), limit(1000))
 	}
 	if s.Base != nil {
-		v.rangeOf(path, "base", float64(*s.Base), limit(0), limit(100000))
+		v.RangeOf(path, "base", float64(*s.Base), limit(0), limit(100000))
 	}
 }
 
@@ -262,7 +262,7 @@ func (s *ClusterServiceConnectDefaultsRequest) Validate() error {
 
 func (s *ClusterServiceConnectDefaultsRequest) validate(v *validator, path string) {
 	if s.Namespace == nil {
-		v.missing(path, "namespace")
+		v.Missing(path, "namespace")
 	}
 }
 
@@ -349,10 +349,10 @@ func (s *ContainerDependency) Validate() error {
 
 func (s *ContainerDependency) validate(v *validator, path string) {
 	if s.ContainerName == nil {
-		v.missing(path, "containerName")
+		v.Missing(path, "containerName")
 	}
 	if s.Condition == "" {
-		v.missing(path, "condition")
+		v.Missing(path, "condition")
 	}
 	if s.Condition != "" {
 		checkEnum(v, path, "condition", s.Condition)
@@ -390,7 +390,7 @@ func (s *ContainerRestartPolicy) Validate() error {
 
 func (s *ContainerRestartPolicy) validate(v *validator, path string) {
 	if s.Enabled == nil {
-		v.missing(path, "enabled")
+		v.Missing(path, "enabled")
 	}
 }
 
@@ -422,10 +422,10 @@ func (s *ContinueServiceDeploymentRequest) Validate() error {
 
 func (s *ContinueServiceDeploymentRequest) validate(v *validator, path string) {
 	if s.ServiceDeploymentArn == nil {
-		v.missing(path, "serviceDeploymentArn")
+		v.Missing(path, "serviceDeploymentArn")
 	}
 	if s.HookId == nil {
-		v.missing(path, "hookId")
+		v.Missing(path, "hookId")
 	}
 	if s.Action != "" {
 		checkEnum(v, path, "action", s.Action)
@@ -444,7 +444,7 @@ func (s *CreateCapacityProviderRequest) Validate() error {
 
 func (s *CreateCapacityProviderRequest) validate(v *validator, path string) {
 	if s.Name == nil {
-		v.missing(path, "name")
+		v.Missing(path, "name")
 	}
 	if s.AutoScalingGroupProvider != nil {
 		s.AutoScalingGroupProvider.validate(v, join(path, "autoScalingGroupProvider"))
@@ -453,7 +453,7 @@ func (s *CreateCapacityProviderRequest) validate(v *validator, path string) {
 		s.ManagedInstancesProvider.validate(v, join(path, "managedInstancesProvider"))
 	}
 	if s.Tags != nil {
-		v.count(path, "tags", len(s.Tags), limit(0), limit(50))
+		v.Count(path, "tags", len(s.Tags), limit(0), limit(50))
 	}
 	for i := range s.Tags {
 		s.Tags[i].validate(v, element(path, "tags", i))
@@ -472,7 +472,7 @@ func (s *CreateClusterRequest) Validate() error {
 
 func (s *CreateClusterRequest) validate(v *validator, path string) {
 	if s.Tags != nil {
-		v.count(path, "tags", len(s.Tags), limit(0), limit(50))
+		v.Count(path, "tags", len(s.Tags), limit(0), limit(50))
 	}
 	for i := range s.Tags {
 		s.Tags[i].validate(v, element(path, "tags", i))
@@ -503,19 +503,19 @@ func (s *CreateDaemonRequest) Validate() error {
 
 func (s *CreateDaemonRequest) validate(v *validator, path string) {
 	if s.DaemonName == nil {
-		v.missing(path, "daemonName")
+		v.Missing(path, "daemonName")
 	}
 	if s.DaemonTaskDefinitionArn == nil {
-		v.missing(path, "daemonTaskDefinitionArn")
+		v.Missing(path, "daemonTaskDefinitionArn")
 	}
 	if s.CapacityProviderArns == nil {
-		v.missing(path, "capacityProviderArns")
+		v.Missing(path, "capacityProviderArns")
 	}
 	if s.DeploymentConfiguration != nil {
 		s.DeploymentConfiguration.validate(v, join(path, "deploymentConfiguration"))
 	}
 	if s.Tags != nil {
-		v.count(path, "tags", len(s.Tags), limit(0), limit(50))
+		v.Count(path, "tags", len(s.Tags), limit(0), limit(50))
 	}
 	for i := range s.Tags {
 		s.Tags[i].validate(v, element(path, "tags", i))
@@ -537,7 +537,7 @@ func (s *CreateExpressGatewayServiceRequest) Validate() error {
 
 func (s *CreateExpressGatewayServiceRequest) validate(v *validator, path string) {
 	if s.InfrastructureRoleArn == nil {
-		v.missing(path, "infrastructureRoleArn")
+		v.Missing(path, "infrastructureRoleArn")
 	}
 	if s.PrimaryContainer != nil {
 		s.PrimaryContainer.validate(v, join(path, "primaryContainer"))
@@ -546,7 +546,7 @@ func (s *CreateExpressGatewayServiceRequest) validate(v *validator, path string)
 		s.ScalingTarget.validate(v, join(path, "scalingTarget"))
 	}
 	if s.Tags != nil {
-		v.count(path, "tags", len(s.Tags), limit(0), limit(50))
+		v.Count(path, "tags", len(s.Tags), limit(0), limit(50))
 	}
 	for i := range s.Tags {
 		s.Tags[i].validate(v, element(path, "tags", i))
@@ -565,10 +565,10 @@ func (s *CreateManagedInstancesProviderConfiguration) Validate() error {
 
 func (s *CreateManagedInstancesProviderConfiguration) validate(v *validator, path string) {
 	if s.InfrastructureRoleArn == nil {
-		v.missing(path, "infrastructureRoleArn")
+		v.Missing(path, "infrastructureRoleArn")
 	}
 	if s.InstanceLaunchTemplate == nil {
-		v.missing(path, "instanceLaunchTemplate")
+		v.Missing(path, "instanceLaunchTemplate")
 	}
 	if s.InstanceLaunchTemplate != nil {
 		s.InstanceLaunchTemplate.validate(v, join(path, "instanceLaunchTemplate"))
@@ -593,7 +593,7 @@ func (s *CreateServiceRequest) Validate() error {
 
 func (s *CreateServiceRequest) validate(v *validator, path string) {
 	if s.ServiceName == nil {
-		v.missing(path, "serviceName")
+		v.Missing(path, "serviceName")
 	}
 	if s.AvailabilityZoneRebalancing != "" {
 		checkEnum(v, path, "availabilityZoneRebalancing", s.AvailabilityZoneRebalancing)
@@ -623,7 +623,7 @@ func (s *CreateServiceRequest) validate(v *validator, path string) {
 		s.DeploymentController.validate(v, join(path, "deploymentController"))
 	}
 	if s.Tags != nil {
-		v.count(path, "tags", len(s.Tags), limit(0), limit(50))
+		v.Count(path, "tags", len(s.Tags), limit(0), limit(50))
 	}
 	for i := range s.Tags {
 		s.Tags[i].validate(v, element(path, "tags", i))
@@ -657,13 +657,13 @@ func (s *CreateTaskSetRequest) Validate() error {
 
 func (s *CreateTaskSetRequest) validate(v *validator, path string) {
 	if s.Service == nil {
-		v.missing(path, "service")
+		v.Missing(path, "service")
 	}
 	if s.Cluster == nil {
-		v.missing(path, "cluster")
+		v.Missing(path, "cluster")
 	}
 	if s.TaskDefinition == nil {
-		v.missing(path, "taskDefinition")
+		v.Missing(path, "taskDefinition")
 	}
 	if s.NetworkConfiguration != nil {
 		s.NetworkConfiguration.validate(v, join(path, "networkConfiguration"))
@@ -678,7 +678,7 @@ func (s *CreateTaskSetRequest) validate(v *validator, path string) {
 		s.Scale.validate(v, join(path, "scale"))
 	}
 	if s.Tags != nil {
-		v.count(path, "tags", len(s.Tags), limit(0), limit(50))
+		v.Count(path, "tags", len(s.Tags), limit(0), limit(50))
 	}
 	for i := range s.Tags {
 		s.Tags[i].validate(v, element(path, "tags", i))
@@ -723,7 +723,7 @@ func (s *DaemonContainerDefinition) Validate() error {
 
 func (s *DaemonContainerDefinition) validate(v *validator, path string) {
 	if s.Image == nil {
-		v.missing(path, "image")
+		v.Missing(path, "image")
 	}
 	if s.RepositoryCredentials != nil {
 		s.RepositoryCredentials.validate(v, join(path, "repositoryCredentials"))
@@ -769,7 +769,7 @@ func (s *DaemonDeploymentConfiguration) Validate() error {
 
 func (s *DaemonDeploymentConfiguration) validate(v *validator, path string) {
 	if s.DrainPercent != nil {
-		v.rangeOf(path, "drainPercent", float64(*s.DrainPercent), limit(0), limit(100))
+		v.RangeOf(path, "drainPercent", float64(*s.DrainPercent), limit(0), limit(100))
 	}
 }
 
@@ -817,7 +817,7 @@ func (s *DeleteAccountSettingRequest) Validate() error {
 
 func (s *DeleteAccountSettingRequest) validate(v *validator, path string) {
 	if s.Name == "" {
-		v.missing(path, "name")
+		v.Missing(path, "name")
 	}
 	if s.Name != "" {
 		checkEnum(v, path, "name", s.Name)
@@ -836,7 +836,7 @@ func (s *DeleteAttributesRequest) Validate() error {
 
 func (s *DeleteAttributesRequest) validate(v *validator, path string) {
 	if s.Attributes == nil {
-		v.missing(path, "attributes")
+		v.Missing(path, "attributes")
 	}
 	for i := range s.Attributes {
 		s.Attributes[i].validate(v, element(path, "attributes", i))
@@ -855,7 +855,7 @@ func (s *DeleteCapacityProviderRequest) Validate() error {
 
 func (s *DeleteCapacityProviderRequest) validate(v *validator, path string) {
 	if s.CapacityProvider == nil {
-		v.missing(path, "capacityProvider")
+		v.Missing(path, "capacityProvider")
 	}
 }
 
@@ -871,7 +871,7 @@ func (s *DeleteClusterRequest) Validate() error {
 
 func (s *DeleteClusterRequest) validate(v *validator, path string) {
 	if s.Cluster == nil {
-		v.missing(path, "cluster")
+		v.Missing(path, "cluster")
 	}
 }
 
@@ -887,7 +887,7 @@ func (s *DeleteDaemonRequest) Validate() error {
 
 func (s *DeleteDaemonRequest) validate(v *validator, path string) {
 	if s.DaemonArn == nil {
-		v.missing(path, "daemonArn")
+		v.Missing(path, "daemonArn")
 	}
 }
 
@@ -903,7 +903,7 @@ func (s *DeleteDaemonTaskDefinitionRequest) Validate() error {
 
 func (s *DeleteDaemonTaskDefinitionRequest) validate(v *validator, path string) {
 	if s.DaemonTaskDefinition == nil {
-		v.missing(path, "daemonTaskDefinition")
+		v.Missing(path, "daemonTaskDefinition")
 	}
 }
 
@@ -919,7 +919,7 @@ func (s *DeleteExpressGatewayServiceRequest) Validate() error {
 
 func (s *DeleteExpressGatewayServiceRequest) validate(v *validator, path string) {
 	if s.ServiceArn == nil {
-		v.missing(path, "serviceArn")
+		v.Missing(path, "serviceArn")
 	}
 }
 
@@ -935,7 +935,7 @@ func (s *DeleteServiceRequest) Validate() error {
 
 func (s *DeleteServiceRequest) validate(v *validator, path string) {
 	if s.Service == nil {
-		v.missing(path, "service")
+		v.Missing(path, "service")
 	}
 }
 
@@ -951,7 +951,7 @@ func (s *DeleteTaskDefinitionsRequest) Validate() error {
 
 func (s *DeleteTaskDefinitionsRequest) validate(v *validator, path string) {
 	if s.TaskDefinitions == nil {
-		v.missing(path, "taskDefinitions")
+		v.Missing(path, "taskDefinitions")
 	}
 }
 
@@ -967,13 +967,13 @@ func (s *DeleteTaskSetRequest) Validate() error {
 
 func (s *DeleteTaskSetRequest) validate(v *validator, path string) {
 	if s.Cluster == nil {
-		v.missing(path, "cluster")
+		v.Missing(path, "cluster")
 	}
 	if s.Service == nil {
-		v.missing(path, "service")
+		v.Missing(path, "service")
 	}
 	if s.TaskSet == nil {
-		v.missing(path, "taskSet")
+		v.Missing(path, "taskSet")
 	}
 }
 
@@ -989,13 +989,13 @@ func (s *DeploymentAlarms) Validate() error {
 
 func (s *DeploymentAlarms) validate(v *validator, path string) {
 	if s.AlarmNames == nil {
-		v.missing(path, "alarmNames")
+		v.Missing(path, "alarmNames")
 	}
 	if s.Rollback == nil {
-		v.missing(path, "rollback")
+		v.Missing(path, "rollback")
 	}
 	if s.Enable == nil {
-		v.missing(path, "enable")
+		v.Missing(path, "enable")
 	}
 }
 
@@ -1011,10 +1011,10 @@ func (s *DeploymentCircuitBreaker) Validate() error {
 
 func (s *DeploymentCircuitBreaker) validate(v *validator, path string) {
 	if s.Enable == nil {
-		v.missing(path, "enable")
+		v.Missing(path, "enable")
 	}
 	if s.Rollback == nil {
-		v.missing(path, "rollback")
+		v.Missing(path, "rollback")
 	}
 	if s.ThresholdConfiguration != nil {
 		s.ThresholdConfiguration.validate(v, join(path, "thresholdConfiguration"))
@@ -1058,7 +1058,7 @@ func (s *DeploymentController) Validate() error {
 
 func (s *DeploymentController) validate(v *validator, path string) {
 	if s.Type == "" {
-		v.missing(path, "type")
+		v.Missing(path, "type")
 	}
 	if s.Type != "" {
 		checkEnum(v, path, "type", s.Type)
@@ -1099,7 +1099,7 @@ func (s *DeploymentLifecycleHookTimeoutConfiguration) Validate() error {
 
 func (s *DeploymentLifecycleHookTimeoutConfiguration) validate(v *validator, path string) {
 	if s.TimeoutInMinutes != nil {
-		v.rangeOf(path, "timeoutInMinutes", float64(*s.TimeoutInMinutes), limit(1), limit(20160))
+		v.RangeOf(path, "timeoutInMinutes", float64(*s.TimeoutInMinutes), limit(1), limit(20160))
 	}
 	if s.Action != "" {
 		checkEnum(v, path, "action", s.Action)
@@ -1118,7 +1118,7 @@ func (s *DeregisterContainerInstanceRequest) Validate() error {
 
 func (s *DeregisterContainerInstanceRequest) validate(v *validator, path string) {
 	if s.ContainerInstance == nil {
-		v.missing(path, "containerInstance")
+		v.Missing(path, "containerInstance")
 	}
 }
 
@@ -1134,7 +1134,7 @@ func (s *DeregisterTaskDefinitionRequest) Validate() error {
 
 func (s *DeregisterTaskDefinitionRequest) validate(v *validator, path string) {
 	if s.TaskDefinition == nil {
-		v.missing(path, "taskDefinition")
+		v.Missing(path, "taskDefinition")
 	}
 }
 
@@ -1182,7 +1182,7 @@ func (s *DescribeContainerInstancesRequest) Validate() error {
 
 func (s *DescribeContainerInstancesRequest) validate(v *validator, path string) {
 	if s.ContainerInstances == nil {
-		v.missing(path, "containerInstances")
+		v.Missing(path, "containerInstances")
 	}
 	for i := range s.Include {
 		checkEnum(v, element(path, "include", i), "", s.Include[i])
@@ -1201,7 +1201,7 @@ func (s *DescribeDaemonDeploymentsRequest) Validate() error {
 
 func (s *DescribeDaemonDeploymentsRequest) validate(v *validator, path string) {
 	if s.DaemonDeploymentArns == nil {
-		v.missing(path, "daemonDeploymentArns")
+		v.Missing(path, "daemonDeploymentArns")
 	}
 }
 
@@ -1217,7 +1217,7 @@ func (s *DescribeDaemonRequest) Validate() error {
 
 func (s *DescribeDaemonRequest) validate(v *validator, path string) {
 	if s.DaemonArn == nil {
-		v.missing(path, "daemonArn")
+		v.Missing(path, "daemonArn")
 	}
 }
 
@@ -1233,7 +1233,7 @@ func (s *DescribeDaemonRevisionsRequest) Validate() error {
 
 func (s *DescribeDaemonRevisionsRequest) validate(v *validator, path string) {
 	if s.DaemonRevisionArns == nil {
-		v.missing(path, "daemonRevisionArns")
+		v.Missing(path, "daemonRevisionArns")
 	}
 }
 
@@ -1249,7 +1249,7 @@ func (s *DescribeDaemonTaskDefinitionRequest) Validate() error {
 
 func (s *DescribeDaemonTaskDefinitionRequest) validate(v *validator, path string) {
 	if s.DaemonTaskDefinition == nil {
-		v.missing(path, "daemonTaskDefinition")
+		v.Missing(path, "daemonTaskDefinition")
 	}
 }
 
@@ -1265,7 +1265,7 @@ func (s *DescribeExpressGatewayServiceRequest) Validate() error {
 
 func (s *DescribeExpressGatewayServiceRequest) validate(v *validator, path string) {
 	if s.ServiceArn == nil {
-		v.missing(path, "serviceArn")
+		v.Missing(path, "serviceArn")
 	}
 	for i := range s.Include {
 		checkEnum(v, element(path, "include", i), "", s.Include[i])
@@ -1284,7 +1284,7 @@ func (s *DescribeServiceDeploymentsRequest) Validate() error {
 
 func (s *DescribeServiceDeploymentsRequest) validate(v *validator, path string) {
 	if s.ServiceDeploymentArns == nil {
-		v.missing(path, "serviceDeploymentArns")
+		v.Missing(path, "serviceDeploymentArns")
 	}
 }
 
@@ -1300,7 +1300,7 @@ func (s *DescribeServiceRevisionsRequest) Validate() error {
 
 func (s *DescribeServiceRevisionsRequest) validate(v *validator, path string) {
 	if s.ServiceRevisionArns == nil {
-		v.missing(path, "serviceRevisionArns")
+		v.Missing(path, "serviceRevisionArns")
 	}
 }
 
@@ -1316,7 +1316,7 @@ func (s *DescribeServicesRequest) Validate() error {
 
 func (s *DescribeServicesRequest) validate(v *validator, path string) {
 	if s.Services == nil {
-		v.missing(path, "services")
+		v.Missing(path, "services")
 	}
 	for i := range s.Include {
 		checkEnum(v, element(path, "include", i), "", s.Include[i])
@@ -1335,7 +1335,7 @@ func (s *DescribeTaskDefinitionRequest) Validate() error {
 
 func (s *DescribeTaskDefinitionRequest) validate(v *validator, path string) {
 	if s.TaskDefinition == nil {
-		v.missing(path, "taskDefinition")
+		v.Missing(path, "taskDefinition")
 	}
 	for i := range s.Include {
 		checkEnum(v, element(path, "include", i), "", s.Include[i])
@@ -1354,10 +1354,10 @@ func (s *DescribeTaskSetsRequest) Validate() error {
 
 func (s *DescribeTaskSetsRequest) validate(v *validator, path string) {
 	if s.Cluster == nil {
-		v.missing(path, "cluster")
+		v.Missing(path, "cluster")
 	}
 	if s.Service == nil {
-		v.missing(path, "service")
+		v.Missing(path, "service")
 	}
 	for i := range s.Include {
 		checkEnum(v, element(path, "include", i), "", s.Include[i])
@@ -1376,7 +1376,7 @@ func (s *DescribeTasksRequest) Validate() error {
 
 func (s *DescribeTasksRequest) validate(v *validator, path string) {
 	if s.Tasks == nil {
-		v.missing(path, "tasks")
+		v.Missing(path, "tasks")
 	}
 	for i := range s.Include {
 		checkEnum(v, element(path, "include", i), "", s.Include[i])
@@ -1395,7 +1395,7 @@ func (s *Device) Validate() error {
 
 func (s *Device) validate(v *validator, path string) {
 	if s.HostPath == nil {
-		v.missing(path, "hostPath")
+		v.Missing(path, "hostPath")
 	}
 	for i := range s.Permissions {
 		checkEnum(v, element(path, "permissions", i), "", s.Permissions[i])
@@ -1443,13 +1443,13 @@ func (s *EBSTagSpecification) Validate() error {
 
 func (s *EBSTagSpecification) validate(v *validator, path string) {
 	if s.ResourceType == "" {
-		v.missing(path, "resourceType")
+		v.Missing(path, "resourceType")
 	}
 	if s.ResourceType != "" {
 		checkEnum(v, path, "resourceType", s.ResourceType)
 	}
 	if s.Tags != nil {
-		v.count(path, "tags", len(s.Tags), limit(0), limit(50))
+		v.Count(path, "tags", len(s.Tags), limit(0), limit(50))
 	}
 	for i := range s.Tags {
 		s.Tags[i].validate(v, element(path, "tags", i))
@@ -1487,7 +1487,7 @@ func (s *EFSVolumeConfiguration) Validate() error {
 
 func (s *EFSVolumeConfiguration) validate(v *validator, path string) {
 	if s.FileSystemId == nil {
-		v.missing(path, "fileSystemId")
+		v.Missing(path, "fileSystemId")
 	}
 	if s.TransitEncryption != "" {
 		checkEnum(v, path, "transitEncryption", s.TransitEncryption)
@@ -1509,10 +1509,10 @@ func (s *EnvironmentFile) Validate() error {
 
 func (s *EnvironmentFile) validate(v *validator, path string) {
 	if s.Value == nil {
-		v.missing(path, "value")
+		v.Missing(path, "value")
 	}
 	if s.Type == "" {
-		v.missing(path, "type")
+		v.Missing(path, "type")
 	}
 	if s.Type != "" {
 		checkEnum(v, path, "type", s.Type)
@@ -1531,7 +1531,7 @@ func (s *EphemeralStorage) Validate() error {
 
 func (s *EphemeralStorage) validate(v *validator, path string) {
 	if s.SizeInGiB == nil {
-		v.missing(path, "sizeInGiB")
+		v.Missing(path, "sizeInGiB")
 	}
 }
 
@@ -1576,13 +1576,13 @@ func (s *ExecuteCommandRequest) Validate() error {
 
 func (s *ExecuteCommandRequest) validate(v *validator, path string) {
 	if s.Command == nil {
-		v.missing(path, "command")
+		v.Missing(path, "command")
 	}
 	if s.Interactive == nil {
-		v.missing(path, "interactive")
+		v.Missing(path, "interactive")
 	}
 	if s.Task == nil {
-		v.missing(path, "task")
+		v.Missing(path, "task")
 	}
 }
 
@@ -1598,7 +1598,7 @@ func (s *ExpressGatewayContainer) Validate() error {
 
 func (s *ExpressGatewayContainer) validate(v *validator, path string) {
 	if s.Image == nil {
-		v.missing(path, "image")
+		v.Missing(path, "image")
 	}
 	if s.AwsLogsConfiguration != nil {
 		s.AwsLogsConfiguration.validate(v, join(path, "awsLogsConfiguration"))
@@ -1649,10 +1649,10 @@ func (s *ExpressGatewayServiceAwsLogsConfiguration) Validate() error {
 
 func (s *ExpressGatewayServiceAwsLogsConfiguration) validate(v *validator, path string) {
 	if s.LogGroup == nil {
-		v.missing(path, "logGroup")
+		v.Missing(path, "logGroup")
 	}
 	if s.LogStreamPrefix == nil {
-		v.missing(path, "logStreamPrefix")
+		v.Missing(path, "logStreamPrefix")
 	}
 }
 
@@ -1681,10 +1681,10 @@ func (s *FSxWindowsFileServerAuthorizationConfig) Validate() error {
 
 func (s *FSxWindowsFileServerAuthorizationConfig) validate(v *validator, path string) {
 	if s.CredentialsParameter == nil {
-		v.missing(path, "credentialsParameter")
+		v.Missing(path, "credentialsParameter")
 	}
 	if s.Domain == nil {
-		v.missing(path, "domain")
+		v.Missing(path, "domain")
 	}
 }
 
@@ -1700,13 +1700,13 @@ func (s *FSxWindowsFileServerVolumeConfiguration) Validate() error {
 
 func (s *FSxWindowsFileServerVolumeConfiguration) validate(v *validator, path string) {
 	if s.FileSystemId == nil {
-		v.missing(path, "fileSystemId")
+		v.Missing(path, "fileSystemId")
 	}
 	if s.RootDirectory == nil {
-		v.missing(path, "rootDirectory")
+		v.Missing(path, "rootDirectory")
 	}
 	if s.AuthorizationConfig == nil {
-		v.missing(path, "authorizationConfig")
+		v.Missing(path, "authorizationConfig")
 	}
 	if s.AuthorizationConfig != nil {
 		s.AuthorizationConfig.validate(v, join(path, "authorizationConfig"))
@@ -1725,7 +1725,7 @@ func (s *FirelensConfiguration) Validate() error {
 
 func (s *FirelensConfiguration) validate(v *validator, path string) {
 	if s.Type == "" {
-		v.missing(path, "type")
+		v.Missing(path, "type")
 	}
 	if s.Type != "" {
 		checkEnum(v, path, "type", s.Type)
@@ -1744,7 +1744,7 @@ func (s *GetTaskProtectionRequest) Validate() error {
 
 func (s *GetTaskProtectionRequest) validate(v *validator, path string) {
 	if s.Cluster == nil {
-		v.missing(path, "cluster")
+		v.Missing(path, "cluster")
 	}
 }
 
@@ -1760,7 +1760,7 @@ func (s *HealthCheck) Validate() error {
 
 func (s *HealthCheck) validate(v *validator, path string) {
 	if s.Command == nil {
-		v.missing(path, "command")
+		v.Missing(path, "command")
 	}
 }
 
@@ -1776,10 +1776,10 @@ func (s *HostEntry) Validate() error {
 
 func (s *HostEntry) validate(v *validator, path string) {
 	if s.Hostname == nil {
-		v.missing(path, "hostname")
+		v.Missing(path, "hostname")
 	}
 	if s.IpAddress == nil {
-		v.missing(path, "ipAddress")
+		v.Missing(path, "ipAddress")
 	}
 }
 
@@ -1808,10 +1808,10 @@ func (s *InferenceAccelerator) Validate() error {
 
 func (s *InferenceAccelerator) validate(v *validator, path string) {
 	if s.DeviceName == nil {
-		v.missing(path, "deviceName")
+		v.Missing(path, "deviceName")
 	}
 	if s.DeviceType == nil {
-		v.missing(path, "deviceType")
+		v.Missing(path, "deviceType")
 	}
 }
 
@@ -1853,10 +1853,10 @@ func (s *InstanceLaunchTemplate) Validate() error {
 
 func (s *InstanceLaunchTemplate) validate(v *validator, path string) {
 	if s.Ec2InstanceProfileArn == nil {
-		v.missing(path, "ec2InstanceProfileArn")
+		v.Missing(path, "ec2InstanceProfileArn")
 	}
 	if s.NetworkConfiguration == nil {
-		v.missing(path, "networkConfiguration")
+		v.Missing(path, "networkConfiguration")
 	}
 	if s.StorageConfiguration != nil {
 		s.StorageConfiguration.validate(v, join(path, "storageConfiguration"))
@@ -1912,13 +1912,13 @@ func (s *InstanceRequirementsRequest) Validate() error {
 
 func (s *InstanceRequirementsRequest) validate(v *validator, path string) {
 	if s.VCpuCount == nil {
-		v.missing(path, "vCpuCount")
+		v.Missing(path, "vCpuCount")
 	}
 	if s.VCpuCount != nil {
 		s.VCpuCount.validate(v, join(path, "vCpuCount"))
 	}
 	if s.MemoryMiB == nil {
-		v.missing(path, "memoryMiB")
+		v.Missing(path, "memoryMiB")
 	}
 	if s.MemoryMiB != nil {
 		s.MemoryMiB.validate(v, join(path, "memoryMiB"))
@@ -1927,11 +1927,11 @@ func (s *InstanceRequirementsRequest) validate(v *validator, path string) {
 		checkEnum(v, element(path, "cpuManufacturers", i), "", s.CpuManufacturers[i])
 	}
 	if s.ExcludedInstanceTypes != nil {
-		v.count(path, "excludedInstanceTypes", len(s.ExcludedInstanceTypes), limit(0), limit(400))
+		v.Count(path, "excludedInstanceTypes", len(s.ExcludedInstanceTypes), limit(0), limit(400))
 	}
 	for i := range s.ExcludedInstanceTypes {
-		v.length(element(path, "excludedInstanceTypes", i), "", s.ExcludedInstanceTypes[i], limit(1), limit(30))
-		v.pattern(element(path, "excludedInstanceTypes", i), "", s.ExcludedInstanceTypes[i], patternExcludedInstanceType)
+		v.Length(element(path, "excludedInstanceTypes", i), "", s.ExcludedInstanceTypes[i], limit(1), limit(30))
+		v.Pattern(element(path, "excludedInstanceTypes", i), "", s.ExcludedInstanceTypes[i], patternExcludedInstanceType)
 	}
 	for i := range s.InstanceGenerations {
 		checkEnum(v, element(path, "instanceGenerations", i), "", s.InstanceGenerations[i])
@@ -1958,11 +1958,11 @@ func (s *InstanceRequirementsRequest) validate(v *validator, path string) {
 		checkEnum(v, element(path, "acceleratorNames", i), "", s.AcceleratorNames[i])
 	}
 	if s.AllowedInstanceTypes != nil {
-		v.count(path, "allowedInstanceTypes", len(s.AllowedInstanceTypes), limit(0), limit(400))
+		v.Count(path, "allowedInstanceTypes", len(s.AllowedInstanceTypes), limit(0), limit(400))
 	}
 	for i := range s.AllowedInstanceTypes {
-		v.length(element(path, "allowedInstanceTypes", i), "", s.AllowedInstanceTypes[i], limit(1), limit(30))
-		v.pattern(element(path, "allowedInstanceTypes", i), "", s.AllowedInstanceTypes[i], patternAllowedInstanceType)
+		v.Length(element(path, "allowedInstanceTypes", i), "", s.AllowedInstanceTypes[i], limit(1), limit(30))
+		v.Pattern(element(path, "allowedInstanceTypes", i), "", s.AllowedInstanceTypes[i], patternAllowedInstanceType)
 	}
 }
 
@@ -2052,7 +2052,7 @@ func (s *ListAttributesRequest) Validate() error {
 
 func (s *ListAttributesRequest) validate(v *validator, path string) {
 	if s.TargetType == "" {
-		v.missing(path, "targetType")
+		v.Missing(path, "targetType")
 	}
 	if s.TargetType != "" {
 		checkEnum(v, path, "targetType", s.TargetType)
@@ -2100,7 +2100,7 @@ func (s *ListDaemonDeploymentsRequest) Validate() error {
 
 func (s *ListDaemonDeploymentsRequest) validate(v *validator, path string) {
 	if s.DaemonArn == nil {
-		v.missing(path, "daemonArn")
+		v.Missing(path, "daemonArn")
 	}
 	for i := range s.Status {
 		checkEnum(v, element(path, "status", i), "", s.Status[i])
@@ -2154,7 +2154,7 @@ func (s *ListServiceDeploymentsRequest) Validate() error {
 
 func (s *ListServiceDeploymentsRequest) validate(v *validator, path string) {
 	if s.Service == nil {
-		v.missing(path, "service")
+		v.Missing(path, "service")
 	}
 	for i := range s.Status {
 		checkEnum(v, element(path, "status", i), "", s.Status[i])
@@ -2173,7 +2173,7 @@ func (s *ListServicesByNamespaceRequest) Validate() error {
 
 func (s *ListServicesByNamespaceRequest) validate(v *validator, path string) {
 	if s.Namespace == nil {
-		v.missing(path, "namespace")
+		v.Missing(path, "namespace")
 	}
 }
 
@@ -2211,7 +2211,7 @@ func (s *ListTagsForResourceRequest) Validate() error {
 
 func (s *ListTagsForResourceRequest) validate(v *validator, path string) {
 	if s.ResourceArn == nil {
-		v.missing(path, "resourceArn")
+		v.Missing(path, "resourceArn")
 	}
 }
 
@@ -2294,7 +2294,7 @@ func (s *LogConfiguration) Validate() error {
 
 func (s *LogConfiguration) validate(v *validator, path string) {
 	if s.LogDriver == "" {
-		v.missing(path, "logDriver")
+		v.Missing(path, "logDriver")
 	}
 	if s.LogDriver != "" {
 		checkEnum(v, path, "logDriver", s.LogDriver)
@@ -2316,16 +2316,16 @@ func (s *ManagedAgentStateChange) Validate() error {
 
 func (s *ManagedAgentStateChange) validate(v *validator, path string) {
 	if s.ContainerName == nil {
-		v.missing(path, "containerName")
+		v.Missing(path, "containerName")
 	}
 	if s.ManagedAgentName == "" {
-		v.missing(path, "managedAgentName")
+		v.Missing(path, "managedAgentName")
 	}
 	if s.ManagedAgentName != "" {
 		checkEnum(v, path, "managedAgentName", s.ManagedAgentName)
 	}
 	if s.Status == nil {
-		v.missing(path, "status")
+		v.Missing(path, "status")
 	}
 }
 
@@ -2367,7 +2367,7 @@ func (s *ManagedInstancesStorageConfiguration) Validate() error {
 
 func (s *ManagedInstancesStorageConfiguration) validate(v *validator, path string) {
 	if s.StorageSizeGiB != nil {
-		v.rangeOf(path, "storageSizeGiB", float64(*s.StorageSizeGiB), limit(1), nil)
+		v.RangeOf(path, "storageSizeGiB", float64(*s.StorageSizeGiB), limit(1), nil)
 	}
 }
 
@@ -2386,16 +2386,16 @@ func (s *ManagedScaling) validate(v *validator, path string) {
 		checkEnum(v, path, "status", s.Status)
 	}
 	if s.TargetCapacity != nil {
-		v.rangeOf(path, "targetCapacity", float64(*s.TargetCapacity), limit(1), limit(100))
+		v.RangeOf(path, "targetCapacity", float64(*s.TargetCapacity), limit(1), limit(100))
 	}
 	if s.MinimumScalingStepSize != nil {
-		v.rangeOf(path, "minimumScalingStepSize", float64(*s.MinimumScalingStepSize), limit(1), limit(10000))
+		v.RangeOf(path, "minimumScalingStepSize", float64(*s.MinimumScalingStepSize), limit(1), limit(10000))
 	}
 	if s.MaximumScalingStepSize != nil {
-		v.rangeOf(path, "maximumScalingStepSize", float64(*s.MaximumScalingStepSize), limit(1), limit(10000))
+		v.RangeOf(path, "maximumScalingStepSize", float64(*s.MaximumScalingStepSize), limit(1), limit(10000))
 	}
 	if s.InstanceWarmupPeriod != nil {
-		v.rangeOf(path, "instanceWarmupPeriod", float64(*s.InstanceWarmupPeriod), limit(0), limit(10000))
+		v.RangeOf(path, "instanceWarmupPeriod", float64(*s.InstanceWarmupPeriod), limit(0), limit(10000))
 	}
 }
 
@@ -2437,7 +2437,7 @@ func (s *MemoryMiBRequest) Validate() error {
 
 func (s *MemoryMiBRequest) validate(v *validator, path string) {
 	if s.Min == nil {
-		v.missing(path, "min")
+		v.Missing(path, "min")
 	}
 }
 
@@ -2453,19 +2453,19 @@ func (s *MetricConfiguration) Validate() error {
 
 func (s *MetricConfiguration) validate(v *validator, path string) {
 	if s.MetricNames == nil {
-		v.missing(path, "metricNames")
+		v.Missing(path, "metricNames")
 	}
 	if s.MetricNames != nil {
-		v.count(path, "metricNames", len(s.MetricNames), limit(1), limit(5))
+		v.Count(path, "metricNames", len(s.MetricNames), limit(1), limit(5))
 	}
 	for i := range s.MetricNames {
-		v.length(element(path, "metricNames", i), "", s.MetricNames[i], limit(1), limit(255))
+		v.Length(element(path, "metricNames", i), "", s.MetricNames[i], limit(1), limit(255))
 	}
 	if s.ResolutionSeconds == nil {
-		v.missing(path, "resolutionSeconds")
+		v.Missing(path, "resolutionSeconds")
 	}
 	if s.ResolutionSeconds != nil {
-		v.rangeOf(path, "resolutionSeconds", float64(*s.ResolutionSeconds), limit(20), limit(60))
+		v.RangeOf(path, "resolutionSeconds", float64(*s.ResolutionSeconds), limit(20), limit(60))
 	}
 }
 
@@ -2481,7 +2481,7 @@ func (s *MonitoringConfiguration) Validate() error {
 
 func (s *MonitoringConfiguration) validate(v *validator, path string) {
 	if s.MetricConfigurations != nil {
-		v.count(path, "metricConfigurations", len(s.MetricConfigurations), limit(0), limit(5))
+		v.Count(path, "metricConfigurations", len(s.MetricConfigurations), limit(0), limit(5))
 	}
 	for i := range s.MetricConfigurations {
 		s.MetricConfigurations[i].validate(v, element(path, "metricConfigurations", i))
@@ -2603,10 +2603,10 @@ func (s *PlatformDevice) Validate() error {
 
 func (s *PlatformDevice) validate(v *validator, path string) {
 	if s.Id == nil {
-		v.missing(path, "id")
+		v.Missing(path, "id")
 	}
 	if s.Type == "" {
-		v.missing(path, "type")
+		v.Missing(path, "type")
 	}
 	if s.Type != "" {
 		checkEnum(v, path, "type", s.Type)
@@ -2647,7 +2647,7 @@ func (s *ProxyConfiguration) validate(v *validator, path string) {
 		checkEnum(v, path, "type", s.Type)
 	}
 	if s.ContainerName == nil {
-		v.missing(path, "containerName")
+		v.Missing(path, "containerName")
 	}
 }
 
@@ -2663,13 +2663,13 @@ func (s *PutAccountSettingDefaultRequest) Validate() error {
 
 func (s *PutAccountSettingDefaultRequest) validate(v *validator, path string) {
 	if s.Name == "" {
-		v.missing(path, "name")
+		v.Missing(path, "name")
 	}
 	if s.Name != "" {
 		checkEnum(v, path, "name", s.Name)
 	}
 	if s.Value == nil {
-		v.missing(path, "value")
+		v.Missing(path, "value")
 	}
 }
 
@@ -2685,13 +2685,13 @@ func (s *PutAccountSettingRequest) Validate() error {
 
 func (s *PutAccountSettingRequest) validate(v *validator, path string) {
 	if s.Name == "" {
-		v.missing(path, "name")
+		v.Missing(path, "name")
 	}
 	if s.Name != "" {
 		checkEnum(v, path, "name", s.Name)
 	}
 	if s.Value == nil {
-		v.missing(path, "value")
+		v.Missing(path, "value")
 	}
 }
 
@@ -2707,7 +2707,7 @@ func (s *PutAttributesRequest) Validate() error {
 
 func (s *PutAttributesRequest) validate(v *validator, path string) {
 	if s.Attributes == nil {
-		v.missing(path, "attributes")
+		v.Missing(path, "attributes")
 	}
 	for i := range s.Attributes {
 		s.Attributes[i].validate(v, element(path, "attributes", i))
@@ -2726,13 +2726,13 @@ func (s *PutClusterCapacityProvidersRequest) Validate() error {
 
 func (s *PutClusterCapacityProvidersRequest) validate(v *validator, path string) {
 	if s.Cluster == nil {
-		v.missing(path, "cluster")
+		v.Missing(path, "cluster")
 	}
 	if s.CapacityProviders == nil {
-		v.missing(path, "capacityProviders")
+		v.Missing(path, "capacityProviders")
 	}
 	if s.DefaultCapacityProviderStrategy == nil {
-		v.missing(path, "defaultCapacityProviderStrategy")
+		v.Missing(path, "defaultCapacityProviderStrategy")
 	}
 	for i := range s.DefaultCapacityProviderStrategy {
 		s.DefaultCapacityProviderStrategy[i].validate(v, element(path, "defaultCapacityProviderStrategy", i))
@@ -2757,7 +2757,7 @@ func (s *RegisterContainerInstanceRequest) validate(v *validator, path string) {
 		s.PlatformDevices[i].validate(v, element(path, "platformDevices", i))
 	}
 	if s.Tags != nil {
-		v.count(path, "tags", len(s.Tags), limit(0), limit(50))
+		v.Count(path, "tags", len(s.Tags), limit(0), limit(50))
 	}
 	for i := range s.Tags {
 		s.Tags[i].validate(v, element(path, "tags", i))
@@ -2776,16 +2776,16 @@ func (s *RegisterDaemonTaskDefinitionRequest) Validate() error {
 
 func (s *RegisterDaemonTaskDefinitionRequest) validate(v *validator, path string) {
 	if s.Family == nil {
-		v.missing(path, "family")
+		v.Missing(path, "family")
 	}
 	if s.ContainerDefinitions == nil {
-		v.missing(path, "containerDefinitions")
+		v.Missing(path, "containerDefinitions")
 	}
 	for i := range s.ContainerDefinitions {
 		s.ContainerDefinitions[i].validate(v, element(path, "containerDefinitions", i))
 	}
 	if s.Tags != nil {
-		v.count(path, "tags", len(s.Tags), limit(0), limit(50))
+		v.Count(path, "tags", len(s.Tags), limit(0), limit(50))
 	}
 	for i := range s.Tags {
 		s.Tags[i].validate(v, element(path, "tags", i))
@@ -2810,13 +2810,13 @@ func (s *RegisterTaskDefinitionRequest) Validate() error {
 
 func (s *RegisterTaskDefinitionRequest) validate(v *validator, path string) {
 	if s.Family == nil {
-		v.missing(path, "family")
+		v.Missing(path, "family")
 	}
 	if s.NetworkMode != "" {
 		checkEnum(v, path, "networkMode", s.NetworkMode)
 	}
 	if s.ContainerDefinitions == nil {
-		v.missing(path, "containerDefinitions")
+		v.Missing(path, "containerDefinitions")
 	}
 	for i := range s.ContainerDefinitions {
 		s.ContainerDefinitions[i].validate(v, element(path, "containerDefinitions", i))
@@ -2831,7 +2831,7 @@ func (s *RegisterTaskDefinitionRequest) validate(v *validator, path string) {
 		checkEnum(v, element(path, "requiresCompatibilities", i), "", s.RequiresCompatibilities[i])
 	}
 	if s.Tags != nil {
-		v.count(path, "tags", len(s.Tags), limit(0), limit(50))
+		v.Count(path, "tags", len(s.Tags), limit(0), limit(50))
 	}
 	for i := range s.Tags {
 		s.Tags[i].validate(v, element(path, "tags", i))
@@ -2868,7 +2868,7 @@ func (s *RepositoryCredentials) Validate() error {
 
 func (s *RepositoryCredentials) validate(v *validator, path string) {
 	if s.CredentialsParameter == nil {
-		v.missing(path, "credentialsParameter")
+		v.Missing(path, "credentialsParameter")
 	}
 }
 
@@ -2897,10 +2897,10 @@ func (s *ResourceRequirement) Validate() error {
 
 func (s *ResourceRequirement) validate(v *validator, path string) {
 	if s.Value == nil {
-		v.missing(path, "value")
+		v.Missing(path, "value")
 	}
 	if s.Type == "" {
-		v.missing(path, "type")
+		v.Missing(path, "type")
 	}
 	if s.Type != "" {
 		checkEnum(v, path, "type", s.Type)
@@ -2940,13 +2940,13 @@ func (s *RunTaskRequest) validate(v *validator, path string) {
 		checkEnum(v, path, "propagateTags", s.PropagateTags)
 	}
 	if s.Tags != nil {
-		v.count(path, "tags", len(s.Tags), limit(0), limit(50))
+		v.Count(path, "tags", len(s.Tags), limit(0), limit(50))
 	}
 	for i := range s.Tags {
 		s.Tags[i].validate(v, element(path, "tags", i))
 	}
 	if s.TaskDefinition == nil {
-		v.missing(path, "taskDefinition")
+		v.Missing(path, "taskDefinition")
 	}
 	for i := range s.VolumeConfigurations {
 		s.VolumeConfigurations[i].validate(v, element(path, "volumeConfigurations", i))
@@ -2984,7 +2984,7 @@ func (s *S3FilesVolumeConfiguration) Validate() error {
 
 func (s *S3FilesVolumeConfiguration) validate(v *validator, path string) {
 	if s.FileSystemArn == nil {
-		v.missing(path, "fileSystemArn")
+		v.Missing(path, "fileSystemArn")
 	}
 }
 
@@ -3016,10 +3016,10 @@ func (s *Secret) Validate() error {
 
 func (s *Secret) validate(v *validator, path string) {
 	if s.Name == nil {
-		v.missing(path, "name")
+		v.Missing(path, "name")
 	}
 	if s.ValueFrom == nil {
-		v.missing(path, "valueFrom")
+		v.Missing(path, "valueFrom")
 	}
 }
 
@@ -3035,7 +3035,7 @@ func (s *ServiceConnectAccessLogConfiguration) Validate() error {
 
 func (s *ServiceConnectAccessLogConfiguration) validate(v *validator, path string) {
 	if s.Format == "" {
-		v.missing(path, "format")
+		v.Missing(path, "format")
 	}
 	if s.Format != "" {
 		checkEnum(v, path, "format", s.Format)
@@ -3057,10 +3057,10 @@ func (s *ServiceConnectClientAlias) Validate() error {
 
 func (s *ServiceConnectClientAlias) validate(v *validator, path string) {
 	if s.Port == nil {
-		v.missing(path, "port")
+		v.Missing(path, "port")
 	}
 	if s.Port != nil {
-		v.rangeOf(path, "port", float64(*s.Port), limit(0), limit(65535))
+		v.RangeOf(path, "port", float64(*s.Port), limit(0), limit(65535))
 	}
 	if s.TestTrafficRules != nil {
 		s.TestTrafficRules.validate(v, join(path, "testTrafficRules"))
@@ -3079,7 +3079,7 @@ func (s *ServiceConnectConfiguration) Validate() error {
 
 func (s *ServiceConnectConfiguration) validate(v *validator, path string) {
 	if s.Enabled == nil {
-		v.missing(path, "enabled")
+		v.Missing(path, "enabled")
 	}
 	for i := range s.Services {
 		s.Services[i].validate(v, element(path, "services", i))
@@ -3104,13 +3104,13 @@ func (s *ServiceConnectService) Validate() error {
 
 func (s *ServiceConnectService) validate(v *validator, path string) {
 	if s.PortName == nil {
-		v.missing(path, "portName")
+		v.Missing(path, "portName")
 	}
 	for i := range s.ClientAliases {
 		s.ClientAliases[i].validate(v, element(path, "clientAliases", i))
 	}
 	if s.IngressPortOverride != nil {
-		v.rangeOf(path, "ingressPortOverride", float64(*s.IngressPortOverride), limit(0), limit(65535))
+		v.RangeOf(path, "ingressPortOverride", float64(*s.IngressPortOverride), limit(0), limit(65535))
 	}
 	if s.Timeout != nil {
 		s.Timeout.validate(v, join(path, "timeout"))
@@ -3132,7 +3132,7 @@ func (s *ServiceConnectTestTrafficHeaderMatchRules) Validate() error {
 
 func (s *ServiceConnectTestTrafficHeaderMatchRules) validate(v *validator, path string) {
 	if s.Exact == nil {
-		v.missing(path, "exact")
+		v.Missing(path, "exact")
 	}
 }
 
@@ -3148,7 +3148,7 @@ func (s *ServiceConnectTestTrafficHeaderRules) Validate() error {
 
 func (s *ServiceConnectTestTrafficHeaderRules) validate(v *validator, path string) {
 	if s.Name == nil {
-		v.missing(path, "name")
+		v.Missing(path, "name")
 	}
 	if s.Value != nil {
 		s.Value.validate(v, join(path, "value"))
@@ -3167,7 +3167,7 @@ func (s *ServiceConnectTestTrafficRules) Validate() error {
 
 func (s *ServiceConnectTestTrafficRules) validate(v *validator, path string) {
 	if s.Header == nil {
-		v.missing(path, "header")
+		v.Missing(path, "header")
 	}
 	if s.Header != nil {
 		s.Header.validate(v, join(path, "header"))
@@ -3199,7 +3199,7 @@ func (s *ServiceConnectTlsConfiguration) Validate() error {
 
 func (s *ServiceConnectTlsConfiguration) validate(v *validator, path string) {
 	if s.IssuerCertificateAuthority == nil {
-		v.missing(path, "issuerCertificateAuthority")
+		v.Missing(path, "issuerCertificateAuthority")
 	}
 }
 
@@ -3218,7 +3218,7 @@ func (s *ServiceManagedEBSVolumeConfiguration) validate(v *validator, path strin
 		s.TagSpecifications[i].validate(v, element(path, "tagSpecifications", i))
 	}
 	if s.RoleArn == nil {
-		v.missing(path, "roleArn")
+		v.Missing(path, "roleArn")
 	}
 	if s.FilesystemType != "" {
 		checkEnum(v, path, "filesystemType", s.FilesystemType)
@@ -3250,7 +3250,7 @@ func (s *ServiceVolumeConfiguration) Validate() error {
 
 func (s *ServiceVolumeConfiguration) validate(v *validator, path string) {
 	if s.Name == nil {
-		v.missing(path, "name")
+		v.Missing(path, "name")
 	}
 	if s.ManagedEBSVolume != nil {
 		s.ManagedEBSVolume.validate(v, join(path, "managedEBSVolume"))
@@ -3269,7 +3269,7 @@ func (s *StartTaskRequest) Validate() error {
 
 func (s *StartTaskRequest) validate(v *validator, path string) {
 	if s.ContainerInstances == nil {
-		v.missing(path, "containerInstances")
+		v.Missing(path, "containerInstances")
 	}
 	if s.NetworkConfiguration != nil {
 		s.NetworkConfiguration.validate(v, join(path, "networkConfiguration"))
@@ -3281,13 +3281,13 @@ func (s *StartTaskRequest) validate(v *validator, path string) {
 		checkEnum(v, path, "propagateTags", s.PropagateTags)
 	}
 	if s.Tags != nil {
-		v.count(path, "tags", len(s.Tags), limit(0), limit(50))
+		v.Count(path, "tags", len(s.Tags), limit(0), limit(50))
 	}
 	for i := range s.Tags {
 		s.Tags[i].validate(v, element(path, "tags", i))
 	}
 	if s.TaskDefinition == nil {
-		v.missing(path, "taskDefinition")
+		v.Missing(path, "taskDefinition")
 	}
 	for i := range s.VolumeConfigurations {
 		s.VolumeConfigurations[i].validate(v, element(path, "volumeConfigurations", i))
@@ -3306,7 +3306,7 @@ func (s *StopServiceDeploymentRequest) Validate() error {
 
 func (s *StopServiceDeploymentRequest) validate(v *validator, path string) {
 	if s.ServiceDeploymentArn == nil {
-		v.missing(path, "serviceDeploymentArn")
+		v.Missing(path, "serviceDeploymentArn")
 	}
 	if s.StopType != "" {
 		checkEnum(v, path, "stopType", s.StopType)
@@ -3325,7 +3325,7 @@ func (s *StopTaskRequest) Validate() error {
 
 func (s *StopTaskRequest) validate(v *validator, path string) {
 	if s.Task == nil {
-		v.missing(path, "task")
+		v.Missing(path, "task")
 	}
 }
 
@@ -3341,7 +3341,7 @@ func (s *SubmitAttachmentStateChangesRequest) Validate() error {
 
 func (s *SubmitAttachmentStateChangesRequest) validate(v *validator, path string) {
 	if s.Attachments == nil {
-		v.missing(path, "attachments")
+		v.Missing(path, "attachments")
 	}
 	for i := range s.Attachments {
 		s.Attachments[i].validate(v, element(path, "attachments", i))
@@ -3411,12 +3411,12 @@ func (s *Tag) Validate() error {
 
 func (s *Tag) validate(v *validator, path string) {
 	if s.Key != nil {
-		v.length(path, "key", *s.Key, limit(1), limit(128))
-		v.pattern(path, "key", *s.Key, patternTagKey)
+		v.Length(path, "key", *s.Key, limit(1), limit(128))
+		v.Pattern(path, "key", *s.Key, patternTagKey)
 	}
 	if s.Value != nil {
-		v.length(path, "value", *s.Value, limit(0), limit(256))
-		v.pattern(path, "value", *s.Value, patternTagValue)
+		v.Length(path, "value", *s.Value, limit(0), limit(256))
+		v.Pattern(path, "value", *s.Value, patternTagValue)
 	}
 }
 
@@ -3432,13 +3432,13 @@ func (s *TagResourceRequest) Validate() error {
 
 func (s *TagResourceRequest) validate(v *validator, path string) {
 	if s.ResourceArn == nil {
-		v.missing(path, "resourceArn")
+		v.Missing(path, "resourceArn")
 	}
 	if s.Tags == nil {
-		v.missing(path, "tags")
+		v.Missing(path, "tags")
 	}
 	if s.Tags != nil {
-		v.count(path, "tags", len(s.Tags), limit(0), limit(50))
+		v.Count(path, "tags", len(s.Tags), limit(0), limit(50))
 	}
 	for i := range s.Tags {
 		s.Tags[i].validate(v, element(path, "tags", i))
@@ -3476,7 +3476,7 @@ func (s *TaskManagedEBSVolumeConfiguration) validate(v *validator, path string) 
 		s.TagSpecifications[i].validate(v, element(path, "tagSpecifications", i))
 	}
 	if s.RoleArn == nil {
-		v.missing(path, "roleArn")
+		v.Missing(path, "roleArn")
 	}
 	if s.TerminationPolicy != nil {
 		s.TerminationPolicy.validate(v, join(path, "terminationPolicy"))
@@ -3498,7 +3498,7 @@ func (s *TaskManagedEBSVolumeTerminationPolicy) Validate() error {
 
 func (s *TaskManagedEBSVolumeTerminationPolicy) validate(v *validator, path string) {
 	if s.DeleteOnTermination == nil {
-		v.missing(path, "deleteOnTermination")
+		v.Missing(path, "deleteOnTermination")
 	}
 }
 
@@ -3533,7 +3533,7 @@ func (s *TaskVolumeConfiguration) Validate() error {
 
 func (s *TaskVolumeConfiguration) validate(v *validator, path string) {
 	if s.Name == nil {
-		v.missing(path, "name")
+		v.Missing(path, "name")
 	}
 	if s.ManagedEBSVolume != nil {
 		s.ManagedEBSVolume.validate(v, join(path, "managedEBSVolume"))
@@ -3552,13 +3552,13 @@ func (s *ThresholdConfiguration) Validate() error {
 
 func (s *ThresholdConfiguration) validate(v *validator, path string) {
 	if s.Type == "" {
-		v.missing(path, "type")
+		v.Missing(path, "type")
 	}
 	if s.Type != "" {
 		checkEnum(v, path, "type", s.Type)
 	}
 	if s.Value == nil {
-		v.missing(path, "value")
+		v.Missing(path, "value")
 	}
 }
 
@@ -3574,10 +3574,10 @@ func (s *TimeoutConfiguration) Validate() error {
 
 func (s *TimeoutConfiguration) validate(v *validator, path string) {
 	if s.IdleTimeoutSeconds != nil {
-		v.rangeOf(path, "idleTimeoutSeconds", float64(*s.IdleTimeoutSeconds), limit(0), limit(2147483647))
+		v.RangeOf(path, "idleTimeoutSeconds", float64(*s.IdleTimeoutSeconds), limit(0), limit(2147483647))
 	}
 	if s.PerRequestTimeoutSeconds != nil {
-		v.rangeOf(path, "perRequestTimeoutSeconds", float64(*s.PerRequestTimeoutSeconds), limit(0), limit(2147483647))
+		v.RangeOf(path, "perRequestTimeoutSeconds", float64(*s.PerRequestTimeoutSeconds), limit(0), limit(2147483647))
 	}
 }
 
@@ -3593,10 +3593,10 @@ func (s *Tmpfs) Validate() error {
 
 func (s *Tmpfs) validate(v *validator, path string) {
 	if s.ContainerPath == nil {
-		v.missing(path, "containerPath")
+		v.Missing(path, "containerPath")
 	}
 	if s.Size == nil {
-		v.missing(path, "size")
+		v.Missing(path, "size")
 	}
 }
 
@@ -3625,16 +3625,16 @@ func (s *Ulimit) Validate() error {
 
 func (s *Ulimit) validate(v *validator, path string) {
 	if s.Name == "" {
-		v.missing(path, "name")
+		v.Missing(path, "name")
 	}
 	if s.Name != "" {
 		checkEnum(v, path, "name", s.Name)
 	}
 	if s.SoftLimit == nil {
-		v.missing(path, "softLimit")
+		v.Missing(path, "softLimit")
 	}
 	if s.HardLimit == nil {
-		v.missing(path, "hardLimit")
+		v.Missing(path, "hardLimit")
 	}
 }
 
@@ -3650,14 +3650,14 @@ func (s *UntagResourceRequest) Validate() error {
 
 func (s *UntagResourceRequest) validate(v *validator, path string) {
 	if s.ResourceArn == nil {
-		v.missing(path, "resourceArn")
+		v.Missing(path, "resourceArn")
 	}
 	if s.TagKeys == nil {
-		v.missing(path, "tagKeys")
+		v.Missing(path, "tagKeys")
 	}
 	for i := range s.TagKeys {
-		v.length(element(path, "tagKeys", i), "", s.TagKeys[i], limit(1), limit(128))
-		v.pattern(element(path, "tagKeys", i), "", s.TagKeys[i], patternTagKey)
+		v.Length(element(path, "tagKeys", i), "", s.TagKeys[i], limit(1), limit(128))
+		v.Pattern(element(path, "tagKeys", i), "", s.TagKeys[i], patternTagKey)
 	}
 }
 
@@ -3673,7 +3673,7 @@ func (s *UpdateCapacityProviderRequest) Validate() error {
 
 func (s *UpdateCapacityProviderRequest) validate(v *validator, path string) {
 	if s.Name == nil {
-		v.missing(path, "name")
+		v.Missing(path, "name")
 	}
 	if s.AutoScalingGroupProvider != nil {
 		s.AutoScalingGroupProvider.validate(v, join(path, "autoScalingGroupProvider"))
@@ -3695,7 +3695,7 @@ func (s *UpdateClusterRequest) Validate() error {
 
 func (s *UpdateClusterRequest) validate(v *validator, path string) {
 	if s.Cluster == nil {
-		v.missing(path, "cluster")
+		v.Missing(path, "cluster")
 	}
 	for i := range s.Settings {
 		s.Settings[i].validate(v, element(path, "settings", i))
@@ -3720,10 +3720,10 @@ func (s *UpdateClusterSettingsRequest) Validate() error {
 
 func (s *UpdateClusterSettingsRequest) validate(v *validator, path string) {
 	if s.Cluster == nil {
-		v.missing(path, "cluster")
+		v.Missing(path, "cluster")
 	}
 	if s.Settings == nil {
-		v.missing(path, "settings")
+		v.Missing(path, "settings")
 	}
 	for i := range s.Settings {
 		s.Settings[i].validate(v, element(path, "settings", i))
@@ -3742,7 +3742,7 @@ func (s *UpdateContainerAgentRequest) Validate() error {
 
 func (s *UpdateContainerAgentRequest) validate(v *validator, path string) {
 	if s.ContainerInstance == nil {
-		v.missing(path, "containerInstance")
+		v.Missing(path, "containerInstance")
 	}
 }
 
@@ -3758,10 +3758,10 @@ func (s *UpdateContainerInstancesStateRequest) Validate() error {
 
 func (s *UpdateContainerInstancesStateRequest) validate(v *validator, path string) {
 	if s.ContainerInstances == nil {
-		v.missing(path, "containerInstances")
+		v.Missing(path, "containerInstances")
 	}
 	if s.Status == "" {
-		v.missing(path, "status")
+		v.Missing(path, "status")
 	}
 	if s.Status != "" {
 		checkEnum(v, path, "status", s.Status)
@@ -3780,13 +3780,13 @@ func (s *UpdateDaemonRequest) Validate() error {
 
 func (s *UpdateDaemonRequest) validate(v *validator, path string) {
 	if s.DaemonArn == nil {
-		v.missing(path, "daemonArn")
+		v.Missing(path, "daemonArn")
 	}
 	if s.DaemonTaskDefinitionArn == nil {
-		v.missing(path, "daemonTaskDefinitionArn")
+		v.Missing(path, "daemonTaskDefinitionArn")
 	}
 	if s.CapacityProviderArns == nil {
-		v.missing(path, "capacityProviderArns")
+		v.Missing(path, "capacityProviderArns")
 	}
 	if s.DeploymentConfiguration != nil {
 		s.DeploymentConfiguration.validate(v, join(path, "deploymentConfiguration"))
@@ -3808,7 +3808,7 @@ func (s *UpdateExpressGatewayServiceRequest) Validate() error {
 
 func (s *UpdateExpressGatewayServiceRequest) validate(v *validator, path string) {
 	if s.ServiceArn == nil {
-		v.missing(path, "serviceArn")
+		v.Missing(path, "serviceArn")
 	}
 	if s.PrimaryContainer != nil {
 		s.PrimaryContainer.validate(v, join(path, "primaryContainer"))
@@ -3830,10 +3830,10 @@ func (s *UpdateManagedInstancesProviderConfiguration) Validate() error {
 
 func (s *UpdateManagedInstancesProviderConfiguration) validate(v *validator, path string) {
 	if s.InfrastructureRoleArn == nil {
-		v.missing(path, "infrastructureRoleArn")
+		v.Missing(path, "infrastructureRoleArn")
 	}
 	if s.InstanceLaunchTemplate == nil {
-		v.missing(path, "instanceLaunchTemplate")
+		v.Missing(path, "instanceLaunchTemplate")
 	}
 	if s.InstanceLaunchTemplate != nil {
 		s.InstanceLaunchTemplate.validate(v, join(path, "instanceLaunchTemplate"))
@@ -3858,13 +3858,13 @@ func (s *UpdateServicePrimaryTaskSetRequest) Validate() error {
 
 func (s *UpdateServicePrimaryTaskSetRequest) validate(v *validator, path string) {
 	if s.Cluster == nil {
-		v.missing(path, "cluster")
+		v.Missing(path, "cluster")
 	}
 	if s.Service == nil {
-		v.missing(path, "service")
+		v.Missing(path, "service")
 	}
 	if s.PrimaryTaskSet == nil {
-		v.missing(path, "primaryTaskSet")
+		v.Missing(path, "primaryTaskSet")
 	}
 }
 
@@ -3880,7 +3880,7 @@ func (s *UpdateServiceRequest) Validate() error {
 
 func (s *UpdateServiceRequest) validate(v *validator, path string) {
 	if s.Service == nil {
-		v.missing(path, "service")
+		v.Missing(path, "service")
 	}
 	for i := range s.CapacityProviderStrategy {
 		s.CapacityProviderStrategy[i].validate(v, element(path, "capacityProviderStrategy", i))
@@ -3932,13 +3932,13 @@ func (s *UpdateTaskProtectionRequest) Validate() error {
 
 func (s *UpdateTaskProtectionRequest) validate(v *validator, path string) {
 	if s.Cluster == nil {
-		v.missing(path, "cluster")
+		v.Missing(path, "cluster")
 	}
 	if s.Tasks == nil {
-		v.missing(path, "tasks")
+		v.Missing(path, "tasks")
 	}
 	if s.ProtectionEnabled == nil {
-		v.missing(path, "protectionEnabled")
+		v.Missing(path, "protectionEnabled")
 	}
 }
 
@@ -3954,16 +3954,16 @@ func (s *UpdateTaskSetRequest) Validate() error {
 
 func (s *UpdateTaskSetRequest) validate(v *validator, path string) {
 	if s.Cluster == nil {
-		v.missing(path, "cluster")
+		v.Missing(path, "cluster")
 	}
 	if s.Service == nil {
-		v.missing(path, "service")
+		v.Missing(path, "service")
 	}
 	if s.TaskSet == nil {
-		v.missing(path, "taskSet")
+		v.Missing(path, "taskSet")
 	}
 	if s.Scale == nil {
-		v.missing(path, "scale")
+		v.Missing(path, "scale")
 	}
 	if s.Scale != nil {
 		s.Scale.validate(v, join(path, "scale"))
@@ -3982,7 +3982,7 @@ func (s *VCpuCountRangeRequest) Validate() error {
 
 func (s *VCpuCountRangeRequest) validate(v *validator, path string) {
 	if s.Min == nil {
-		v.missing(path, "min")
+		v.Missing(path, "min")
 	}
 }
 
@@ -4049,12 +4049,12 @@ func (s *VpcLatticeConfiguration) Validate() error {
 
 func (s *VpcLatticeConfiguration) validate(v *validator, path string) {
 	if s.RoleArn == nil {
-		v.missing(path, "roleArn")
+		v.Missing(path, "roleArn")
 	}
 	if s.TargetGroupArn == nil {
-		v.missing(path, "targetGroupArn")
+		v.Missing(path, "targetGroupArn")
 	}
 	if s.PortName == nil {
-		v.missing(path, "portName")
+		v.Missing(path, "portName")
 	}
 }

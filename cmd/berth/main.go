@@ -87,6 +87,7 @@ func runServer(args []string) error {
 	dataDir := fs.String("data-dir", envDefault("BERTH_DATA_DIR", daemon.DefaultDataDir()), "directory of the embedded etcd (BERTH_DATA_DIR)")
 	etcd := fs.String("etcd-endpoints", envDefault("BERTH_ETCD_ENDPOINTS", ""), "comma-separated URLs of an external etcd cluster; empty runs etcd embedded (BERTH_ETCD_ENDPOINTS)")
 	creds := fs.String("credentials-file", envDefault("BERTH_CREDENTIALS_FILE", ""), "file of extra access keys and their accounts (BERTH_CREDENTIALS_FILE)")
+	sealKeys := fs.String("seal-keys-file", envDefault("BERTH_SEAL_KEYS_FILE", ""), "keyring that encrypts values at rest (SSM parameters), one \"<id> <base64 key>\" a line, the first sealing; servers sharing an etcd need the same keys; default: seal.keys in the data directory, made at first start; BERTH_SEAL_KEYS may give the keys themselves (BERTH_SEAL_KEYS_FILE)")
 	agentEndpoint := fs.String("agent-endpoint", envDefault("BERTH_AGENT_ENDPOINT", ""), "base URL agents are told to connect to, e.g. http://10.0.0.5:8450; default: the host they called (BERTH_AGENT_ENDPOINT)")
 	lostDefault, err := envDuration("BERTH_AGENT_LOST_AFTER", daemon.DefaultAgentLostAfter)
 	if err != nil {
@@ -138,7 +139,7 @@ func runServer(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	d, err := daemon.Start(ctx, daemon.Config{
-		Listen: *listen, DataDir: *dataDir, EtcdEndpoints: endpoints, CredentialsFile: *creds, AgentEndpoint: *agentEndpoint,
+		Listen: *listen, DataDir: *dataDir, EtcdEndpoints: endpoints, CredentialsFile: *creds, AgentEndpoint: *agentEndpoint, SealKeysFile: *sealKeys,
 		AgentLostAfter: *agentLost, Emulate: *emulate, Log: log, Quotas: quotas, Throttling: throttling,
 		TenantMetrics: *tenantMetrics, MaxConnections: maxConnections(*maxConns), AwsvpcPool: pool,
 	})

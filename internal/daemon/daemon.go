@@ -30,10 +30,13 @@ import (
 
 	"github.com/berth-project/berth/api/auth"
 	"github.com/berth-project/berth/api/awsjson"
+	"github.com/berth-project/berth/api/ecs"
+	apissm "github.com/berth-project/berth/api/ssm"
 	"github.com/berth-project/berth/internal/acs"
 	"github.com/berth-project/berth/internal/controller"
 	"github.com/berth-project/berth/internal/lograte"
 	"github.com/berth-project/berth/internal/server"
+	"github.com/berth-project/berth/internal/ssm"
 	"github.com/berth-project/berth/internal/store"
 )
 
@@ -43,6 +46,7 @@ type Config struct {
 	DataDir         string        // embedded etcd's home
 	EtcdEndpoints   []string      // external etcd; empty means embedded
 	CredentialsFile string        // optional: more keys and accounts
+	SealKeysFile    string        // the keyring of values at rest; empty: BERTH_SEAL_KEYS, else seal.keys in DataDir (sealkeys.go)
 	AgentEndpoint   string        // base URL agents are told to connect to; empty: the Host they called
 	AgentLostAfter  time.Duration // how long an agent may be gone before its tasks are recorded STOPPED; instances.DefaultAgentLostAfter when zero
 	// Emulate runs the emulator mode (emulate.go): simulated agents for
@@ -144,6 +148,10 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		}
 		cfg = d.cfg
 	}
+	sealKeys, err := loadSealKeys(cfg)
+	if err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
@@ -227,18 +235,22 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	health := instances.New(records, instances.Options{Log: cfg.Log, AgentLostAfter: cfg.AgentLostAfter})
 	collector := gc.New(records, gc.Options{Log: cfg.Log})
 	metrics := newAPIMetrics(registry)
-	var h http.Handler = &awsjson.Handler{
-		TargetPrefix: "AmazonEC2ContainerServiceV20141113",
-		Dispatch:     srv.Dispatch,
-		Authenticate: func(r *http.Request, body []byte) (context.Context, error) {
-			caller, err := keys.Verify(r, body, time.Now())
+	// Each service on the endpoint wants signatures scoped to its own name.
+	authenticate := func(service string) awsjson.Authenticator {
+		return func(r *http.Request, body []byte) (context.Context, error) {
+			caller, err := keys.VerifyFor(r, body, time.Now(), service)
 			if err != nil {
 				return nil, err
 			}
 			return server.WithRequestHost(auth.WithCaller(r.Context(), caller), r.Host), nil
-		},
-		Log:     cfg.Log,
-		Observe: metrics.observe,
+		}
+	}
+	parameters := ssm.New(records, sealKeys, cfg.Log)
+	var h http.Handler = awsjson.Router{
+		{TargetPrefix: ecs.TargetPrefix, Dispatch: srv.Dispatch, Authenticate: authenticate("ecs"), Log: cfg.Log, Observe: metrics.observe},
+		// SSM's calls are not in the ECS API metrics, whose operation
+		// label is ECS's operations.
+		{TargetPrefix: apissm.TargetPrefix, Dispatch: parameters.Dispatch, Authenticate: authenticate("ssm"), Log: cfg.Log},
 	}
 	var taskMetrics *acs.TaskMetrics // nil: agents' metrics are acknowledged and dropped
 	if cfg.TenantMetrics {

@@ -37,6 +37,7 @@ const (
 	KindQuotaGuard       = "quota-guards"      // <what is counted>: rewritten by each creation a scope-wide quota counts (quota.go)
 	KindSubnet           = "subnets"           // <subnet id>: the address range awsvpc tasks there take addresses from (subnet.go)
 	KindSubnetRange      = "subnet-ranges"     // <range>: the subnet holding it, so no range is given twice
+	KindParameter        = "ssm-parameters"    // <SSM parameter name, "/" of a hierarchy included>: its versions, values sealed (parameter.go)
 )
 
 // Prefix is where every record of kind in this scope lives.

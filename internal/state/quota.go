@@ -17,3 +17,6 @@ const QuotaGuardSchema = 1
 
 // QuotaGuardClusters guards the clusters-per-account quota.
 const QuotaGuardClusters = "clusters"
+
+// QuotaGuardParameters guards the SSM parameters-per-account quota.
+const QuotaGuardParameters = "ssm-parameters"

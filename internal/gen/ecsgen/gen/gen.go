@@ -24,6 +24,27 @@ func Generate(modelPath string) (map[string][]byte, error) {
 	})
 }
 
+// GenerateService returns the wire layer of another service's API model
+// (SSM's) as package pkg: types, enums, the error table, the operation
+// table with its Handler interface and dispatcher, and input validation.
+// The package's hand-written validate.go gives the validator its exception
+// (SSM's ValidationException) over api/ecs's Validator.
+func GenerateService(modelPath, source, pkg, label string) (map[string][]byte, error) {
+	m, err := load(modelPath)
+	if err != nil {
+		return nil, err
+	}
+	// SSM, like ECS, answers an empty list as [] ("Parameters": []).
+	g := &generator{m: m, pkg: pkg, label: label, sendEmptyLists: true}
+	return g.render(source, map[string]func(*bytes.Buffer){
+		"zz_types.go":      g.types,
+		"zz_enums.go":      g.enums,
+		"zz_errors.go":     g.errors,
+		"zz_operations.go": g.operations,
+		"zz_validate.go":   g.validation,
+	})
+}
+
 // GenerateMessages returns the types and enums of a message model (the
 // agent protocols' ACS and TCS models) as package pkg; label names the
 // model in comments, source is the model's path shown in the header.
@@ -91,6 +112,9 @@ func (g *generator) goType(name string, elem bool) string {
 		return ptr + "bool"
 	case "timestamp":
 		return ptr + "Timestamp"
+	case "blob":
+		// Base64 in JSON, as encoding/json reads and writes []byte.
+		return "[]byte"
 	case "list":
 		return "[]" + g.goType(s.Member.Shape, true)
 	case "map":
@@ -150,7 +174,7 @@ func (g *generator) enums(b *bytes.Buffer) {
 }
 
 func (g *generator) errors(b *bytes.Buffer) {
-	b.WriteString("package ecs\n\n// The exceptions of the ECS model.\nconst (\n")
+	fmt.Fprintf(b, "package %s\n\n// The exceptions of the %s model.\nconst (\n", g.pkg, g.label)
 	var names []string
 	for _, name := range g.m.sortedShapeNames() {
 		if g.m.Shapes[name].Exception {
@@ -169,7 +193,7 @@ func (g *generator) errors(b *bytes.Buffer) {
 	}
 }
 
-// status is the HTTP status ECS sends an exception with: 500 for the one
+// status is the HTTP status the service sends an exception with: 500 for the one
 // server fault, 400 for every client error.
 func (g *generator) status(name string) int {
 	if g.m.Shapes[name].Fault {
@@ -191,7 +215,7 @@ func (g *generator) operations(b *bytes.Buffer) {
 		}
 		return in, out
 	}
-	b.WriteString("package ecs\n\nimport \"context\"\n\n")
+	fmt.Fprintf(b, "package %s\n\nimport \"context\"\n\n", g.pkg)
 	fmt.Fprintf(b, "// TargetPrefix is the service part of X-Amz-Target.\nconst TargetPrefix = %q\n\n", g.m.Metadata.TargetPrefix)
 	b.WriteString("// Operations lists every operation of the model.\nvar Operations = []OperationInfo{\n")
 	for _, op := range ops {
@@ -207,7 +231,7 @@ func (g *generator) operations(b *bytes.Buffer) {
 		}
 		b.WriteString("}},\n")
 	}
-	b.WriteString("}\n\n// Handler implements the operations of the ECS API.\ntype Handler interface {\n")
+	fmt.Fprintf(b, "}\n\n// Handler implements the operations of the %s API.\ntype Handler interface {\n", g.label)
 	for _, op := range ops {
 		in, out := io(op)
 		fmt.Fprintf(b, "\t%s(ctx context.Context, in *%s) (*%s, error)\n", op, in, out)

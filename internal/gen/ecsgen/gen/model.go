@@ -1,6 +1,8 @@
 // Package gen turns the botocore model of the ECS API into Go source: wire
 // types, enums, the error table, the operation table with its Handler
-// interface and dispatcher, and input validation.
+// interface and dispatcher, and input validation. The same generator makes
+// the wire layer of the other services Berth serves (SSM) from their models,
+// and the agent protocols' message types.
 package gen
 
 import (

@@ -3,14 +3,16 @@ package gen
 import (
 	"bytes"
 	"fmt"
+	"regexp"
 	"strconv"
+	"strings"
 )
 
 // validation writes a Validate method for every structure an operation's
 // input can reach. Constraints come from the model: required members, enums,
 // string and list lengths, numeric ranges and patterns.
 func (g *generator) validation(b *bytes.Buffer) {
-	b.WriteString("package ecs\n\nimport \"regexp\"\n\n")
+	fmt.Fprintf(b, "package %s\n\nimport \"regexp\"\n\n", g.pkg)
 	reach := map[string]bool{}
 	for _, op := range g.m.sortedOperationNames() {
 		if in := g.m.Operations[op].Input; in != nil {
@@ -18,11 +20,12 @@ func (g *generator) validation(b *bytes.Buffer) {
 		}
 	}
 	// Patterns are compiled once, anchored: the model's patterns describe the
-	// whole value.
+	// whole value. A few of SSM's use what Go's RE2 syntax lacks (lookahead:
+	// "^(?!\\s*$).+"); those are left unchecked rather than approximated.
 	patterns := map[string]string{}
 	b.WriteString("var (\n")
 	for _, name := range g.m.sortedShapeNames() {
-		if s := g.m.Shapes[name]; s.Pattern != "" && reach[name] {
+		if s := g.m.Shapes[name]; s.Pattern != "" && reach[name] && compiles(s.Pattern) {
 			patterns[name] = "pattern" + name
 			fmt.Fprintf(b, "\tpattern%s = regexp.MustCompile(%q)\n", name, "^(?:"+s.Pattern+")$")
 		}
@@ -41,6 +44,18 @@ func (g *generator) validation(b *bytes.Buffer) {
 		}
 		b.WriteString("}\n\n")
 	}
+}
+
+func lowerFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToLower(s[:1]) + s[1:]
+}
+
+func compiles(pattern string) bool {
+	_, err := regexp.Compile("^(?:" + pattern + ")$")
+	return err == nil
 }
 
 func (g *generator) reach(name string, seen map[string]bool) {
@@ -79,7 +94,10 @@ func (g *generator) needsCheck(name string, visiting map[string]bool) bool {
 	case "list":
 		return s.Min != nil || s.Max != nil || g.needsCheck(s.Member.Shape, visiting)
 	case "map":
-		return g.needsCheck(s.Value.Shape, visiting)
+		// Map entries are not checked (memberChecks): ECS's maps hold plain
+		// strings; SSM's constrained ones (document parameters, target
+		// maps) belong to operations Berth does not serve.
+		return false
 	case "structure":
 		if s.Document {
 			return false
@@ -99,13 +117,15 @@ func (g *generator) needsCheck(name string, visiting map[string]bool) bool {
 func (g *generator) memberChecks(b *bytes.Buffer, parent *shape, mem member, patterns map[string]string) {
 	s := g.m.Shapes[mem.Shape]
 	f := "s." + fieldName(mem.Name)
-	name := strconv.Quote(mem.Name)
+	// Messages name members as AWS's validation does, first letter lower
+	// case ('maxResults' for SSM's MaxResults; ECS's are so already).
+	name := strconv.Quote(lowerFirst(mem.Name))
 	enum := s.Type == "string" && len(s.Enum) > 0
 	if parent.required(mem.Name) {
 		if enum {
-			fmt.Fprintf(b, "\tif %s == \"\" {\n\t\tv.missing(path, %s)\n\t}\n", f, name)
+			fmt.Fprintf(b, "\tif %s == \"\" {\n\t\tv.Missing(path, %s)\n\t}\n", f, name)
 		} else {
-			fmt.Fprintf(b, "\tif %s == nil {\n\t\tv.missing(path, %s)\n\t}\n", f, name)
+			fmt.Fprintf(b, "\tif %s == nil {\n\t\tv.Missing(path, %s)\n\t}\n", f, name)
 		}
 	}
 	if !g.needsCheck(mem.Shape, map[string]bool{}) {
@@ -125,7 +145,7 @@ func (g *generator) memberChecks(b *bytes.Buffer, parent *shape, mem member, pat
 		fmt.Fprintf(b, "\tif %s != nil {\n\t\t%s.validate(v, join(path, %s))\n\t}\n", f, f, name)
 	case "list":
 		if s.Min != nil || s.Max != nil {
-			fmt.Fprintf(b, "\tif %s != nil {\n\t\tv.count(path, %s, len(%s), %s, %s)\n\t}\n", f, name, f, bound(s.Min), bound(s.Max))
+			fmt.Fprintf(b, "\tif %s != nil {\n\t\tv.Count(path, %s, len(%s), %s, %s)\n\t}\n", f, name, f, bound(s.Min), bound(s.Max))
 		}
 		elem := s.Member.Shape
 		if !g.needsCheck(elem, map[string]bool{}) {
@@ -153,13 +173,13 @@ func (g *generator) scalarChecks(b *bytes.Buffer, name, expr, at string, pattern
 		fmt.Fprintf(b, "\t\tcheckEnum(v, %s, %s)\n", at, expr)
 	case s.Type == "string":
 		if s.Min != nil || s.Max != nil {
-			fmt.Fprintf(b, "\t\tv.length(%s, %s, %s, %s)\n", at, expr, bound(s.Min), bound(s.Max))
+			fmt.Fprintf(b, "\t\tv.Length(%s, %s, %s, %s)\n", at, expr, bound(s.Min), bound(s.Max))
 		}
 		if p, ok := patterns[name]; ok {
-			fmt.Fprintf(b, "\t\tv.pattern(%s, %s, %s)\n", at, expr, p)
+			fmt.Fprintf(b, "\t\tv.Pattern(%s, %s, %s)\n", at, expr, p)
 		}
 	default:
-		fmt.Fprintf(b, "\t\tv.rangeOf(%s, float64(%s), %s, %s)\n", at, expr, bound(s.Min), bound(s.Max))
+		fmt.Fprintf(b, "\t\tv.RangeOf(%s, float64(%s), %s, %s)\n", at, expr, bound(s.Min), bound(s.Max))
 	}
 }
 
