@@ -17,7 +17,6 @@ import (
 	"github.com/berth-project/berth/agent"
 	"github.com/berth-project/berth/api/auth"
 	"github.com/berth-project/berth/internal/daemon"
-	"github.com/berth-project/berth/internal/server"
 )
 
 // runDev is the control plane and an agent for the local Docker Engine in
@@ -29,21 +28,11 @@ func runDev(args []string) error {
 	logFormat := fs.String("log-format", envDefault("BERTH_LOG_FORMAT", "text"), "log format: text or json (BERTH_LOG_FORMAT)")
 	credentialsFile := fs.String("credentials-file", envDefault("BERTH_CREDENTIALS_FILE", ""), "more access keys, each mapped to an account (BERTH_CREDENTIALS_FILE); the key pair of BERTH_ACCESS_KEY_ID, BERTH_SECRET_ACCESS_KEY and BERTH_ACCOUNT_ID replaces the development key, and berth dev signs its own calls with it")
 	emulate := fs.Bool("emulate", os.Getenv("BERTH_EMULATE") == "true", emulateUsage+"; berth dev registers one such instance in the default cluster and runs no containers")
-	var quotas server.Quotas
-	var throttling server.Throttling
-	fs.Var(&quotas, "quota", quotaUsage)
-	fs.Var(&throttling, "throttle", throttleUsage)
-	tenantMetrics := fs.Bool("tenant-metrics", os.Getenv("BERTH_TENANT_METRICS") == "true", tenantMetricsUsage)
-	awsvpcPool := awsvpcFlags(fs)
-	maxConns, err := maxConnectionsFlag(fs)
+	shared, err := addDaemonFlags(fs)
 	if err != nil {
 		return err
 	}
 	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	pool, err := awsvpcPool()
-	if err != nil {
 		return err
 	}
 	log, err := newLogger(*logFormat)
@@ -60,8 +49,11 @@ func runDev(args []string) error {
 	if *emulate && !dataDirGiven(fs) {
 		etcdDir = "" // an emulator starts empty, in a temporary directory
 	}
-	d, err := daemon.Start(ctx, daemon.Config{Listen: *listen, DataDir: etcdDir, CredentialsFile: *credentialsFile, Emulate: *emulate, Log: log,
-		Quotas: quotas, Throttling: throttling, TenantMetrics: *tenantMetrics, MaxConnections: maxConnections(*maxConns), AwsvpcPool: pool})
+	cfg := daemon.Config{Listen: *listen, DataDir: etcdDir, CredentialsFile: *credentialsFile, Emulate: *emulate, Log: log}
+	if err := shared.apply(&cfg); err != nil {
+		return err
+	}
+	d, err := daemon.Start(ctx, cfg)
 	if err != nil {
 		return err
 	}

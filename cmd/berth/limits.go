@@ -7,6 +7,8 @@ import (
 	"strconv"
 
 	"github.com/berth-project/berth/internal/daemon"
+	"github.com/berth-project/berth/internal/server"
+	"github.com/berth-project/berth/internal/state"
 )
 
 // maxConnectionsFlag defines --max-connections on fs, its default taken
@@ -32,4 +34,38 @@ func maxConnections(flagValue int) int {
 		return -1
 	}
 	return flagValue
+}
+
+// daemonFlags are the flags `berth server` and `berth dev` share for what
+// bounds and shapes the control plane: quotas, throttling, tenant metrics,
+// the awsvpc address pool and the connection cap.
+type daemonFlags struct {
+	quotas        server.Quotas
+	throttling    server.Throttling
+	tenantMetrics *bool
+	awsvpcPool    func() (state.AddressPool, error)
+	maxConns      *int
+}
+
+// addDaemonFlags adds them to fs.
+func addDaemonFlags(fs *flag.FlagSet) (*daemonFlags, error) {
+	f := &daemonFlags{}
+	fs.Var(&f.quotas, "quota", quotaUsage)
+	fs.Var(&f.throttling, "throttle", throttleUsage)
+	f.tenantMetrics = fs.Bool("tenant-metrics", os.Getenv("BERTH_TENANT_METRICS") == "true", tenantMetricsUsage)
+	f.awsvpcPool = awsvpcFlags(fs)
+	var err error
+	f.maxConns, err = maxConnectionsFlag(fs)
+	return f, err
+}
+
+// apply sets them in cfg, once fs is parsed.
+func (f *daemonFlags) apply(cfg *daemon.Config) error {
+	pool, err := f.awsvpcPool()
+	if err != nil {
+		return err
+	}
+	cfg.Quotas, cfg.Throttling, cfg.TenantMetrics = f.quotas, f.throttling, *f.tenantMetrics
+	cfg.MaxConnections, cfg.AwsvpcPool = maxConnections(*f.maxConns), pool
+	return nil
 }

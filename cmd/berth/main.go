@@ -97,21 +97,11 @@ func runServer(args []string) error {
 	logFormat := fs.String("log-format", envDefault("BERTH_LOG_FORMAT", "text"), "log format: text or json (BERTH_LOG_FORMAT)")
 	debugListen := fs.String("debug-listen", envDefault("BERTH_DEBUG_LISTEN", ""), "address to serve Go's /debug/pprof profiles on, e.g. 127.0.0.1:6060; empty: off (BERTH_DEBUG_LISTEN)")
 	emulate := fs.Bool("emulate", os.Getenv("BERTH_EMULATE") == "true", emulateUsage)
-	var quotas server.Quotas
-	var throttling server.Throttling
-	fs.Var(&quotas, "quota", quotaUsage)
-	fs.Var(&throttling, "throttle", throttleUsage)
-	tenantMetrics := fs.Bool("tenant-metrics", os.Getenv("BERTH_TENANT_METRICS") == "true", tenantMetricsUsage)
-	awsvpcPool := awsvpcFlags(fs)
-	maxConns, err := maxConnectionsFlag(fs)
+	shared, err := addDaemonFlags(fs)
 	if err != nil {
 		return err
 	}
 	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	pool, err := awsvpcPool()
-	if err != nil {
 		return err
 	}
 	if *agentLost <= 0 {
@@ -138,11 +128,14 @@ func runServer(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	d, err := daemon.Start(ctx, daemon.Config{
+	cfg := daemon.Config{
 		Listen: *listen, DataDir: *dataDir, EtcdEndpoints: endpoints, CredentialsFile: *creds, AgentEndpoint: *agentEndpoint, SealKeysFile: *sealKeys,
-		AgentLostAfter: *agentLost, Emulate: *emulate, Log: log, Quotas: quotas, Throttling: throttling,
-		TenantMetrics: *tenantMetrics, MaxConnections: maxConnections(*maxConns), AwsvpcPool: pool,
-	})
+		AgentLostAfter: *agentLost, Emulate: *emulate, Log: log,
+	}
+	if err := shared.apply(&cfg); err != nil {
+		return err
+	}
+	d, err := daemon.Start(ctx, cfg)
 	if err != nil {
 		return err
 	}
