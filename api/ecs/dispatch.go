@@ -34,8 +34,13 @@ func unknownOperation(op string) error {
 	return NewProtocolError(CodeUnknownOperation, "Operation %q is not an operation of the ECS API.", op)
 }
 
-// call decodes and validates the input of one operation and runs it. A nil
-// output from the handler is answered as an empty object.
+// Call decodes and validates the input of one operation and runs it. A nil
+// output from the handler is answered as an empty object. The wire layers
+// of the other services served beside ECS (api/ssm) use it too.
+func Call[I, O any](ctx context.Context, body []byte, f func(context.Context, *I) (*O, error)) (any, error) {
+	return call(ctx, body, f)
+}
+
 func call[I, O any](ctx context.Context, body []byte, f func(context.Context, *I) (*O, error)) (any, error) {
 	in := new(I)
 	if err := decodeInput(body, in); err != nil {

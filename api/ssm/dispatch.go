@@ -24,25 +24,8 @@ func unknownOperation(op string) error {
 	return ecs.NewProtocolError(ecs.CodeUnknownOperation, "Operation %q is not an operation of the SSM API.", op)
 }
 
-// call decodes the input of one operation, with the decoder the ECS wire
-// layer uses (exact member names, unknown members ignored), validates it
-// against the model and runs it.
+// call runs one operation as the ECS wire layer runs its own (exact member
+// names, unknown members ignored, validation against the model).
 func call[I, O any](ctx context.Context, body []byte, f func(context.Context, *I) (*O, error)) (any, error) {
-	in := new(I)
-	if err := ecs.DecodeInput(body, in); err != nil {
-		return nil, err
-	}
-	if v, ok := any(in).(interface{ Validate() error }); ok {
-		if err := v.Validate(); err != nil {
-			return nil, err
-		}
-	}
-	out, err := f(ctx, in)
-	if err != nil {
-		return nil, err
-	}
-	if out == nil {
-		out = new(O)
-	}
-	return out, nil
+	return ecs.Call(ctx, body, f)
 }
