@@ -3,19 +3,13 @@ package server_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"io"
 	"net/http"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
-	"github.com/berth-project/berth/api/auth"
 	"github.com/berth-project/berth/internal/berthtest"
 )
 
@@ -254,29 +248,9 @@ func TestListTasksOfAnEmptyClusterOnTheWire(t *testing.T) {
 	if _, err := srv.Client().CreateCluster(context.Background(), &ecs.CreateClusterInput{ClusterName: aws.String("empty")}); err != nil {
 		t.Fatal(err)
 	}
-	body := []byte(`{"cluster":"empty"}`)
-	req, err := http.NewRequest(http.MethodPost, srv.Endpoint()+"/", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
-	req.Header.Set("X-Amz-Target", "AmazonEC2ContainerServiceV20141113.ListTasks")
-	sum := sha256.Sum256(body)
-	creds := aws.Credentials{AccessKeyID: auth.DefaultAccessKeyID, SecretAccessKey: auth.DefaultSecretAccessKey}
-	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "ecs", berthtest.Region, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusOK || string(bytes.TrimSpace(raw)) != `{"taskArns":[]}` {
-		t.Fatalf("ListTasks of an empty cluster: %d %s; want 200 {\"taskArns\":[]}", resp.StatusCode, raw)
+	status, raw := signedCall(t, srv, "ListTasks", `{"cluster":"empty"}`)
+	if status != http.StatusOK || string(bytes.TrimSpace(raw)) != `{"taskArns":[]}` {
+		t.Fatalf("ListTasks of an empty cluster: %d %s; want 200 {\"taskArns\":[]}", status, raw)
 	}
 }
 
