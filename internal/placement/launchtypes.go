@@ -14,8 +14,6 @@ import (
 const ReasonCapacityUnavailable = "Capacity is unavailable at this time. Please try again later or in a different availability zone"
 
 // isFargate: the part runs on Fargate's capacity.
-func (p Part) isFargate() bool { return p.IsFargate() }
-
 // IsFargate says whether the part's tasks need Fargate capacity.
 func (p Part) IsFargate() bool {
 	return p.LaunchType == string(ecs.LaunchTypeFargate) || state.IsBuiltInProvider(p.CapacityProvider)
@@ -26,7 +24,7 @@ func (p Part) IsFargate() bool {
 // on ECS Anywhere instances, Fargate's on Fargate capacity.
 func (p Part) kind() string {
 	switch {
-	case p.isFargate():
+	case p.IsFargate():
 		return state.KindFargate
 	case p.LaunchType == string(ecs.LaunchTypeExternal):
 		return state.KindExternal
@@ -40,7 +38,7 @@ func (p Part) kind() string {
 // provider would refuse.
 func newGroup(l *Launch, part Part) *requestGroup {
 	g := &requestGroup{demand: l.Demand(part.CapacityProvider), part: part, launch: l}
-	if part.isFargate() {
+	if part.IsFargate() {
 		g.demand.CapacityProvider = ""
 	}
 	return g
@@ -53,7 +51,7 @@ func (g *requestGroup) takes(inst *state.Instance) bool {
 	if state.CapacityKind(inst) != g.part.kind() {
 		return false
 	}
-	if !g.part.isFargate() {
+	if !g.part.IsFargate() {
 		return true
 	}
 	want := g.part.CapacityProvider
@@ -88,7 +86,7 @@ func RunsPlatform(inst *state.Instance, rp *ecs.RuntimePlatform) bool {
 // not be placed: the instances' reasons, or for Fargate ECS's one reason
 // with no instance named.
 func (g *requestGroup) failures(res scheduler.Result) []scheduler.Failure {
-	if g.part.isFargate() {
+	if g.part.IsFargate() {
 		return []scheduler.Failure{{Reason: ReasonCapacityUnavailable}}
 	}
 	return res.Failures
@@ -104,7 +102,7 @@ func noCapacity(r *Request, insts []*Instance) bool {
 		kinds[state.CapacityKind(pi.Rec)] = true
 	}
 	for _, part := range r.Parts {
-		if part.isFargate() || kinds[part.kind()] {
+		if part.IsFargate() || kinds[part.kind()] {
 			return false
 		}
 	}
@@ -118,7 +116,7 @@ func noCapacity(r *Request, insts []*Instance) bool {
 func stampLaunch(t *state.Task, l *Launch, part Part) {
 	t.LaunchType = part.LaunchType
 	t.CapacityProviderName = part.CapacityProvider
-	if !part.isFargate() {
+	if !part.IsFargate() {
 		return
 	}
 	if len(l.Providers) == 0 {
